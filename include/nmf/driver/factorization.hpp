@@ -1,0 +1,70 @@
+// The distributed alternating-update driver, in the style of MPI-FAUN (Kannan, Ballard and Park): the
+// driver owns every distributed product and collective; the LocalSolver supplies the local update.
+//
+// One iteration, on rank (i, j) of a pr x pc grid:
+//   S update:  (A^T X) partial = At_rowblock * X_ij              local, dense BLAS or sparse gather
+//              A^T X slice     = reduce-scatter over grid column  each rank gets only its columns of S
+//              S slice         = solver(A^T A, A^T X slice)
+//              S_colblock      = all-gather over grid column;  S S^T = all-reduce of local SYRK
+//   A update:  the same with S X^T over the grid row, giving the rank's rows of A
+//   error:     ||X||^2 - 2 <S X^T, A^T> + <A^T A, S S^T>, from quantities the next iteration needs anyway
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "nmf/distribution/dist_matrix.hpp"
+#include "nmf/driver/monitor.hpp"
+#include "nmf/solvers/solver.hpp"
+
+namespace nmf {
+
+// This rank's slices of the factors, both stored k x count (column-major).
+struct Factors {
+  DenseMatrix a_t;  // k x (rows in this rank's A slice): row r of A is column r here
+  DenseMatrix s;    // k x (columns in this rank's S slice)
+};
+
+// Reproducible random factors: A(i, c) and S(c, j) come from a counter-based generator keyed by
+// (seed, global index), uniform on [0, scale) with scale = 2 sqrt(mean(X) / k) so that A S has the mean
+// of X. The same seed gives the same factors on any number of ranks and any grid.
+Factors random_factors(const DistMatrix& x, const ProcessGrid& grid, int k, std::uint64_t seed);
+
+// Seconds spent per phase, summed over iterations (this rank's clock).
+struct PhaseSeconds {
+  double local_products = 0;  // A^T X and S X^T on the local block
+  double gram = 0;            // local SYRK of the factor slices
+  double collectives = 0;     // all-gathers, reduce-scatters, all-reduces
+  double update = 0;          // the solver's local update
+};
+
+struct FactorizationResult {
+  Factors factors;
+  int iterations = 0;
+  std::string stop_reason;
+  double relative_error = 0;
+  std::vector<IterationRecord> history;  // iteration 0 (initial factors) first
+  double seconds = 0;                    // iterations only
+  double comm_bytes_per_iteration = 0;   // summed over ranks
+  PhaseSeconds phases;
+  int ridges = 0;
+};
+
+class AlternatingFactorization {
+ public:
+  // x and grid must outlive this object. Collective calls happen in run() only.
+  AlternatingFactorization(const ProcessGrid& grid, const DistMatrix& x, LocalSolver& solver);
+
+  // Collective over grid.comm(). Iterates until a stop rule fires. The observer (may be null) sees
+  // every iteration on every rank; loggers print on one rank.
+  FactorizationResult run(Factors initial, const std::vector<std::unique_ptr<StopRule>>& rules,
+                          IterationObserver* observer);
+
+ private:
+  struct Workspace;
+  const ProcessGrid& grid_;
+  const DistMatrix& x_;
+  LocalSolver& solver_;
+};
+
+}  // namespace nmf

@@ -1,0 +1,63 @@
+// Reading X in parallel. Opening an input reads and shares its header (one rank reads, all learn the
+// shape), so the caller can choose the process grid before any data moves; `distribute` then reads
+// the data itself, every rank its own part of the file, and leaves each rank holding only its block.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "nmf/distribution/dist_matrix.hpp"
+#include "nmf/distribution/grid.hpp"
+
+namespace nmf {
+
+enum class InputFormat { automatic, mtx, npy };
+enum class StorageChoice { automatic, dense, sparse };
+
+InputFormat parse_input_format(const std::string& text);
+StorageChoice parse_storage_choice(const std::string& text);
+
+struct ReadOptions {
+  std::string path;
+  InputFormat format = InputFormat::automatic;
+  bool transpose = false;  // factor X^T: rows and columns swap as entries are read
+  StorageChoice storage = StorageChoice::automatic;
+  // Bytes of the file one rank reads and parses at a time: the bound on the read buffers.
+  index_t chunk_bytes = index_t{16} << 20;
+  // Automatic storage keeps coordinate input dense from this density up.
+  double dense_threshold = 0.3;
+};
+
+// The matrix as it will be factored (after --transpose).
+struct InputShape {
+  index_t rows = 0;
+  index_t cols = 0;
+  index_t entries = 0;  // declared stored entries (before symmetric expansion and merging duplicates)
+  bool dense_source = false;
+};
+
+class InputSource {
+ public:
+  virtual ~InputSource() = default;
+  virtual const InputShape& shape() const = 0;
+  // "file.mtx (Matrix Market coordinate real general)" or similar, for the log and the summary.
+  virtual std::string description() const = 0;
+  // Collective over grid.comm(): reads the data and returns this rank's block of X. Bad data raises
+  // InputError "path:line: problem" on every rank, after the ranks agree.
+  virtual DistMatrix distribute(const ProcessGrid& grid) = 0;
+};
+
+// Collective over `comm`: opens a Matrix Market or .npy file and reads its header.
+std::unique_ptr<InputSource> open_input(MPI_Comm comm, const ReadOptions& options);
+
+// A small dense matrix that every rank holds in full (the built-in example, tests); each rank keeps
+// only its block.
+std::unique_ptr<InputSource> dense_in_memory(DenseMatrix full, std::string description, bool transpose);
+
+// The 12 x 10 example matrix of the origin notebook (rank 3, non-negative, with zero rows and columns).
+DenseMatrix builtin_example_matrix();
+
+// Used by the readers: the storage a matrix gets, and its block boundaries on the grid.
+Storage choose_storage(const InputShape& shape, const ReadOptions& options);
+
+}  // namespace nmf

@@ -1,0 +1,55 @@
+// Matrix Market (NIST) text format: the header and the per-line parsers. Hand-written because no library
+// parses one byte range of a file in isolation, which is what reading in parallel needs; the readers in
+// src/io run these on every rank over its own range.
+#pragma once
+
+#include <istream>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+#include "nmf/matrix.hpp"
+
+namespace nmf::mm {
+
+enum class Format { coordinate, array };
+enum class Field { real, integer, pattern };
+enum class Symmetry { general, symmetric };
+
+struct Header {
+  Format format = Format::coordinate;
+  Field field = Field::real;
+  Symmetry symmetry = Symmetry::general;
+  index_t rows = 0;
+  index_t cols = 0;
+  index_t entries = 0;              // data lines declared: nnz for coordinate, rows * cols for array
+  index_t data_offset = 0;          // byte offset of the first data line
+  index_t size_line = 0;            // 1-based line number of the size line
+  std::string banner_text() const;  // "coordinate real general"
+};
+
+// Reads the banner, the comments and the size line. Throws InputError "path:line: problem".
+Header parse_header(std::istream& in, const std::string& path);
+
+// A problem with one data line; the caller adds the file name and line number.
+class LineProblem : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Whether a data line carries an entry: blank lines and '%' comment lines do not.
+bool is_data_line(std::string_view line);
+
+// Parses "row col [value]" into 0-based indices. Throws LineProblem for a wrong field count, an index
+// that is 0 or out of range, a value that is not a number, NaN, Inf or negative.
+Triplet parse_coordinate_line(std::string_view line, const Header& header);
+
+// Parses the single value of an array-format line, with the same checks.
+double parse_array_line(std::string_view line, const Header& header);
+
+// Formats a double with 17 significant digits, the shortest form that always round-trips.
+std::string format_value(double value);
+// The same into buf (at least 32 bytes); returns the number of characters written.
+int format_value(double value, char* buf);
+
+}  // namespace nmf::mm

@@ -1,0 +1,26 @@
+// Local dense kernels on top of BLAS and LAPACK (OpenBLAS). No MPI here.
+#pragma once
+
+#include "nmf/matrix.hpp"
+
+namespace nmf {
+
+// G = F * F^T for F of size k x c (a factor slice stored k x local count); G is k x k, both triangles set.
+void gram(const DenseMatrix& factor_t, DenseMatrix& out);
+
+// out (k x m_j) = At (k x n_i) * X for a dense X (n_i x m_j).
+void multiply(const DenseMatrix& left, const DenseMatrix& x, DenseMatrix& out);
+
+// out (k x n_i) = S (k x m_j) * X^T for a dense X (n_i x m_j).
+void multiply_transposed(const DenseMatrix& left, const DenseMatrix& x, DenseMatrix& out);
+
+// Sum over all entries of a .* b (the Frobenius inner product).
+double frobenius_dot(const DenseMatrix& a, const DenseMatrix& b);
+
+// Solves gram * Y = rhs for Y in place of rhs by Cholesky (LAPACK dpotrf/dpotrs). If gram is not
+// numerically positive definite (a zero column in a factor, nearly collinear factors), retries with a
+// growing ridge added to its diagonal; returns the ridge used (0 when none was needed). Deterministic, so
+// ranks holding the same replicated gram take the same decision.
+double cholesky_solve(const DenseMatrix& gram, DenseMatrix& rhs);
+
+}  // namespace nmf

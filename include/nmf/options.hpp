@@ -1,0 +1,63 @@
+// The parameters of one nmf_mpi run: one struct with its defaults, filled from the command line and an
+// optional config file, validated once at the boundary (LIBMF-style).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "nmf/types.hpp"
+
+namespace nmf {
+
+struct Options {
+  // Input
+  std::string input;            // empty: the built-in 12 x 10 example of the origin notebook
+  std::string format = "auto";  // auto | mtx | npy
+  bool transpose = false;
+  std::string storage = "auto";  // auto | dense | sparse
+  index_t read_chunk_mb = 16;
+
+  // Factorization
+  int k = 0;  // required with --input; 3 for the built-in example
+  std::string algo = "als";
+  int max_iterations = 100;
+  double tol = 1e-6;
+  std::uint64_t seed = 1;
+
+  // Parallel layout
+  std::string grid = "auto";  // auto | PRxPC
+
+  // Output
+  std::string output;                 // prefix; empty: write nothing
+  std::string output_format = "mtx";  // mtx | npy
+  bool print = false;                 // print X and A*S (small matrices only); on for the built-in example
+
+  // Logging
+  int log_every = 10;
+  bool quiet = false;
+
+  std::string command_line;  // as typed, for the summary
+};
+
+// What the command line asked for.
+struct CommandLine {
+  enum class Action { run, help, version } action = Action::run;
+  Options options;
+  std::string help_text;
+};
+
+// Parses argv (and --config FILE, whose keys are the long option names). Throws UsageError with a
+// readable message for unknown options, bad values and invalid combinations. Local: every rank parses
+// the same argv; the caller agrees on failures.
+CommandLine parse_command_line(int argc, const char* const* argv);
+
+// Checks the values that do not depend on the data. Throws UsageError.
+void validate_options(const Options& options);
+
+// Checks k against the matrix shape (1 <= k <= min(n, m)). Throws UsageError.
+void validate_rank_for_shape(int k, index_t n, index_t m);
+
+std::string version_string();
+
+}  // namespace nmf

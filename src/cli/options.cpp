@@ -1,0 +1,167 @@
+#include <boost/program_options.hpp>
+#include <charconv>
+#include <fstream>
+#include <sstream>
+
+#include "nmf/distribution/grid.hpp"
+#include "nmf/error.hpp"
+#include "nmf/options.hpp"
+#include "nmf/solvers/solver.hpp"
+#include "nmf/version.hpp"
+
+namespace po = boost::program_options;
+
+namespace nmf {
+
+namespace {
+
+std::string quote_if_needed(const std::string& arg) {
+  if (!arg.empty() && arg.find_first_of(" \t\"'\\$") == std::string::npos) return arg;
+  std::string quoted = "'";
+  for (char c : arg) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return quoted + "'";
+}
+
+std::uint64_t parse_seed(const std::string& text) {
+  std::uint64_t value = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size())
+    NMF_THROW(UsageError, "bad --seed '" + text + "': expected an integer from 0 to 18446744073709551615");
+  return value;
+}
+
+std::string algo_help() {
+  std::string text = "update rule:";
+  for (const auto& info : solver_catalog()) text += "\n  " + info.name + ": " + info.summary;
+  return text;
+}
+
+}  // namespace
+
+std::string version_string() {
+  return NMF_VERSION;
+}
+
+CommandLine parse_command_line(int argc, const char* const* argv) {
+  CommandLine cli;
+  Options& o = cli.options;
+  std::string seed_text = std::to_string(o.seed);
+  std::string config_path;
+
+  po::options_description input("Input");
+  input.add_options()(
+      "input,i", po::value(&o.input)->value_name("FILE"),
+      "matrix to factor: Matrix Market (.mtx: coordinate real|integer|pattern, general|symmetric; array real|integer "
+      "general) or NumPy .npy (uint8, int32, int64, float32, float64; C or Fortran order). Omit it to factor the "
+      "built-in 12 x 10 example")("format", po::value(&o.format)->default_value(o.format)->value_name("auto|mtx|npy"),
+                                  "input format; auto looks at the file's first bytes")(
+      "transpose", po::bool_switch(&o.transpose), "factor X^T instead of X (no converted copy is made)")(
+      "storage", po::value(&o.storage)->default_value(o.storage)->value_name("auto|dense|sparse"),
+      "local storage of X; auto keeps .npy and array input dense, and coordinate input sparse below 30% density")(
+      "read-chunk-mb", po::value(&o.read_chunk_mb)->default_value(o.read_chunk_mb)->value_name("MB"),
+      "bytes of the input each rank reads and parses at a time (bounds the read buffers)");
+
+  po::options_description factorization("Factorization  X (n x m) ~ A (n x k) * S (k x m), A, S >= 0");
+  factorization.add_options()("rank,k", po::value(&o.k)->value_name("K"),
+                              "number of factors k, 1 <= k <= min(n, m); required with --input "
+                              "(the built-in example uses 3)")(
+      "algo", po::value(&o.algo)->default_value(o.algo)->value_name("NAME"), algo_help().c_str())(
+      "iters", po::value(&o.max_iterations)->default_value(o.max_iterations)->value_name("N"),
+      "maximum number of iterations (0 writes the initial factors)")(
+      "tol", po::value(&o.tol)->default_value(o.tol, "1e-06")->value_name("T"),
+      "stop when the relative error ||X - A S||_F / ||X||_F changes by less than T between iterations (0: never)")(
+      "seed", po::value(&seed_text)->default_value(seed_text)->value_name("S"),
+      "seed of the random initial factors; the same seed gives the same factors on any number of ranks");
+
+  po::options_description parallel("Parallel layout");
+  parallel.add_options()(
+      "grid", po::value(&o.grid)->default_value(o.grid)->value_name("auto|PRxPC"),
+      "process grid: PR row blocks x PC column blocks of X, PR * PC = number of ranks; auto picks the grid that "
+      "moves the fewest words per iteration (PC = 1 is the 1-D row layout)");
+
+  po::options_description output("Output");
+  output.add_options()("output,o", po::value(&o.output)->value_name("PREFIX"),
+                       "write PREFIX_A.mtx (n x k), PREFIX_S.mtx (k x m) and PREFIX_summary.json")(
+      "output-format", po::value(&o.output_format)->default_value(o.output_format)->value_name("mtx|npy"),
+      "factor file format: Matrix Market array (17 significant digits) or NumPy .npy (float64)")(
+      "print", po::bool_switch(&o.print), "print X and A*S (matrices up to 100 x 100; on for the built-in example)");
+
+  po::options_description logging("Logging");
+  logging.add_options()("log-every", po::value(&o.log_every)->default_value(o.log_every)->value_name("N"),
+                        "print the error every N iterations")("quiet", po::bool_switch(&o.quiet), "print errors only");
+
+  po::options_description general("General");
+  general.add_options()("help,h", "show this help and exit")("version", "show the version and exit")(
+      "config", po::value(&config_path)->value_name("FILE"),
+      "read options from FILE: one 'long-option-name = value' per line, '#' comments; the command line wins");
+
+  po::options_description all;
+  all.add(input).add(factorization).add(parallel).add(output).add(logging).add(general);
+  std::ostringstream help;
+  help << "nmf_mpi " << version_string() << ": distributed non-negative matrix factorization\n\n"
+       << "usage: mpirun -np P nmf_mpi -i FILE -k K -o PREFIX [options]\n"
+       << "       mpirun -np P nmf_mpi            (the built-in example)\n"
+       << all;
+  cli.help_text = help.str();
+
+  for (int a = 0; a < argc; ++a) o.command_line += (a ? " " : "") + quote_if_needed(argv[a]);
+
+  po::variables_map vm;
+  try {
+    po::store(po::command_line_parser(argc, argv).options(all).run(), vm);
+    if (vm.count("config")) {
+      const std::string path = vm["config"].as<std::string>();
+      std::ifstream file(path);
+      if (!file) NMF_THROW(UsageError, "cannot open --config file '" + path + "'");
+      po::store(po::parse_config_file(file, all), vm);
+    }
+    if (vm.count("help")) {
+      cli.action = CommandLine::Action::help;
+      return cli;
+    }
+    if (vm.count("version")) {
+      cli.action = CommandLine::Action::version;
+      return cli;
+    }
+    po::notify(vm);
+  } catch (const po::error& e) {
+    NMF_THROW(UsageError, std::string(e.what()) + " (see --help)");
+  }
+  o.seed = parse_seed(seed_text);
+  if (o.input.empty()) {
+    if (!vm.count("rank")) o.k = 3;
+    o.print = true;
+  } else if (!vm.count("rank")) {
+    NMF_THROW(UsageError, "-k/--rank is required with --input (see --help)");
+  }
+  return cli;
+}
+
+void validate_options(const Options& o) {
+  if (o.k < 1) NMF_THROW(UsageError, "bad -k/--rank " + std::to_string(o.k) + ": k must be at least 1");
+  if (o.max_iterations < 0) NMF_THROW(UsageError, "bad --iters " + std::to_string(o.max_iterations) + ": must be >= 0");
+  if (!(o.tol >= 0.0)) NMF_THROW(UsageError, "bad --tol " + std::to_string(o.tol) + ": must be >= 0");
+  if (o.log_every < 1) NMF_THROW(UsageError, "bad --log-every " + std::to_string(o.log_every) + ": must be >= 1");
+  if (o.read_chunk_mb < 1 || o.read_chunk_mb > 1024)
+    NMF_THROW(UsageError, "bad --read-chunk-mb " + std::to_string(o.read_chunk_mb) + ": must be 1..1024");
+  if (o.format != "auto" && o.format != "mtx" && o.format != "npy")
+    NMF_THROW(UsageError, "bad --format '" + o.format + "': expected auto, mtx or npy");
+  if (o.storage != "auto" && o.storage != "dense" && o.storage != "sparse")
+    NMF_THROW(UsageError, "bad --storage '" + o.storage + "': expected auto, dense or sparse");
+  if (o.output_format != "mtx" && o.output_format != "npy")
+    NMF_THROW(UsageError, "bad --output-format '" + o.output_format + "': expected mtx or npy");
+  if (o.grid != "auto") parse_grid_shape(o.grid);
+  bool known = false;
+  for (const auto& info : solver_catalog()) known = known || info.name == o.algo;
+  if (!known) make_solver(o.algo, SolverParams{o.k});  // throws the message listing the known solvers
+}
+
+void validate_rank_for_shape(int k, index_t n, index_t m) {
+  const index_t limit = std::min(n, m);
+  if (k > limit)
+    NMF_THROW(UsageError, "bad -k/--rank " + std::to_string(k) +
+                              ": k must be at most min(n, m) = " + std::to_string(limit) + " for this " +
+                              std::to_string(n) + " x " + std::to_string(m) + " matrix");
+}
+
+}  // namespace nmf

@@ -1,0 +1,218 @@
+#include "nmf/io/matrix_market.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <cmath>
+#include <limits>
+#include <sstream>
+#include <vector>
+
+namespace nmf::mm {
+
+namespace {
+
+std::string lower(std::string text) {
+  std::transform(text.begin(), text.end(), text.begin(), [](unsigned char c) { return std::tolower(c); });
+  return text;
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
+  return s;
+}
+
+// Splits on blanks into at most `max_fields` + 1 fields (one more than allowed, to detect extras).
+int split_fields(std::string_view line, std::string_view* fields, int max_fields) {
+  int count = 0;
+  std::size_t pos = 0;
+  while (pos < line.size() && count <= max_fields) {
+    while (pos < line.size() && std::isspace(static_cast<unsigned char>(line[pos]))) ++pos;
+    if (pos >= line.size()) break;
+    const std::size_t start = pos;
+    while (pos < line.size() && !std::isspace(static_cast<unsigned char>(line[pos]))) ++pos;
+    fields[count++] = line.substr(start, pos - start);
+  }
+  return count;
+}
+
+[[noreturn]] void input_error(const std::string& path, index_t line, const std::string& problem) {
+  NMF_THROW(InputError, path + ":" + std::to_string(line) + ": " + problem);
+}
+
+bool parse_index_field(std::string_view text, index_t& value) {
+  if (!text.empty() && text.front() == '+') text.remove_prefix(1);
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  return ec == std::errc() && end == text.data() + text.size();
+}
+
+index_t parse_index(std::string_view text, index_t extent, const char* what) {
+  index_t value = 0;
+  if (!parse_index_field(text, value))
+    throw LineProblem(std::string(what) + " index '" + std::string(text) + "' is not an integer");
+  if (value < 1 || value > extent)
+    throw LineProblem(std::string(what) + " index " + std::to_string(value) + " is out of range 1.." +
+                      std::to_string(extent));
+  return value - 1;
+}
+
+double parse_value(std::string_view text, Field field) {
+  if (!text.empty() && text.front() == '+') text.remove_prefix(1);
+  double value = 0.0;
+  const char* first = text.data();
+  const char* last = text.data() + text.size();
+  if (field == Field::integer) {
+    long long integer = 0;
+    const auto [end, ec] = std::from_chars(first, last, integer);
+    if (ec != std::errc() || end != last)
+      throw LineProblem("value '" + std::string(text) + "' is not an integer (the header says integer)");
+    value = static_cast<double>(integer);
+  } else {
+    const auto [end, ec] = std::from_chars(first, last, value);
+    if (ec == std::errc::result_out_of_range)
+      throw LineProblem("value '" + std::string(text) + "' is out of the range of a double");
+    if (ec != std::errc() || end != last) throw LineProblem("value '" + std::string(text) + "' is not a number");
+  }
+  if (std::isnan(value)) throw LineProblem("value is NaN");
+  if (std::isinf(value)) throw LineProblem("value is infinite");
+  if (value < 0.0)
+    throw LineProblem("negative value " + std::string(text) + " (NMF needs a non-negative matrix, X >= 0)");
+  return value;
+}
+
+}  // namespace
+
+std::string Header::banner_text() const {
+  const char* f = format == Format::coordinate ? "coordinate" : "array";
+  const char* v = field == Field::real ? "real" : field == Field::integer ? "integer" : "pattern";
+  const char* s = symmetry == Symmetry::general ? "general" : "symmetric";
+  return std::string(f) + " " + v + " " + s;
+}
+
+Header parse_header(std::istream& in, const std::string& path) {
+  Header header;
+  std::string line;
+  index_t line_number = 1;
+  if (!std::getline(in, line)) input_error(path, 1, "the file is empty; expected a '%%MatrixMarket' banner");
+  {
+    std::istringstream banner(line);
+    std::string tag, object, format, field, symmetry, extra;
+    banner >> tag >> object >> format >> field >> symmetry;
+    if (tag != "%%MatrixMarket")
+      input_error(path, 1, "not a Matrix Market file: the first line must start with '%%MatrixMarket'");
+    if (lower(object) != "matrix")
+      input_error(path, 1, "bad banner: object '" + object + "' is not supported, only 'matrix'");
+    format = lower(format);
+    field = lower(field);
+    symmetry = lower(symmetry);
+    if (format == "coordinate")
+      header.format = Format::coordinate;
+    else if (format == "array")
+      header.format = Format::array;
+    else
+      input_error(path, 1, "bad banner: format '" + format + "' must be 'coordinate' or 'array'");
+    if (field == "real" || field == "double")
+      header.field = Field::real;
+    else if (field == "integer")
+      header.field = Field::integer;
+    else if (field == "pattern" && header.format == Format::coordinate)
+      header.field = Field::pattern;
+    else
+      input_error(path, 1,
+                  "bad banner: field '" + field + "' is not supported with '" + format + "' (use real or integer" +
+                      (header.format == Format::coordinate ? ", or pattern" : "") +
+                      "; NMF needs real non-negative data)");
+    if (symmetry == "general")
+      header.symmetry = Symmetry::general;
+    else if (symmetry == "symmetric" && header.format == Format::coordinate)
+      header.symmetry = Symmetry::symmetric;
+    else
+      input_error(path, 1,
+                  "bad banner: symmetry '" + symmetry + "' is not supported with '" + format + "' (use general" +
+                      (header.format == Format::coordinate ? " or symmetric" : "") + ")");
+    if (banner >> extra) input_error(path, 1, "bad banner: unexpected text '" + extra + "' after the symmetry");
+  }
+  index_t offset = static_cast<index_t>(line.size()) + 1;
+
+  // Comments and blank lines, then the size line.
+  while (true) {
+    if (!std::getline(in, line)) input_error(path, line_number + 1, "missing size line after the banner and comments");
+    ++line_number;
+    offset += static_cast<index_t>(line.size()) + 1;
+    const std::string_view content = trim(line);
+    if (content.empty() || content.front() == '%') continue;
+    break;
+  }
+  header.size_line = line_number;
+  header.data_offset = offset;
+
+  std::string_view fields[4];
+  const int expected = header.format == Format::coordinate ? 3 : 2;
+  const int count = split_fields(line, fields, 3);
+  const std::string usage = header.format == Format::coordinate ? "'rows columns entries'" : "'rows columns'";
+  if (count != expected)
+    input_error(path, line_number, "bad size line '" + std::string(trim(line)) + "': expected " + usage);
+  index_t sizes[3] = {0, 0, 0};
+  for (int f = 0; f < count; ++f)
+    if (!parse_index_field(fields[f], sizes[f]) || sizes[f] < 0)
+      input_error(path, line_number,
+                  "bad size line '" + std::string(trim(line)) + "': expected " + usage + " as non-negative integers");
+  header.rows = sizes[0];
+  header.cols = sizes[1];
+  if (header.format == Format::coordinate) {
+    header.entries = sizes[2];
+  } else {
+    if (header.rows > 0 && header.cols > std::numeric_limits<index_t>::max() / header.rows)
+      input_error(path, line_number, "bad size line: rows x columns overflows 64 bits");
+    header.entries = header.rows * header.cols;
+  }
+  if (header.symmetry == Symmetry::symmetric && header.rows != header.cols)
+    input_error(path, line_number,
+                "a symmetric matrix must be square, but the size line says " + std::to_string(header.rows) + " x " +
+                    std::to_string(header.cols));
+  if (header.rows == 0 || header.cols == 0 || header.entries == 0)
+    input_error(path, line_number,
+                "the matrix is empty (" + std::to_string(header.rows) + " x " + std::to_string(header.cols) + " with " +
+                    std::to_string(header.entries) + " entries); there is nothing to factor");
+  return header;
+}
+
+bool is_data_line(std::string_view line) {
+  const std::string_view content = trim(line);
+  return !content.empty() && content.front() != '%';
+}
+
+Triplet parse_coordinate_line(std::string_view line, const Header& header) {
+  std::string_view fields[4];
+  const int expected = header.field == Field::pattern ? 2 : 3;
+  const int count = split_fields(line, fields, expected);
+  if (count != expected)
+    throw LineProblem("expected " + std::string(expected == 2 ? "'row column'" : "'row column value'") + ", got '" +
+                      std::string(trim(line)) + "'");
+  Triplet t;
+  t.row = parse_index(fields[0], header.rows, "row");
+  t.col = parse_index(fields[1], header.cols, "column");
+  t.value = header.field == Field::pattern ? 1.0 : parse_value(fields[2], header.field);
+  return t;
+}
+
+double parse_array_line(std::string_view line, const Header& header) {
+  std::string_view fields[2];
+  const int count = split_fields(line, fields, 1);
+  if (count != 1) throw LineProblem("expected one value per line, got '" + std::string(trim(line)) + "'");
+  return parse_value(fields[0], header.field);
+}
+
+int format_value(double value, char* buf) {
+  // 16 digits after the point in scientific notation = 17 significant digits.
+  const auto result = std::to_chars(buf, buf + 32, value, std::chars_format::scientific, 16);
+  return static_cast<int>(result.ptr - buf);
+}
+
+std::string format_value(double value) {
+  char buf[32];
+  return std::string(buf, static_cast<std::size_t>(format_value(value, buf)));
+}
+
+}  // namespace nmf::mm

@@ -1,0 +1,193 @@
+// Parallel .npy reader: one rank reads the header; then every rank reads its own block of the array with
+// collective MPI-IO through a subarray file view, in rounds of at most ReadOptions::chunk_bytes.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "nmf/io/mpi_file.hpp"
+#include "nmf/io/npy.hpp"
+#include "sources.hpp"
+
+namespace nmf::detail {
+
+namespace {
+
+std::string describe_shape(const std::vector<index_t>& shape) {
+  std::string text = "(";
+  for (std::size_t d = 0; d < shape.size(); ++d) text += (d ? ", " : "") + std::to_string(shape[d]);
+  return text + ")";
+}
+
+// Reads and checks the header on one rank; returns its raw bytes, which the other ranks parse too.
+std::string read_npy_header(const std::string& path, npy::Header& header) {
+  const index_t file_size = check_readable_file(path);
+  std::ifstream in(path, std::ios::binary);
+  std::string bytes;
+  index_t wanted = std::min<index_t>(file_size, 4096);
+  while (true) {
+    bytes.resize(static_cast<std::size_t>(wanted));
+    in.seekg(0);
+    in.read(bytes.data(), wanted);
+    const index_t needed = npy::parse_header(bytes, path, header);
+    if (needed == 0) break;
+    if (needed > file_size) NMF_THROW(InputError, path + ": truncated .npy header");
+    wanted = needed;
+  }
+  if (header.shape.size() != 2)
+    NMF_THROW(InputError, path + ": expected a 2-D array, the header gives shape " + describe_shape(header.shape));
+  const index_t rows = header.shape[0], cols = header.shape[1];
+  if (rows == 0 || cols == 0)
+    NMF_THROW(InputError,
+              path + ": the matrix is empty (shape " + describe_shape(header.shape) + "); there is nothing to factor");
+  const index_t data_bytes = rows * cols * header.item_size;
+  if (file_size - header.data_offset < data_bytes)
+    NMF_THROW(InputError, path + ": truncated data: shape " + describe_shape(header.shape) + " of '" + header.descr +
+                              "' needs " + std::to_string(data_bytes) + " bytes after the header, the file has " +
+                              std::to_string(file_size - header.data_offset));
+  bytes.resize(static_cast<std::size_t>(header.data_offset));
+  return bytes;
+}
+
+class NpySource final : public InputSource {
+ public:
+  NpySource(MPI_Comm comm, const ReadOptions& options) : options_(options) {
+    int rank = 0;
+    NMF_MPI_CHECK(MPI_Comm_rank(comm, &rank));
+    std::string header_bytes;
+    collectively(comm, [&] {
+      if (rank == 0) header_bytes = read_npy_header(options_.path, header_);
+    });
+    broadcast_string(comm, header_bytes, 0);
+    if (rank != 0) npy::parse_header(header_bytes, options_.path, header_);
+    shape_.rows = options_.transpose ? header_.shape[1] : header_.shape[0];
+    shape_.cols = options_.transpose ? header_.shape[0] : header_.shape[1];
+    shape_.entries = shape_.rows * shape_.cols;
+    shape_.dense_source = true;
+  }
+
+  const InputShape& shape() const override { return shape_; }
+  std::string description() const override {
+    return options_.path + " (NumPy " + header_.descr + ", " + (header_.fortran_order ? "Fortran" : "C") +
+           " order, shape " + describe_shape(header_.shape) + ")";
+  }
+
+  DistMatrix distribute(const ProcessGrid& grid) override {
+    Layout layout(shape_.rows, shape_.cols, grid.shape(), BlockPartition::even(shape_.rows, grid.shape().rows),
+                  BlockPartition::even(shape_.cols, grid.shape().cols));
+    LocalBlock block;
+    block.storage = Storage::dense;
+    block.rows = layout.row_blocks.size(grid.row());
+    block.cols = layout.col_blocks.size(grid.col());
+    block.dense = DenseMatrix(block.rows, block.cols);
+    read_block(grid, layout, block);
+    const auto& values = block.dense.values();
+    block.nonzeros = std::count_if(values.begin(), values.end(), [](double v) { return v != 0.0; });
+    return finish_matrix(grid, std::move(layout), std::move(block), 0, description());
+  }
+
+ private:
+  // Reads this rank's block in rounds along the file's outer (slow) dimension.
+  void read_block(const ProcessGrid& grid, const Layout& layout, LocalBlock& block) {
+    const MPI_Comm comm = grid.comm();
+    // The block in the file's own coordinates.
+    index_t file_row0 = layout.row_blocks.begin(grid.row()), file_rows = block.rows;
+    index_t file_col0 = layout.col_blocks.begin(grid.col()), file_cols = block.cols;
+    if (options_.transpose) {
+      std::swap(file_row0, file_col0);
+      std::swap(file_rows, file_cols);
+    }
+    const index_t n_file = header_.shape[0], m_file = header_.shape[1];
+    // C order: rows are outer, each row's columns contiguous. Fortran order: the reverse.
+    const bool c_order = !header_.fortran_order;
+    const index_t outer_begin = c_order ? file_row0 : file_col0;
+    const index_t outer_count = c_order ? file_rows : file_cols;
+    const index_t inner_count = c_order ? file_cols : file_rows;
+    const index_t per_round =
+        std::max<index_t>(1, options_.chunk_bytes / std::max<index_t>(1, inner_count * header_.item_size));
+    const index_t my_rounds = (outer_count + per_round - 1) / per_round;
+    index_t rounds = 0;
+    NMF_MPI_CHECK(MPI_Allreduce(&my_rounds, &rounds, 1, MPI_INT64_T, MPI_MAX, comm));
+
+    MpiFile file(comm, options_.path, MPI_MODE_RDONLY);
+    MPI_Datatype element = MPI_DATATYPE_NULL;
+    NMF_MPI_CHECK(MPI_Type_contiguous(header_.item_size, MPI_BYTE, &element));
+    NMF_MPI_CHECK(MPI_Type_commit(&element));
+    const Datatype element_type(element);
+    std::vector<char> raw;
+    std::vector<double> converted;
+    char native[] = "native";
+
+    for (index_t round = 0; round < rounds; ++round) {
+      const index_t outer0 = std::min(outer_count, round * per_round);
+      const index_t outer_n = std::min(per_round, outer_count - outer0);
+      index_t elements = 0;
+      if (outer_n > 0) {
+        const int sizes[2] = {mpi_count(n_file, "rows"), mpi_count(m_file, "columns")};
+        const int subsizes[2] = {mpi_count(c_order ? outer_n : file_rows, "rows"),
+                                 mpi_count(c_order ? file_cols : outer_n, "columns")};
+        const int starts[2] = {mpi_count(c_order ? file_row0 + outer0 : file_row0, "row"),
+                               mpi_count(c_order ? file_col0 : file_col0 + outer0, "column")};
+        MPI_Datatype view = MPI_DATATYPE_NULL;
+        NMF_MPI_CHECK(MPI_Type_create_subarray(2, sizes, subsizes, starts, c_order ? MPI_ORDER_C : MPI_ORDER_FORTRAN,
+                                               element_type.get(), &view));
+        NMF_MPI_CHECK(MPI_Type_commit(&view));
+        const Datatype view_type(view);
+        NMF_MPI_CHECK(MPI_File_set_view(file.get(), header_.data_offset, element_type.get(), view_type.get(), native,
+                                        MPI_INFO_NULL));
+        elements = outer_n * inner_count;
+      } else {
+        NMF_MPI_CHECK(MPI_File_set_view(file.get(), 0, MPI_BYTE, MPI_BYTE, native, MPI_INFO_NULL));
+      }
+      raw.resize(static_cast<std::size_t>(elements * header_.item_size));
+      MPI_Status status;
+      NMF_MPI_CHECK(MPI_File_read_all(file.get(), raw.data(), mpi_count(elements, "elements per read"),
+                                      elements > 0 ? element_type.get() : MPI_BYTE, &status));
+      collectively(comm, [&] {
+        if (elements == 0) return;
+        converted.resize(static_cast<std::size_t>(elements));
+        npy::convert_to_double(raw.data(), elements, header_, converted.data());
+        store_round(converted, outer0 + outer_begin, outer_n, inner_count, c_order ? file_col0 : file_row0, c_order,
+                    layout.row_blocks.begin(grid.row()), layout.col_blocks.begin(grid.col()), block);
+      });
+    }
+    file.close();
+  }
+
+  // Checks the values of one round and stores them in the block (transposing when asked).
+  // (block_row0, block_col0) is the block's first global index in the factored orientation.
+  void store_round(const std::vector<double>& values, index_t outer0, index_t outer_n, index_t inner_count,
+                   index_t inner0, bool c_order, index_t block_row0, index_t block_col0, LocalBlock& block) const {
+    for (index_t o = 0; o < outer_n; ++o) {
+      for (index_t q = 0; q < inner_count; ++q) {
+        const double v = values[static_cast<std::size_t>(o * inner_count + q)];
+        const index_t file_row = c_order ? outer0 + o : inner0 + q;
+        const index_t file_col = c_order ? inner0 + q : outer0 + o;
+        if (!(v >= 0.0) || std::isinf(v)) {
+          const std::string what = std::isnan(v)   ? "is NaN"
+                                   : std::isinf(v) ? "is infinite"
+                                                   : "is negative: " + std::to_string(v);
+          NMF_THROW(InputError, options_.path + ": element [" + std::to_string(file_row) + ", " +
+                                    std::to_string(file_col) + "] (0-based row, column) " + what +
+                                    " (NMF needs a non-negative matrix, X >= 0)");
+        }
+        const index_t row = options_.transpose ? file_col : file_row;
+        const index_t col = options_.transpose ? file_row : file_col;
+        block.dense(row - block_row0, col - block_col0) = v;
+      }
+    }
+  }
+
+  ReadOptions options_;
+  npy::Header header_;
+  InputShape shape_;
+};
+
+}  // namespace
+
+std::unique_ptr<InputSource> open_npy(MPI_Comm comm, const ReadOptions& options) {
+  return std::make_unique<NpySource>(comm, options);
+}
+
+}  // namespace nmf::detail

@@ -1,0 +1,81 @@
+#include "nmf/kernels/dense.hpp"
+
+#include <cblas.h>
+
+#include <algorithm>
+#include <cmath>
+
+extern "C" {
+// LAPACK's Fortran interface (OpenBLAS exports it; Debian ships no LAPACKE for it by default).
+void dpotrf_(const char* uplo, const int* n, double* a, const int* lda, int* info);
+void dpotrs_(const char* uplo, const int* n, const int* nrhs, const double* a, const int* lda, double* b,
+             const int* ldb, int* info);
+}
+
+namespace nmf {
+
+void gram(const DenseMatrix& factor_t, DenseMatrix& out) {
+  const int k = blas_int(factor_t.rows(), "k");
+  const int count = blas_int(factor_t.cols(), "local factor length");
+  out.resize(k, k);
+  if (count > 0)
+    cblas_dsyrk(CblasColMajor, CblasUpper, CblasNoTrans, k, count, 1.0, factor_t.data(), factor_t.ld(), 0.0, out.data(),
+                out.ld());
+  for (index_t j = 0; j < k; ++j)
+    for (index_t i = j + 1; i < k; ++i) out(i, j) = out(j, i);
+}
+
+void multiply(const DenseMatrix& left, const DenseMatrix& x, DenseMatrix& out) {
+  NMF_REQUIRE(left.cols() == x.rows(), Error, "multiply: inner dimensions differ");
+  out.resize(left.rows(), x.cols());
+  if (out.size() == 0) return;
+  cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, blas_int(left.rows(), "k"),
+              blas_int(x.cols(), "block columns"), blas_int(left.cols(), "block rows"), 1.0, left.data(), left.ld(),
+              x.data(), x.ld(), 0.0, out.data(), out.ld());
+}
+
+void multiply_transposed(const DenseMatrix& left, const DenseMatrix& x, DenseMatrix& out) {
+  NMF_REQUIRE(left.cols() == x.cols(), Error, "multiply_transposed: inner dimensions differ");
+  out.resize(left.rows(), x.rows());
+  if (out.size() == 0) return;
+  cblas_dgemm(CblasColMajor, CblasNoTrans, CblasTrans, blas_int(left.rows(), "k"), blas_int(x.rows(), "block rows"),
+              blas_int(left.cols(), "block columns"), 1.0, left.data(), left.ld(), x.data(), x.ld(), 0.0, out.data(),
+              out.ld());
+}
+
+double frobenius_dot(const DenseMatrix& a, const DenseMatrix& b) {
+  NMF_REQUIRE(a.rows() == b.rows() && a.cols() == b.cols(), Error, "frobenius_dot: shapes differ");
+  double sum = 0.0;
+  const double* pa = a.data();
+  const double* pb = b.data();
+  for (index_t i = 0; i < a.size(); ++i) sum += pa[i] * pb[i];
+  return sum;
+}
+
+double cholesky_solve(const DenseMatrix& gram_matrix, DenseMatrix& rhs) {
+  const int k = blas_int(gram_matrix.rows(), "k");
+  const int nrhs = blas_int(rhs.cols(), "right-hand sides");
+  if (k == 0) return 0.0;
+  double trace = 0.0;
+  for (index_t i = 0; i < k; ++i) trace += gram_matrix(i, i);
+  // The first ridge is at round-off level relative to the average diagonal; each retry multiplies it by 100.
+  const double scale = trace > 0.0 ? trace / k : 1.0;
+  double ridge = 0.0;
+  DenseMatrix factor;
+  for (int attempt = 0; attempt < 12; ++attempt) {
+    factor = gram_matrix;
+    for (index_t i = 0; i < k; ++i) factor(i, i) += ridge;
+    int info = 0;
+    dpotrf_("U", &k, factor.data(), &k, &info);
+    if (info == 0) {
+      if (nrhs > 0) dpotrs_("U", &k, &nrhs, factor.data(), &k, rhs.data(), &k, &info);
+      NMF_REQUIRE(info == 0, Error, "dpotrs failed with info " + std::to_string(info));
+      return ridge;
+    }
+    ridge = ridge == 0.0 ? scale * 1e-13 : ridge * 100.0;
+  }
+  NMF_THROW(Error, "the k x k Gram matrix is not positive definite even with a ridge of " + std::to_string(ridge) +
+                       " (does a factor contain NaN or Inf?)");
+}
+
+}  // namespace nmf

@@ -1,0 +1,47 @@
+#include "nmf/error.hpp"
+#include "nmf/solvers/solver.hpp"
+
+// One line per solver: its name (the file src/solvers/<name>.cpp defines make_<name>_solver) and the
+// summary --help shows.
+#define NMF_FOR_EACH_SOLVER(X) \
+  X(als, "alternating least squares: normal equations solved by Cholesky, negatives clamped to zero")
+
+namespace nmf {
+
+#define NMF_DECLARE_FACTORY(name, summary) std::unique_ptr<LocalSolver> make_##name##_solver(const SolverParams&);
+NMF_FOR_EACH_SOLVER(NMF_DECLARE_FACTORY)
+#undef NMF_DECLARE_FACTORY
+
+namespace {
+struct Registration {
+  SolverInfo info;
+  std::unique_ptr<LocalSolver> (*make)(const SolverParams&);
+};
+
+const std::vector<Registration>& registrations() {
+#define NMF_REGISTER(name, summary) Registration{{#name, summary}, &make_##name##_solver},
+  static const std::vector<Registration> all{NMF_FOR_EACH_SOLVER(NMF_REGISTER)};
+#undef NMF_REGISTER
+  return all;
+}
+}  // namespace
+
+const std::vector<SolverInfo>& solver_catalog() {
+  static const std::vector<SolverInfo> catalog = [] {
+    std::vector<SolverInfo> infos;
+    for (const auto& r : registrations()) infos.push_back(r.info);
+    return infos;
+  }();
+  return catalog;
+}
+
+std::unique_ptr<LocalSolver> make_solver(const std::string& name, const SolverParams& params) {
+  std::string known;
+  for (const auto& r : registrations()) {
+    if (r.info.name == name) return r.make(params);
+    known += (known.empty() ? "" : ", ") + r.info.name;
+  }
+  NMF_THROW(UsageError, "unknown --algo '" + name + "': known solvers are " + known);
+}
+
+}  // namespace nmf
