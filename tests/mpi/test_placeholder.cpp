@@ -1,8 +1,0 @@
-#include <gtest/gtest.h>
-#include <mpi.h>
-
-TEST(Placeholder, Ranks) {
-  int ranks = 0;
-  MPI_Comm_size(MPI_COMM_WORLD, &ranks);
-  EXPECT_GE(ranks, 1);
-}
