@@ -11,6 +11,12 @@
 
 namespace po = boost::program_options;
 
+namespace {
+// Help layout: wide enough that option descriptions read as sentences.
+constexpr unsigned kHelpWidth = 110;
+constexpr unsigned kHelpDescriptionWidth = 70;
+}  // namespace
+
 namespace nmf {
 
 namespace {
@@ -48,7 +54,7 @@ CommandLine parse_command_line(int argc, const char* const* argv) {
   std::string seed_text = std::to_string(o.seed);
   std::string config_path;
 
-  po::options_description input("Input");
+  po::options_description input("Input", kHelpWidth, kHelpDescriptionWidth);
   input.add_options()(
       "input,i", po::value(&o.input)->value_name("FILE"),
       "matrix to factor: Matrix Market (.mtx: coordinate real|integer|pattern, general|symmetric; array real|integer "
@@ -61,7 +67,8 @@ CommandLine parse_command_line(int argc, const char* const* argv) {
       "read-chunk-mb", po::value(&o.read_chunk_mb)->default_value(o.read_chunk_mb)->value_name("MB"),
       "bytes of the input each rank reads and parses at a time (bounds the read buffers)");
 
-  po::options_description factorization("Factorization  X (n x m) ~ A (n x k) * S (k x m), A, S >= 0");
+  po::options_description factorization("Factorization  X (n x m) ~ A (n x k) * S (k x m), A, S >= 0", kHelpWidth,
+                                        kHelpDescriptionWidth);
   factorization.add_options()("rank,k", po::value(&o.k)->value_name("K"),
                               "number of factors k, 1 <= k <= min(n, m); required with --input "
                               "(the built-in example uses 3)")(
@@ -73,29 +80,29 @@ CommandLine parse_command_line(int argc, const char* const* argv) {
       "seed", po::value(&seed_text)->default_value(seed_text)->value_name("S"),
       "seed of the random initial factors; the same seed gives the same factors on any number of ranks");
 
-  po::options_description parallel("Parallel layout");
+  po::options_description parallel("Parallel layout", kHelpWidth, kHelpDescriptionWidth);
   parallel.add_options()(
       "grid", po::value(&o.grid)->default_value(o.grid)->value_name("auto|PRxPC"),
       "process grid: PR row blocks x PC column blocks of X, PR * PC = number of ranks; auto picks the grid that "
       "moves the fewest words per iteration (PC = 1 is the 1-D row layout)");
 
-  po::options_description output("Output");
+  po::options_description output("Output", kHelpWidth, kHelpDescriptionWidth);
   output.add_options()("output,o", po::value(&o.output)->value_name("PREFIX"),
                        "write PREFIX_A.mtx (n x k), PREFIX_S.mtx (k x m) and PREFIX_summary.json")(
       "output-format", po::value(&o.output_format)->default_value(o.output_format)->value_name("mtx|npy"),
       "factor file format: Matrix Market array (17 significant digits) or NumPy .npy (float64)")(
       "print", po::bool_switch(&o.print), "print X and A*S (matrices up to 100 x 100; on for the built-in example)");
 
-  po::options_description logging("Logging");
+  po::options_description logging("Logging", kHelpWidth, kHelpDescriptionWidth);
   logging.add_options()("log-every", po::value(&o.log_every)->default_value(o.log_every)->value_name("N"),
                         "print the error every N iterations")("quiet", po::bool_switch(&o.quiet), "print errors only");
 
-  po::options_description general("General");
+  po::options_description general("General", kHelpWidth, kHelpDescriptionWidth);
   general.add_options()("help,h", "show this help and exit")("version", "show the version and exit")(
       "config", po::value(&config_path)->value_name("FILE"),
       "read options from FILE: one 'long-option-name = value' per line, '#' comments; the command line wins");
 
-  po::options_description all;
+  po::options_description all(kHelpWidth, kHelpDescriptionWidth);
   all.add(input).add(factorization).add(parallel).add(output).add(logging).add(general);
   std::ostringstream help;
   help << "nmf_mpi " << version_string() << ": distributed non-negative matrix factorization\n\n"
@@ -157,6 +164,7 @@ void validate_options(const Options& o) {
 }
 
 void validate_rank_for_shape(int k, index_t n, index_t m) {
+  if (k < 1) NMF_THROW(UsageError, "bad -k/--rank " + std::to_string(k) + ": k must be at least 1");
   const index_t limit = std::min(n, m);
   if (k > limit)
     NMF_THROW(UsageError, "bad -k/--rank " + std::to_string(k) +

@@ -1,5 +1,6 @@
 #include "nmf/distribution/grid.hpp"
 
+#include <climits>
 #include <limits>
 #include <regex>
 
@@ -13,6 +14,8 @@ GridShape parse_grid_shape(const std::string& text) {
   GridShape shape{std::stoi(match[1].str()), std::stoi(match[2].str())};
   if (shape.rows < 1 || shape.cols < 1)
     NMF_THROW(UsageError, "bad --grid '" + text + "': both dimensions must be at least 1");
+  if (static_cast<index_t>(shape.rows) * shape.cols > INT_MAX)
+    NMF_THROW(UsageError, "bad --grid '" + text + "': more ranks than MPI can count");
   return shape;
 }
 
@@ -48,7 +51,7 @@ GridShape choose_grid_shape(int ranks, index_t n, index_t m) {
 }
 
 void validate_grid_shape(GridShape shape, int ranks, index_t n, index_t m) {
-  if (shape.size() != ranks)
+  if (static_cast<index_t>(shape.rows) * shape.cols != ranks)
     NMF_THROW(UsageError, "--grid " + shape.str() + " has " + std::to_string(shape.size()) +
                               " ranks, but the job has " + std::to_string(ranks));
   if (shape.rows > n)

@@ -28,7 +28,8 @@ ReadOptions read_options(const Options& o) {
 void print_header(const Options& o, const ProcessGrid& grid, const std::string& description, const DistMatrix& x,
                   double read_seconds) {
   const MatrixStats& st = x.stats;
-  std::printf("nmf_mpi %s: %d ranks as a %s grid\n", version_string().c_str(), grid.size(), grid.shape().str().c_str());
+  std::printf("nmf_mpi %s: %d rank%s as a %s grid\n", version_string().c_str(), grid.size(),
+              grid.size() == 1 ? "" : "s", grid.shape().str().c_str());
   std::printf("input: %s%s\n", description.c_str(), o.transpose ? ", transposed" : "");
   std::printf("X: %lld x %lld, %lld nonzeros, %s storage, read in %.3f s; nonzeros per rank min %lld max %lld\n",
               static_cast<long long>(x.layout.n), static_cast<long long>(x.layout.m),

@@ -70,9 +70,15 @@ double parse_value(std::string_view text, Field field) {
     value = static_cast<double>(integer);
   } else {
     const auto [end, ec] = std::from_chars(first, last, value);
-    if (ec == std::errc::result_out_of_range)
-      throw LineProblem("value '" + std::string(text) + "' is out of the range of a double");
-    if (ec != std::errc() || end != last) throw LineProblem("value '" + std::string(text) + "' is not a number");
+    if (ec == std::errc::result_out_of_range && end == last) {
+      // from_chars reports underflow and overflow alike; a value too small for a double is zero.
+      const double rounded = std::strtod(std::string(text).c_str(), nullptr);
+      if (std::abs(rounded) == HUGE_VAL)
+        throw LineProblem("value '" + std::string(text) + "' is out of the range of a double");
+      value = rounded;
+    } else if (ec != std::errc() || end != last) {
+      throw LineProblem("value '" + std::string(text) + "' is not a number");
+    }
   }
   if (std::isnan(value)) throw LineProblem("value is NaN");
   if (std::isinf(value)) throw LineProblem("value is infinite");

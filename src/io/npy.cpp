@@ -97,9 +97,11 @@ index_t parse_header(const std::string& bytes, const std::string& path, Header& 
   if (!std::regex_search(dict, match, shape_re)) header_error(path, "malformed .npy header: no 'shape'");
   header.shape.clear();
   const std::string dims = match[1].str();
-  static const std::regex number_re(R"(\d+)");
-  for (auto it = std::sregex_iterator(dims.begin(), dims.end(), number_re); it != std::sregex_iterator(); ++it)
+  static const std::regex number_re(R"(-?\d+)");
+  for (auto it = std::sregex_iterator(dims.begin(), dims.end(), number_re); it != std::sregex_iterator(); ++it) {
     header.shape.push_back(std::stoll(it->str()));
+    if (header.shape.back() < 0) header_error(path, "malformed .npy header: negative dimension in the shape");
+  }
   header.data_offset = static_cast<index_t>(total);
   return 0;
 }
@@ -107,7 +109,7 @@ index_t parse_header(const std::string& bytes, const std::string& path, Header& 
 std::string format_float64_header(const std::vector<index_t>& shape, bool fortran_order) {
   std::string dims;
   for (index_t d : shape) dims += std::to_string(d) + ", ";
-  if (shape.size() > 1) dims.resize(dims.size() - 2);  // a 1-tuple keeps its trailing comma
+  if (!shape.empty()) dims.resize(dims.size() - (shape.size() == 1 ? 1 : 2));  // NumPy writes (), (5,) and (5, 3)
   std::string dict = "{'descr': '<f8', 'fortran_order': " + std::string(fortran_order ? "True" : "False") +
                      ", 'shape': (" + dims + "), }";
   // Pad with spaces so that magic + version + length + dictionary + '\n' is a multiple of 64.

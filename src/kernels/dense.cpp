@@ -56,6 +56,12 @@ double cholesky_solve(const DenseMatrix& gram_matrix, DenseMatrix& rhs) {
   const int k = blas_int(gram_matrix.rows(), "k");
   const int nrhs = blas_int(rhs.cols(), "right-hand sides");
   if (k == 0) return 0.0;
+  NMF_REQUIRE(rhs.rows() == k, Error,
+              "cholesky_solve: the right-hand side has " + std::to_string(rhs.rows()) + " rows, the Gram matrix " +
+                  std::to_string(k));
+  // OpenBLAS's dpotrf can report success on a NaN pivot, so look for non-finite entries first.
+  for (double v : gram_matrix.values())
+    NMF_REQUIRE(std::isfinite(v), Error, "the k x k Gram matrix has a NaN or infinite entry (the factors overflowed)");
   double trace = 0.0;
   for (index_t i = 0; i < k; ++i) trace += gram_matrix(i, i);
   // The first ridge is at round-off level relative to the average diagonal; each retry multiplies it by 100.
@@ -74,8 +80,7 @@ double cholesky_solve(const DenseMatrix& gram_matrix, DenseMatrix& rhs) {
     }
     ridge = ridge == 0.0 ? scale * 1e-13 : ridge * 100.0;
   }
-  NMF_THROW(Error, "the k x k Gram matrix is not positive definite even with a ridge of " + std::to_string(ridge) +
-                       " (does a factor contain NaN or Inf?)");
+  NMF_THROW(Error, "the k x k Gram matrix is not positive definite even with a ridge of " + std::to_string(ridge));
 }
 
 }  // namespace nmf
