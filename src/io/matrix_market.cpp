@@ -17,9 +17,15 @@ std::string lower(std::string text) {
   return text;
 }
 
+// The blanks of the format. Not std::isspace: that is a locale-aware library call per character, and
+// the readers call this for every byte of the file.
+constexpr bool is_blank(char c) {
+  return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f';
+}
+
 std::string_view trim(std::string_view s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
+  while (!s.empty() && is_blank(s.front())) s.remove_prefix(1);
+  while (!s.empty() && is_blank(s.back())) s.remove_suffix(1);
   return s;
 }
 
@@ -28,10 +34,10 @@ int split_fields(std::string_view line, std::string_view* fields, int max_fields
   int count = 0;
   std::size_t pos = 0;
   while (pos < line.size() && count <= max_fields) {
-    while (pos < line.size() && std::isspace(static_cast<unsigned char>(line[pos]))) ++pos;
+    while (pos < line.size() && is_blank(line[pos])) ++pos;
     if (pos >= line.size()) break;
     const std::size_t start = pos;
-    while (pos < line.size() && !std::isspace(static_cast<unsigned char>(line[pos]))) ++pos;
+    while (pos < line.size() && !is_blank(line[pos])) ++pos;
     fields[count++] = line.substr(start, pos - start);
   }
   return count;

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 #include <fstream>
+#include <limits>
 #include <sstream>
 
 #include "nmf/io/mpi_file.hpp"
@@ -41,6 +42,8 @@ std::string read_npy_header(const std::string& path, npy::Header& header) {
   if (rows == 0 || cols == 0)
     NMF_THROW(InputError,
               path + ": the matrix is empty (shape " + describe_shape(header.shape) + "); there is nothing to factor");
+  if (rows > std::numeric_limits<index_t>::max() / cols / header.item_size)
+    NMF_THROW(InputError, path + ": shape " + describe_shape(header.shape) + " overflows 64-bit sizes");
   const index_t data_bytes = rows * cols * header.item_size;
   if (file_size - header.data_offset < data_bytes)
     NMF_THROW(InputError, path + ": truncated data: shape " + describe_shape(header.shape) + " of '" + header.descr +

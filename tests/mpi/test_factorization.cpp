@@ -19,21 +19,6 @@ struct FactorRun {
   DenseMatrix s;  // k x m, gathered
 };
 
-// Sums each rank's slice, placed at its global position, over `comm`: the whole factor on every rank.
-void gather_factors(const ProcessGrid& grid, const Layout& layout, const Factors& f, DenseMatrix& a, DenseMatrix& s) {
-  const index_t k = f.a_t.rows();
-  DenseMatrix a_partial(layout.n, k), s_partial(k, layout.m);
-  const int a_slice = layout.a_slice_of(grid.row(), grid.col()), s_slice = layout.s_slice_of(grid.row(), grid.col());
-  for (index_t r = 0; r < f.a_t.cols(); ++r)
-    for (index_t c = 0; c < k; ++c) a_partial(layout.a_slices.begin(a_slice) + r, c) = f.a_t(c, r);
-  for (index_t j = 0; j < f.s.cols(); ++j)
-    for (index_t c = 0; c < k; ++c) s_partial(c, layout.s_slices.begin(s_slice) + j) = f.s(c, j);
-  a = DenseMatrix(layout.n, k);
-  s = DenseMatrix(k, layout.m);
-  MPI_Allreduce(a_partial.data(), a.data(), static_cast<int>(a.size()), MPI_DOUBLE, MPI_SUM, grid.comm());
-  MPI_Allreduce(s_partial.data(), s.data(), static_cast<int>(s.size()), MPI_DOUBLE, MPI_SUM, grid.comm());
-}
-
 FactorRun factor(MPI_Comm comm, GridShape shape, InputSource& source, int k, int iterations, std::uint64_t seed) {
   const ProcessGrid grid(comm, shape);
   const DistMatrix x = source.distribute(grid);

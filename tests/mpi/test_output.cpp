@@ -12,22 +12,6 @@
 namespace nmf::test {
 namespace {
 
-// The whole factor A (n x k) or S (k x m) as the writer should have written it: assembled from every
-// rank's slice.
-void assemble(const ProcessGrid& grid, const Layout& layout, const Factors& f, DenseMatrix& a, DenseMatrix& s) {
-  const index_t k = f.a_t.rows();
-  DenseMatrix a_part(layout.n, k), s_part(k, layout.m);
-  const int as = layout.a_slice_of(grid.row(), grid.col()), ss = layout.s_slice_of(grid.row(), grid.col());
-  for (index_t r = 0; r < f.a_t.cols(); ++r)
-    for (index_t c = 0; c < k; ++c) a_part(layout.a_slices.begin(as) + r, c) = f.a_t(c, r);
-  for (index_t j = 0; j < f.s.cols(); ++j)
-    for (index_t c = 0; c < k; ++c) s_part(c, layout.s_slices.begin(ss) + j) = f.s(c, j);
-  a = DenseMatrix(layout.n, k);
-  s = DenseMatrix(k, layout.m);
-  MPI_Allreduce(a_part.data(), a.data(), static_cast<int>(a.size()), MPI_DOUBLE, MPI_SUM, grid.comm());
-  MPI_Allreduce(s_part.data(), s.data(), static_cast<int>(s.size()), MPI_DOUBLE, MPI_SUM, grid.comm());
-}
-
 void expect_file_holds(const std::string& path, const DenseMatrix& expected) {
   ReadOptions options;
   options.path = path;
@@ -51,7 +35,7 @@ TEST(FactorOutput, RoundTripsInBothFormatsOnEveryGrid) {
       const OutputPaths paths = output_paths(dir.file("run_" + shape.str()), format);
       write_factors(grid, x.layout, f, paths, format);
       DenseMatrix a, s;
-      assemble(grid, x.layout, f, a, s);
+      gather_factors(grid, x.layout, f, a, s);
       expect_file_holds(paths.a, a);  // 17 significant digits: the text round trip is exact
       expect_file_holds(paths.s, s);
     }

@@ -188,6 +188,21 @@ void expect_block_matches(const DistMatrix& x, const ProcessGrid& grid, const De
   }
 }
 
+void gather_factors(const ProcessGrid& grid, const Layout& layout, const Factors& factors, DenseMatrix& a,
+                    DenseMatrix& s) {
+  const index_t k = factors.a_t.rows();
+  DenseMatrix a_partial(layout.n, k), s_partial(k, layout.m);
+  const int a_slice = layout.a_slice_of(grid.row(), grid.col()), s_slice = layout.s_slice_of(grid.row(), grid.col());
+  for (index_t r = 0; r < factors.a_t.cols(); ++r)
+    for (index_t c = 0; c < k; ++c) a_partial(layout.a_slices.begin(a_slice) + r, c) = factors.a_t(c, r);
+  for (index_t j = 0; j < factors.s.cols(); ++j)
+    for (index_t c = 0; c < k; ++c) s_partial(c, layout.s_slices.begin(s_slice) + j) = factors.s(c, j);
+  a = DenseMatrix(layout.n, k);
+  s = DenseMatrix(k, layout.m);
+  MPI_Allreduce(a_partial.data(), a.data(), static_cast<int>(a.size()), MPI_DOUBLE, MPI_SUM, grid.comm());
+  MPI_Allreduce(s_partial.data(), s.data(), static_cast<int>(s.size()), MPI_DOUBLE, MPI_SUM, grid.comm());
+}
+
 DenseMatrix gather_everywhere(const DistMatrix& x, const ProcessGrid& grid) {
   const Layout& layout = x.layout;
   DenseMatrix partial(layout.n, layout.m), full(layout.n, layout.m);

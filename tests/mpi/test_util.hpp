@@ -11,6 +11,7 @@
 
 #include "nmf/distribution/dist_matrix.hpp"
 #include "nmf/distribution/grid.hpp"
+#include "nmf/driver/factorization.hpp"
 
 namespace nmf::test {
 
@@ -51,6 +52,10 @@ std::vector<GridShape> all_grid_shapes(int ranks);
 // Expects this rank's block of `x` to equal the matching block of `reference` (of X^T if `transpose`),
 // entry by entry and exactly.
 void expect_block_matches(const DistMatrix& x, const ProcessGrid& grid, const DenseMatrix& reference, bool transpose);
+
+// The whole factors A (n x k) and S (k x m) on every rank, assembled from every rank's slices.
+void gather_factors(const ProcessGrid& grid, const Layout& layout, const Factors& factors, DenseMatrix& a,
+                    DenseMatrix& s);
 
 // The whole matrix, gathered on every rank (tiny matrices only).
 DenseMatrix gather_everywhere(const DistMatrix& x, const ProcessGrid& grid);

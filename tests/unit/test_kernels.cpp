@@ -6,6 +6,7 @@
 #include <random>
 #include <vector>
 
+#include "dense_helpers.hpp"
 #include "nmf/distribution/dist_matrix.hpp"
 #include "nmf/error.hpp"
 #include "nmf/kernels/dense.hpp"
@@ -14,6 +15,10 @@
 
 namespace {
 
+using nmf::test::max_abs;
+using nmf::test::random_dense;
+using nmf::test::times;
+
 using nmf::CompressedMatrix;
 using nmf::DenseMatrix;
 using nmf::index_t;
@@ -21,13 +26,6 @@ using nmf::LocalBlock;
 using nmf::Storage;
 using nmf::Triplet;
 using nmf::TripletChunks;
-
-DenseMatrix random_dense(index_t rows, index_t cols, std::mt19937_64& rng, double low = 0.0, double high = 1.0) {
-  std::uniform_real_distribution<double> value(low, high);
-  DenseMatrix a(rows, cols);
-  for (double& v : a.values()) v = value(rng);
-  return a;
-}
 
 // Random non-negative entries, with duplicates, in a few chunks. Rows and columns listed in `skip_rows`
 // and `skip_cols` get no entries, so the block has empty rows and columns.
@@ -317,20 +315,6 @@ TEST(FrobeniusDot, HandExample) {
 
 TEST(FrobeniusDot, RejectsShapeMismatch) {
   EXPECT_THROW(nmf::frobenius_dot(DenseMatrix(2, 3), DenseMatrix(3, 2)), nmf::Error);
-}
-
-DenseMatrix times(const DenseMatrix& a, const DenseMatrix& b) {
-  DenseMatrix c(a.rows(), b.cols());
-  for (index_t i = 0; i < a.rows(); ++i)
-    for (index_t j = 0; j < b.cols(); ++j)
-      for (index_t l = 0; l < a.cols(); ++l) c(i, j) += a(i, l) * b(l, j);
-  return c;
-}
-
-double max_abs(const DenseMatrix& a) {
-  double m = 0.0;
-  for (double v : a.values()) m = std::max(m, std::abs(v));
-  return m;
 }
 
 TEST(CholeskySolve, HandExample) {

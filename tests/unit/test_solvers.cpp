@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include "dense_helpers.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <random>
@@ -11,25 +13,14 @@
 
 namespace {
 
+using nmf::test::max_abs;
+using nmf::test::random_dense;
+using nmf::test::times;
+
 using nmf::DenseMatrix;
 using nmf::FactorSide;
 using nmf::index_t;
 using nmf::UpdateInputs;
-
-DenseMatrix random_dense(index_t rows, index_t cols, std::mt19937_64& rng, double low, double high) {
-  std::uniform_real_distribution<double> value(low, high);
-  DenseMatrix a(rows, cols);
-  for (double& v : a.values()) v = value(rng);
-  return a;
-}
-
-DenseMatrix times(const DenseMatrix& a, const DenseMatrix& b) {
-  DenseMatrix c(a.rows(), b.cols());
-  for (index_t i = 0; i < a.rows(); ++i)
-    for (index_t j = 0; j < b.cols(); ++j)
-      for (index_t l = 0; l < a.cols(); ++l) c(i, j) += a(i, l) * b(l, j);
-  return c;
-}
 
 // gram = W W^T for a random W (k x 3k): symmetric positive definite and reasonably conditioned.
 DenseMatrix random_gram(index_t k, std::mt19937_64& rng) {
@@ -39,12 +30,6 @@ DenseMatrix random_gram(index_t k, std::mt19937_64& rng) {
     for (index_t j = 0; j < k; ++j)
       for (index_t l = 0; l < 3 * k; ++l) g(i, j) += w(i, l) * w(j, l);
   return g;
-}
-
-double max_abs(const DenseMatrix& a) {
-  double m = 0.0;
-  for (double v : a.values()) m = std::max(m, std::abs(v));
-  return m;
 }
 
 TEST(SolverRegistry, CatalogListsAls) {
