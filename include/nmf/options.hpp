@@ -21,9 +21,17 @@ struct Options {
   // Factorization
   int k = 0;  // required with --input; 3 for the built-in example
   std::string algo = "als";
-  int max_iterations = 100;
-  double tol = 1e-6;
   std::uint64_t seed = 1;
+  int inner = 1;  // hals: sweeps per update
+  // Penalties of the objective (driver/factorization.hpp)
+  double l1_a = 0, l2_a = 0, l1_s = 0, l2_s = 0;
+
+  // Stopping
+  int max_iterations = 100;
+  double tol = 1e-6;      // relative change of the objective
+  double tol_pg = 0;      // projected gradient relative to the initial one; 0: off
+  double time_limit = 0;  // seconds of iterations; 0: none
+  int eval_every = 1;
 
   // Parallel layout
   std::string grid = "auto";  // auto | PRxPC

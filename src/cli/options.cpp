@@ -1,5 +1,6 @@
 #include <boost/program_options.hpp>
 #include <charconv>
+#include <cmath>
 #include <fstream>
 #include <sstream>
 
@@ -67,18 +68,37 @@ CommandLine parse_command_line(int argc, const char* const* argv) {
       "read-chunk-mb", po::value(&o.read_chunk_mb)->default_value(o.read_chunk_mb)->value_name("MB"),
       "bytes of the input each rank reads and parses at a time (bounds the read buffers)");
 
-  po::options_description factorization("Factorization  X (n x m) ~ A (n x k) * S (k x m), A, S >= 0", kHelpWidth,
-                                        kHelpDescriptionWidth);
+  po::options_description factorization(
+      "Factorization: X (n x m) ~ A (n x k) S (k x m) with A, S >= 0, minimising\n"
+      "  1/2 ||X - A S||_F^2 + l1_A sum(A) + l2_A/2 ||A||_F^2 + l1_S sum(S) + l2_S/2 ||S||_F^2",
+      kHelpWidth, kHelpDescriptionWidth);
   factorization.add_options()("rank,k", po::value(&o.k)->value_name("K"),
                               "number of factors k, 1 <= k <= min(n, m); required with --input "
                               "(the built-in example uses 3)")(
       "algo", po::value(&o.algo)->default_value(o.algo)->value_name("NAME"), algo_help().c_str())(
-      "iters", po::value(&o.max_iterations)->default_value(o.max_iterations)->value_name("N"),
-      "maximum number of iterations (0 writes the initial factors)")(
-      "tol", po::value(&o.tol)->default_value(o.tol, "1e-06")->value_name("T"),
-      "stop when the relative error ||X - A S||_F / ||X||_F changes by less than T between iterations (0: never)")(
       "seed", po::value(&seed_text)->default_value(seed_text)->value_name("S"),
-      "seed of the random initial factors; the same seed gives the same factors on any number of ranks");
+      "seed of the random initial factors; the same seed gives the same factors on any number of ranks")(
+      "inner", po::value(&o.inner)->default_value(o.inner)->value_name("N"),
+      "hals: coordinate-descent sweeps per update (repeating them is cheap: no new products)")(
+      "l1-A", po::value(&o.l1_a)->default_value(o.l1_a)->value_name("W"),
+      "element-wise L1 penalty l1_A on A (sparser A)")(
+      "l2-A", po::value(&o.l2_a)->default_value(o.l2_a)->value_name("W"), "Frobenius (L2) penalty l2_A on A")(
+      "l1-S", po::value(&o.l1_s)->default_value(o.l1_s)->value_name("W"),
+      "element-wise L1 penalty l1_S on S (sparser S)")(
+      "l2-S", po::value(&o.l2_s)->default_value(o.l2_s)->value_name("W"), "Frobenius (L2) penalty l2_S on S");
+
+  po::options_description stopping("Stopping (the first rule that fires ends the run; the summary names it)",
+                                   kHelpWidth, kHelpDescriptionWidth);
+  stopping.add_options()("iters", po::value(&o.max_iterations)->default_value(o.max_iterations)->value_name("N"),
+                         "maximum number of iterations (0 writes the initial factors)")(
+      "tol", po::value(&o.tol)->default_value(o.tol, "1e-06")->value_name("T"),
+      "stop when the objective changes by less than T relative to its previous evaluation (0: never)")(
+      "tol-pg", po::value(&o.tol_pg)->default_value(o.tol_pg)->value_name("T"),
+      "stop when the norm of the projected gradient falls below T times its initial value (Lin 2007; 0: off)")(
+      "time-limit", po::value(&o.time_limit)->default_value(o.time_limit)->value_name("SECONDS"),
+      "stop after this many seconds of iterations (0: no limit)")(
+      "eval-every", po::value(&o.eval_every)->default_value(o.eval_every)->value_name("N"),
+      "evaluate the objective (and --tol) every N iterations");
 
   po::options_description parallel("Parallel layout", kHelpWidth, kHelpDescriptionWidth);
   parallel.add_options()(
@@ -103,7 +123,7 @@ CommandLine parse_command_line(int argc, const char* const* argv) {
       "read options from FILE: one 'long-option-name = value' per line, '#' comments; the command line wins");
 
   po::options_description all(kHelpWidth, kHelpDescriptionWidth);
-  all.add(input).add(factorization).add(parallel).add(output).add(logging).add(general);
+  all.add(input).add(factorization).add(stopping).add(parallel).add(output).add(logging).add(general);
   std::ostringstream help;
   help << "nmf_mpi " << version_string() << ": distributed non-negative matrix factorization\n\n"
        << "usage: mpirun -np P nmf_mpi -i FILE -k K -o PREFIX [options]\n"
@@ -147,7 +167,15 @@ CommandLine parse_command_line(int argc, const char* const* argv) {
 void validate_options(const Options& o) {
   if (o.k < 1) NMF_THROW(UsageError, "bad -k/--rank " + std::to_string(o.k) + ": k must be at least 1");
   if (o.max_iterations < 0) NMF_THROW(UsageError, "bad --iters " + std::to_string(o.max_iterations) + ": must be >= 0");
-  if (!(o.tol >= 0.0)) NMF_THROW(UsageError, "bad --tol " + std::to_string(o.tol) + ": must be >= 0");
+  const std::pair<const char*, double> non_negative[] = {
+      {"--tol", o.tol},   {"--tol-pg", o.tol_pg}, {"--time-limit", o.time_limit},
+      {"--l1-A", o.l1_a}, {"--l2-A", o.l2_a},     {"--l1-S", o.l1_s},
+      {"--l2-S", o.l2_s}};
+  for (const auto& [name, value] : non_negative)
+    if (!(value >= 0.0) || std::isinf(value))
+      NMF_THROW(UsageError, std::string("bad ") + name + " " + std::to_string(value) + ": must be finite and >= 0");
+  if (o.eval_every < 1) NMF_THROW(UsageError, "bad --eval-every " + std::to_string(o.eval_every) + ": must be >= 1");
+  if (o.inner < 1) NMF_THROW(UsageError, "bad --inner " + std::to_string(o.inner) + ": must be >= 1");
   if (o.log_every < 1) NMF_THROW(UsageError, "bad --log-every " + std::to_string(o.log_every) + ": must be >= 1");
   if (o.read_chunk_mb < 1 || o.read_chunk_mb > 1024)
     NMF_THROW(UsageError, "bad --read-chunk-mb " + std::to_string(o.read_chunk_mb) + ": must be 1..1024");

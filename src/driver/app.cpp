@@ -35,8 +35,13 @@ void print_header(const Options& o, const ProcessGrid& grid, const std::string& 
               static_cast<long long>(x.layout.n), static_cast<long long>(x.layout.m),
               static_cast<long long>(st.nonzeros), storage_name(x.block.storage), read_seconds,
               static_cast<long long>(st.min_block_nonzeros), static_cast<long long>(st.max_block_nonzeros));
-  std::printf("k = %d, algo = %s, seed = %llu, at most %d iterations, tol = %g\n", o.k, o.algo.c_str(),
+  std::printf("k = %d, algo = %s, seed = %llu, at most %d iterations, tol = %g", o.k, o.algo.c_str(),
               static_cast<unsigned long long>(o.seed), o.max_iterations, o.tol);
+  if (o.tol_pg > 0) std::printf(", tol-pg = %g", o.tol_pg);
+  if (o.time_limit > 0) std::printf(", time limit %g s", o.time_limit);
+  if (o.l1_a > 0 || o.l2_a > 0 || o.l1_s > 0 || o.l2_s > 0)
+    std::printf(", penalties l1_A %g l2_A %g l1_S %g l2_S %g", o.l1_a, o.l2_a, o.l1_s, o.l2_s);
+  std::printf("\n");
   std::fflush(stdout);
 }
 
@@ -81,12 +86,17 @@ int run(const CommandLine& cli, const Comm& comm) {
                    static_cast<long long>(x.stats.duplicates));
   }
 
-  const std::unique_ptr<LocalSolver> solver = make_solver(o.algo, SolverParams{o.k});
-  std::vector<std::unique_ptr<StopRule>> rules;
+  const std::unique_ptr<LocalSolver> solver = make_solver(o.algo, SolverParams{o.k, o.inner});
+  StopRules rules;
   rules.push_back(std::make_unique<MaxIterations>(o.max_iterations));
-  if (o.tol > 0) rules.push_back(std::make_unique<ErrorChangeBelow>(o.tol));
+  if (o.tol > 0) rules.push_back(std::make_unique<ObjectiveChangeBelow>(o.tol));
+  if (o.tol_pg > 0) rules.push_back(std::make_unique<ProjectedGradientBelow>(o.tol_pg));
+  if (o.time_limit > 0) rules.push_back(std::make_unique<TimeLimit>(o.time_limit));
   detail::ConsoleLogger logger(talk, o.log_every);
-  AlternatingFactorization factorization(grid, x, *solver);
+  DriverOptions driver_options;
+  driver_options.penalties = Penalties{o.l1_a, o.l2_a, o.l1_s, o.l2_s};
+  driver_options.eval_every = o.eval_every;
+  AlternatingFactorization factorization(grid, x, *solver, driver_options);
   const FactorizationResult result = factorization.run(random_factors(x, grid, o.k, o.seed), rules, &logger);
 
   if (talk) {
@@ -94,7 +104,8 @@ int run(const CommandLine& cli, const Comm& comm) {
                 result.iterations, result.stop_reason.c_str(), result.relative_error, result.seconds,
                 result.iterations > 0 ? result.seconds / result.iterations : 0.0);
     if (result.ridges > 0)
-      std::printf("note: a singular Gram matrix needed a small diagonal ridge %d times\n", result.ridges);
+      std::printf("note: a singular or ill-conditioned Gram matrix needed a small diagonal ridge (%d updates)\n",
+                  result.ridges);
   }
   if (o.print && !o.quiet) detail::print_small_problem(grid, x, result.factors);
   if (talk && o.print) std::printf("relative error ||X - A S||_F / ||X||_F = %.6g\n", result.relative_error);

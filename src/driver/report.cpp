@@ -12,13 +12,11 @@ namespace nmf::detail {
 
 void ConsoleLogger::on_iteration(const IterationRecord& record) {
   if (!active_) return;
-  if (record.iteration == 0) std::printf("%8s  %-22s  %-10s  %s\n", "iter", "relative error", "change", "seconds");
-  if (record.iteration % every_ != 0 && record.iteration != 1) return;
   if (record.iteration == 0)
-    std::printf("%8d  %-22.15g  %-10s  %.3f\n", record.iteration, record.relative_error, "", record.seconds);
-  else
-    std::printf("%8d  %-22.15g  %-10.3g  %.3f\n", record.iteration, record.relative_error, record.change,
-                record.seconds);
+    std::printf("%8s  %-22s  %-14s  %-11s  %s\n", "iter", "relative error", "objective", "rel. change", "seconds");
+  if (record.iteration % every_ != 0 && record.iteration != 1) return;
+  std::printf("%8d  %-22.15g  %-14.8g  %-11.3g  %.3f\n", record.iteration, record.relative_error, record.objective,
+              record.iteration == 0 ? 0.0 : record.objective_change, record.seconds);
   std::fflush(stdout);
 }
 
@@ -117,7 +115,8 @@ nlohmann::ordered_json build_summary(const RunFacts& facts) {
   json phases = {{"local_products", spread_over_ranks(comm, r.phases.local_products)},
                  {"gram", spread_over_ranks(comm, r.phases.gram)},
                  {"collectives", spread_over_ranks(comm, r.phases.collectives)},
-                 {"update", spread_over_ranks(comm, r.phases.update)}};
+                 {"update", spread_over_ranks(comm, r.phases.update)},
+                 {"evaluation", spread_over_ranks(comm, r.phases.evaluation)}};
   json nnz_per_rank = spread_over_ranks(comm, static_cast<double>(facts.x.block.nonzeros));
   json rss = spread_over_ranks(comm, peak_rss_mib());
 
@@ -136,11 +135,17 @@ nlohmann::ordered_json build_summary(const RunFacts& facts) {
   summary["k"] = o.k;
   summary["algo"] = o.algo;
   summary["seed"] = o.seed;
+  summary["inner"] = o.inner;
+  summary["penalties"] = {{"l1_A", o.l1_a}, {"l2_A", o.l2_a}, {"l1_S", o.l1_s}, {"l2_S", o.l2_s}};
   summary["max_iterations"] = o.max_iterations;
   summary["tol"] = o.tol;
+  summary["tol_pg"] = o.tol_pg;
+  summary["time_limit"] = o.time_limit;
+  summary["eval_every"] = o.eval_every;
   summary["iterations"] = r.iterations;
   summary["stop_reason"] = r.stop_reason;
   summary["relative_error"] = r.relative_error;
+  summary["objective"] = r.objective;
   summary["seconds"] = facts.total_seconds;
   summary["read_seconds"] = facts.read_seconds;
   summary["iteration_seconds"] = r.seconds;
@@ -151,6 +156,7 @@ nlohmann::ordered_json build_summary(const RunFacts& facts) {
   summary["phase_seconds"] = phases;
   summary["peak_rss_mib_per_rank"] = rss;
   summary["gram_ridges"] = r.ridges;
+  summary["direct_error_evaluations"] = r.direct_error_evaluations;
   summary["outputs"] = {{"A", facts.a_path}, {"S", facts.s_path}};
   return summary;
 }

@@ -4,10 +4,14 @@
 
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
 extern "C" {
 // LAPACK's Fortran interface (OpenBLAS exports it; Debian ships no LAPACKE for it by default).
 void dpotrf_(const char* uplo, const int* n, double* a, const int* lda, int* info);
+void dpocon_(const char* uplo, const int* n, const double* a, const int* lda, const double* anorm, double* rcond,
+             double* work, int* iwork, int* info);
+double dlansy_(const char* norm, const char* uplo, const int* n, const double* a, const int* lda, double* work);
 void dpotrs_(const char* uplo, const int* n, const int* nrhs, const double* a, const int* lda, double* b,
              const int* ldb, int* info);
 }
@@ -70,6 +74,53 @@ double frobenius_dot(const DenseMatrix& a, const DenseMatrix& b) {
   return sum;
 }
 
+namespace {
+
+// Cholesky factor (upper) of gram + ridge * I, or false if it is not positive definite or its reciprocal
+// condition number is below `min_rcond`.
+bool factor_well_conditioned(const DenseMatrix& gram, double ridge, double min_rcond, DenseMatrix& factor) {
+  const int k = blas_int(gram.rows(), "k");
+  factor = gram;
+  for (index_t i = 0; i < k; ++i) factor(i, i) += ridge;
+  std::vector<double> work(static_cast<std::size_t>(3 * k));
+  std::vector<int> iwork(static_cast<std::size_t>(k));
+  const double norm = dlansy_("1", "U", &k, factor.data(), &k, work.data());
+  int info = 0;
+  dpotrf_("U", &k, factor.data(), &k, &info);
+  if (info != 0) return false;
+  double rcond = 0.0;
+  dpocon_("U", &k, factor.data(), &k, &norm, &rcond, work.data(), iwork.data(), &info);
+  return info == 0 && rcond >= min_rcond;
+}
+
+constexpr double kMinReciprocalCondition = 1e-13;
+
+// The ridge stabilize_gram and cholesky_solve use; fills `factor` with the Cholesky factor.
+double smallest_stabilizing_ridge(const DenseMatrix& gram, DenseMatrix& factor) {
+  const index_t k = gram.rows();
+  for (double v : gram.values())
+    NMF_REQUIRE(std::isfinite(v), Error, "the k x k Gram matrix has a NaN or infinite entry (the factors overflowed)");
+  double trace = 0.0;
+  for (index_t i = 0; i < k; ++i) trace += gram(i, i);
+  const double scale = trace > 0.0 ? trace / static_cast<double>(k) : 1.0;
+  double ridge = 0.0;
+  for (int attempt = 0; attempt < 14; ++attempt) {
+    if (factor_well_conditioned(gram, ridge, kMinReciprocalCondition, factor)) return ridge;
+    ridge = ridge == 0.0 ? scale * 1e-13 : ridge * 100.0;
+  }
+  NMF_THROW(Error, "the k x k Gram matrix is not positive definite even with a ridge of " + std::to_string(ridge));
+}
+
+}  // namespace
+
+double stabilize_gram(DenseMatrix& gram_matrix) {
+  if (gram_matrix.rows() == 0) return 0.0;
+  DenseMatrix factor;
+  const double ridge = smallest_stabilizing_ridge(gram_matrix, factor);
+  for (index_t i = 0; i < gram_matrix.rows(); ++i) gram_matrix(i, i) += ridge;
+  return ridge;
+}
+
 double cholesky_solve(const DenseMatrix& gram_matrix, DenseMatrix& rhs) {
   const int k = blas_int(gram_matrix.rows(), "k");
   const int nrhs = blas_int(rhs.cols(), "right-hand sides");
@@ -77,28 +128,12 @@ double cholesky_solve(const DenseMatrix& gram_matrix, DenseMatrix& rhs) {
   NMF_REQUIRE(rhs.rows() == k, Error,
               "cholesky_solve: the right-hand side has " + std::to_string(rhs.rows()) + " rows, the Gram matrix " +
                   std::to_string(k));
-  // OpenBLAS's dpotrf can report success on a NaN pivot, so look for non-finite entries first.
-  for (double v : gram_matrix.values())
-    NMF_REQUIRE(std::isfinite(v), Error, "the k x k Gram matrix has a NaN or infinite entry (the factors overflowed)");
-  double trace = 0.0;
-  for (index_t i = 0; i < k; ++i) trace += gram_matrix(i, i);
-  // The first ridge is at round-off level relative to the average diagonal; each retry multiplies it by 100.
-  const double scale = trace > 0.0 ? trace / k : 1.0;
-  double ridge = 0.0;
   DenseMatrix factor;
-  for (int attempt = 0; attempt < 12; ++attempt) {
-    factor = gram_matrix;
-    for (index_t i = 0; i < k; ++i) factor(i, i) += ridge;
-    int info = 0;
-    dpotrf_("U", &k, factor.data(), &k, &info);
-    if (info == 0) {
-      if (nrhs > 0) dpotrs_("U", &k, &nrhs, factor.data(), &k, rhs.data(), &k, &info);
-      NMF_REQUIRE(info == 0, Error, "dpotrs failed with info " + std::to_string(info));
-      return ridge;
-    }
-    ridge = ridge == 0.0 ? scale * 1e-13 : ridge * 100.0;
-  }
-  NMF_THROW(Error, "the k x k Gram matrix is not positive definite even with a ridge of " + std::to_string(ridge));
+  const double ridge = smallest_stabilizing_ridge(gram_matrix, factor);
+  int info = 0;
+  if (nrhs > 0) dpotrs_("U", &k, &nrhs, factor.data(), &k, rhs.data(), &k, &info);
+  NMF_REQUIRE(info == 0, Error, "dpotrs failed with info " + std::to_string(info));
+  return ridge;
 }
 
 }  // namespace nmf

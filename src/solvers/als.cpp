@@ -1,6 +1,6 @@
 // ALS, the origin notebook's method done right: each factor is the unconstrained least-squares solution
-// from the normal equations (gram * F = cross, Cholesky), projected onto F >= 0 by clamping negatives.
-// Not a true non-negative least-squares solve (bpp is), but one Cholesky per update and very fast.
+// from the normal equations (gram * F = cross - l1, Cholesky), projected onto F >= 0 by clamping
+// negatives. Not a true non-negative least-squares solve (bpp is), but one Cholesky per update.
 #include <algorithm>
 
 #include "nmf/kernels/dense.hpp"
@@ -15,7 +15,7 @@ class AlsSolver final : public LocalSolver {
   std::string name() const override { return "als"; }
 
   void update(const UpdateInputs& inputs, DenseMatrix& factor) override {
-    factor = inputs.cross;
+    factor = shifted_cross(inputs);
     if (cholesky_solve(inputs.gram, factor) > 0.0) ++ridges_;
     for (double& v : factor.values()) v = std::max(v, 0.0);
   }

@@ -3,8 +3,17 @@
 
 // One line per solver: its name (the file src/solvers/<name>.cpp defines make_<name>_solver) and the
 // summary --help shows.
-#define NMF_FOR_EACH_SOLVER(X) \
-  X(als, "alternating least squares: normal equations solved by Cholesky, negatives clamped to zero")
+#define NMF_FOR_EACH_SOLVER(X)                                                                              \
+  X(als,                                                                                                    \
+    "alternating least squares: normal equations solved by Cholesky, negatives clamped to zero (fast, "     \
+    "not a true NNLS)")                                                                                     \
+  X(bpp,                                                                                                    \
+    "alternating non-negative least squares, each subproblem solved exactly by block principal pivoting "   \
+    "(Kim & Park 2011)")                                                                                    \
+  X(hals,                                                                                                   \
+    "hierarchical ALS: exact coordinate descent on one column of A or row of S at a time (Cichocki & Phan " \
+    "2009); --inner repeats the sweeps")                                                                    \
+  X(mu, "Lee-Seung multiplicative updates")
 
 namespace nmf {
 
@@ -25,6 +34,13 @@ const std::vector<Registration>& registrations() {
   return all;
 }
 }  // namespace
+
+DenseMatrix shifted_cross(const UpdateInputs& inputs) {
+  DenseMatrix shifted = inputs.cross;
+  if (inputs.l1 != 0.0)
+    for (double& v : shifted.values()) v -= inputs.l1;
+  return shifted;
+}
 
 const std::vector<SolverInfo>& solver_catalog() {
   static const std::vector<SolverInfo> catalog = [] {

@@ -270,9 +270,9 @@ TEST(ValidateOptions, BadGrid) {
 
 TEST(ValidateOptions, BadAlgoListsKnownSolvers) {
   Options o = valid_options();
-  o.algo = "mu";
+  o.algo = "sgd";
   const std::string message = validation_error(o);
-  EXPECT_NE(message.find("'mu'"), std::string::npos) << message;
+  EXPECT_NE(message.find("'sgd'"), std::string::npos) << message;
   EXPECT_NE(message.find("als"), std::string::npos) << message;
 }
 

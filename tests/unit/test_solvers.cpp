@@ -68,7 +68,7 @@ TEST(AlsUpdate, PositiveSolutionSolvesTheNormalEquations) {
   const DenseMatrix cross = times(gram, truth);
   auto solver = nmf::make_solver("als", nmf::SolverParams{static_cast<int>(k)});
   DenseMatrix factor(k, count, 0.25);
-  solver->update(UpdateInputs{FactorSide::S, gram, cross, 1}, factor);
+  solver->update(UpdateInputs{FactorSide::S, gram, cross, 0.0, 1}, factor);
   ASSERT_EQ(factor.rows(), k);
   ASSERT_EQ(factor.cols(), count);
   DenseMatrix residual = times(gram, factor);
@@ -90,7 +90,7 @@ TEST(AlsUpdate, NegativeEntriesAreClampedToZero) {
 
   auto solver = nmf::make_solver("als", nmf::SolverParams{static_cast<int>(k)});
   DenseMatrix factor(k, count);
-  solver->update(UpdateInputs{FactorSide::A, gram, cross, 3}, factor);
+  solver->update(UpdateInputs{FactorSide::A, gram, cross, 0.0, 3}, factor);
 
   // The unconstrained solution the same way the solver computes it, then clamped.
   DenseMatrix clamped = cross;
@@ -117,13 +117,13 @@ TEST(AlsUpdate, CountsRidgesForSingularGram) {
   const DenseMatrix cross = random_dense(k, 3, rng, 0.0, 1.0);
   auto solver = nmf::make_solver("als", nmf::SolverParams{static_cast<int>(k)});
   DenseMatrix factor;
-  solver->update(UpdateInputs{FactorSide::S, gram, cross, 1}, factor);
+  solver->update(UpdateInputs{FactorSide::S, gram, cross, 0.0, 1}, factor);
   EXPECT_EQ(solver->ridges_added(), 1);
   for (double v : factor.values()) {
     EXPECT_TRUE(std::isfinite(v));
     EXPECT_GE(v, 0.0);
   }
-  solver->update(UpdateInputs{FactorSide::A, gram, cross, 2}, factor);
+  solver->update(UpdateInputs{FactorSide::A, gram, cross, 0.0, 2}, factor);
   EXPECT_EQ(solver->ridges_added(), 2);
 }
 

@@ -2,6 +2,7 @@
 // history recorders). Kernels and solvers never time or print anything themselves.
 #pragma once
 
+#include <limits>
 #include <memory>
 #include <optional>
 #include <string>
@@ -10,20 +11,28 @@
 namespace nmf {
 
 struct IterationRecord {
-  int iteration = 0;          // 0 = the initial factors
-  double relative_error = 0;  // ||X - A S||_F / ||X||_F for the factors after this iteration
-  double change = 0;          // relative_error of the previous iteration minus this one (0 at iteration 0)
-  double seconds = 0;         // since the iterations started (setup excluded)
+  static constexpr double unknown = std::numeric_limits<double>::quiet_NaN();
+
+  int iteration = 0;                    // 0 = the initial factors
+  bool evaluated = false;               // whether the objective was evaluated at this iteration (--eval-every)
+  double relative_error = unknown;      // ||X - A S||_F / ||X||_F for the factors after this iteration
+  double objective = unknown;           // the penalized objective (driver/factorization.hpp)
+  double objective_change = unknown;    // (previous - this) / previous, against the previous evaluation
+  double projected_gradient = unknown;  // ||projected gradient|| relative to iteration 0's (Lin 2007)
+  double seconds = 0;  // since the iterations started (setup excluded), rank 0's clock, known to all ranks
 };
 
 // Decides on replicated values only, so every rank stops at the same iteration.
 class StopRule {
  public:
   virtual ~StopRule() = default;
-  // A reason to stop after `current` ("max_iterations", "tolerance"), or nothing.
+  // A reason to stop after `current` (it becomes the summary's stop_reason), or nothing.
   virtual std::optional<std::string> check(const IterationRecord& current) const = 0;
+  // Whether the driver must compute the projected gradient for this rule.
+  virtual bool needs_projected_gradient() const { return false; }
 };
 
+// "max_iterations": the iteration count reached the limit.
 class MaxIterations final : public StopRule {
  public:
   explicit MaxIterations(int limit) : limit_(limit) {}
@@ -33,19 +42,44 @@ class MaxIterations final : public StopRule {
   int limit_;
 };
 
-// Stops when the relative error changed by less than `tol` (absolute) from the previous iteration.
-class ErrorChangeBelow final : public StopRule {
+// "tolerance": the objective changed by less than `tol`, relative to its previous evaluated value.
+class ObjectiveChangeBelow final : public StopRule {
  public:
-  explicit ErrorChangeBelow(double tol) : tol_(tol) {}
+  explicit ObjectiveChangeBelow(double tol) : tol_(tol) {}
   std::optional<std::string> check(const IterationRecord& current) const override;
 
  private:
   double tol_;
 };
 
+// "projected_gradient": the norm of the projected gradient fell below `tol` times its initial value
+// (Lin, "Projected gradient methods for non-negative matrix factorization", Neural Computation 2007).
+class ProjectedGradientBelow final : public StopRule {
+ public:
+  explicit ProjectedGradientBelow(double tol) : tol_(tol) {}
+  std::optional<std::string> check(const IterationRecord& current) const override;
+  bool needs_projected_gradient() const override { return true; }
+
+ private:
+  double tol_;
+};
+
+// "time_limit": the iterations have run for at least `seconds` (rank 0's clock).
+class TimeLimit final : public StopRule {
+ public:
+  explicit TimeLimit(double seconds) : seconds_(seconds) {}
+  std::optional<std::string> check(const IterationRecord& current) const override;
+
+ private:
+  double seconds_;
+};
+
+using StopRules = std::vector<std::unique_ptr<StopRule>>;
+
 class IterationObserver {
  public:
   virtual ~IterationObserver() = default;
+  // Called on every rank for every evaluated iteration.
   virtual void on_iteration(const IterationRecord& record) = 0;
 };
 

@@ -17,6 +17,13 @@ void multiply_transposed(const DenseMatrix& left, const DenseMatrix& x, DenseMat
 // Sum over all entries of a .* b (the Frobenius inner product).
 double frobenius_dot(const DenseMatrix& a, const DenseMatrix& b);
 
+// Makes a k x k Gram matrix safe to factor: if it is singular or so ill-conditioned that Cholesky
+// solutions would be dominated by round-off (reciprocal condition number below 1e-13, LAPACK dpocon),
+// adds the smallest ridge (1e-13, then 100x more per retry, relative to the mean diagonal) that fixes
+// it. Returns the ridge added (0 when none was needed). Throws Error for NaN or Inf entries.
+// Deterministic, so ranks holding the same replicated Gram matrix take the same decision.
+double stabilize_gram(DenseMatrix& gram);
+
 // Solves gram * Y = rhs for Y in place of rhs by Cholesky (LAPACK dpotrf/dpotrs). If gram is not
 // numerically positive definite (a zero column in a factor, nearly collinear factors), retries with a
 // growing ridge added to its diagonal; returns the ridge used (0 when none was needed). Deterministic, so

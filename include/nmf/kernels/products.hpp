@@ -17,6 +17,12 @@ void multiply_s_xt(const DenseMatrix& s_colblock, const LocalBlock& x, DenseMatr
 // A^T X. A gather: each output column is written once, and the k values read per entry are contiguous.
 void multiply_compressed(const DenseMatrix& factor, const CompressedMatrix& c, DenseMatrix& out);
 
+// ||X_ij - At_rowblock^T S_colblock||_F^2 summed directly over every entry of the block, zeros included:
+// the product is formed a few columns at a time (a tile of at most about 1 Mi doubles), X is subtracted
+// and the tile's squares summed. No cancellation, at the cost of one dense block product; the driver
+// uses it only when the relative error is too small for the Gram identity.
+double residual_squared(const DenseMatrix& at_rowblock, const DenseMatrix& s_colblock, const LocalBlock& x);
+
 // Straightforward loops over the stored entries, the reference the tests hold the kernels above to.
 namespace reference {
 void multiply_at_x(const DenseMatrix& at_rowblock, const LocalBlock& x, DenseMatrix& out);
