@@ -864,11 +864,15 @@ def case_e2e_tolerance(ctx):
     summary = load_summary(prefix)
     check(summary["stop_reason"] == "tolerance", f"stop_reason {summary['stop_reason']!r}, expected 'tolerance'", run)
     check(summary["iterations"] < limit, f"{summary['iterations']} iterations: did not stop before {limit}", run)
-    errors = [h["relative_error"] for h in summary["history"]]
-    check(len(errors) == summary["iterations"] + 1, "the history does not hold every iteration", run)
-    changes = [abs(errors[t - 1] - errors[t]) for t in range(1, len(errors))]
+    objectives = [h["objective"] for h in summary["history"]]
+    check(len(objectives) == summary["iterations"] + 1, "the history does not hold every iteration", run)
+    # --tol is the change of the objective relative to its previous value.
+    changes = [abs(objectives[t - 1] - objectives[t]) / objectives[t - 1] for t in range(1, len(objectives))]
     check(changes[-1] < 1e-3 and all(c >= 1e-3 for c in changes[:-1]),
-          f"the run should stop at the first change below 1e-3; changes were {changes}", run)
+          f"the run should stop at the first relative change below 1e-3; changes were {changes}", run)
+    a, s_factor = load_factors(prefix, "mtx")
+    check_close(summary["objective"], 0.5 * np.linalg.norm(x - a @ s_factor) ** 2, RTOL_ERROR,
+                "objective (no penalties: half the squared residual)", run)
 
     prefix = out_prefix(ctx, "notol")
     run = ctx.run_ok(2, ["-i", f, "-k", 5, "--iters", 25, "--tol", 0, "-o", prefix])
