@@ -109,9 +109,14 @@ nlohmann::ordered_json build_summary(const RunFacts& facts) {
   using json = nlohmann::ordered_json;
 
   json history = json::array();
-  for (const IterationRecord& record : r.history)
-    history.push_back(
-        {{"iteration", record.iteration}, {"relative_error", record.relative_error}, {"seconds", record.seconds}});
+  for (const IterationRecord& record : r.history) {
+    json entry = {{"iteration", record.iteration},
+                  {"relative_error", record.relative_error},
+                  {"objective", record.objective},
+                  {"seconds", record.seconds}};
+    if (!std::isnan(record.projected_gradient)) entry["projected_gradient"] = record.projected_gradient;
+    history.push_back(entry);
+  }
   json phases = {{"local_products", spread_over_ranks(comm, r.phases.local_products)},
                  {"gram", spread_over_ranks(comm, r.phases.gram)},
                  {"collectives", spread_over_ranks(comm, r.phases.collectives)},
