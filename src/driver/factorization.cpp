@@ -81,6 +81,7 @@ class Iteration {
         options_(options),
         f_(factors),
         k_(factors.a_t.rows()),
+        products_(x.block, factors.a_t.rows()),
         want_pg_(projected_gradient),
         balance_(solver.wants_balanced_scaling() && !options.penalties.any()) {
     const Layout& layout = x.layout;
@@ -173,14 +174,14 @@ class Iteration {
   }
 
   void cross_for_a() {  // S X^T for this rank's rows of A
-    timed(phases_.local_products, [&] { multiply_s_xt(s_colblock_, x_.block, product_partial_); });
+    timed(phases_.local_products, [&] { products_.s_xt(s_colblock_, product_partial_); });
     timed(phases_.collectives,
           [&] { collectives_.reduce_scatter(grid_.row_comm(), product_partial_, a_counts_in_row_, cross_local_); });
     cross_is_for_s_ = false;
   }
 
   void cross_for_s() {  // A^T X for this rank's columns of S
-    timed(phases_.local_products, [&] { multiply_at_x(a_t_rowblock_, x_.block, product_partial_); });
+    timed(phases_.local_products, [&] { products_.at_x(a_t_rowblock_, product_partial_); });
     timed(phases_.collectives,
           [&] { collectives_.reduce_scatter(grid_.col_comm(), product_partial_, s_counts_in_col_, cross_local_); });
     cross_is_for_s_ = true;
@@ -286,6 +287,7 @@ class Iteration {
   const DriverOptions& options_;
   Factors& f_;
   const index_t k_;
+  const LocalProducts products_;
   const bool want_pg_, balance_;
   std::vector<index_t> a_counts_in_row_;  // rows of A held by each rank of this grid row
   std::vector<index_t> s_counts_in_col_;  // columns of S held by each rank of this grid column

@@ -3,38 +3,139 @@
 #include <cblas.h>
 
 #include <algorithm>
+#include <array>
+#include <utility>
 
 #include "nmf/kernels/dense.hpp"
 
 namespace nmf {
 
-void multiply_compressed(const DenseMatrix& factor, const CompressedMatrix& c, DenseMatrix& out) {
-  NMF_REQUIRE(factor.cols() == c.cols, Error, "multiply_compressed: factor length differs from the block");
-  const index_t k = factor.rows();
-  out.resize(k, c.rows);
-  const double* f = factor.data();
-  for (index_t r = 0; r < c.rows; ++r) {
-    double* dest = out.col(r);
-    for (index_t p = c.ptr[r]; p < c.ptr[r + 1]; ++p) {
-      const double v = c.values[p];
-      const double* src = f + c.index[p] * k;
+namespace {
+
+// Row r's entries in panel p: [begin, end) into c.index / c.values.
+struct PanelRows {
+  const CompressedMatrix& c;
+  const GatherPlan& plan;
+  int p;
+  index_t begin(index_t r) const {
+    return c.ptr[r] + (p == 0 ? 0 : plan.splits[static_cast<std::size_t>((p - 1) * c.rows + r)]);
+  }
+  index_t end(index_t r) const {
+    return p == plan.panels - 1 ? c.ptr[r + 1] : c.ptr[r] + plan.splits[static_cast<std::size_t>(p * c.rows + r)];
+  }
+};
+
+// Adds panel p of C times the factor into out (zeroed first by the caller when p == 0), for a factor with
+// exactly K rows: with K known at compile time the K sums of a row stay in registers over the row's
+// entries and the loop over q is fully vectorized.
+template <int K>
+void gather_panel_fixed(const double* factor, const PanelRows& panel, double* out) {
+  for (index_t r = 0; r < panel.c.rows; ++r) {
+    double* dest = out + r * K;
+    double sums[K];
+    std::copy(dest, dest + K, sums);
+    const index_t end = panel.end(r);
+    for (index_t p = panel.begin(r); p < end; ++p) {
+      const double v = panel.c.values[p];
+      const double* src = factor + panel.c.index[p] * K;
+      for (int q = 0; q < K; ++q) sums[q] += v * src[q];
+    }
+    std::copy(sums, sums + K, dest);
+  }
+}
+
+// The same for any k: the sums accumulate in the output column.
+void gather_panel_any(const double* factor, index_t k, const PanelRows& panel, double* out) {
+  for (index_t r = 0; r < panel.c.rows; ++r) {
+    double* dest = out + r * k;
+    const index_t end = panel.end(r);
+    for (index_t p = panel.begin(r); p < end; ++p) {
+      const double v = panel.c.values[p];
+      const double* src = factor + panel.c.index[p] * k;
       for (index_t q = 0; q < k; ++q) dest[q] += v * src[q];
     }
   }
 }
 
-void multiply_at_x(const DenseMatrix& at_rowblock, const LocalBlock& x, DenseMatrix& out) {
-  if (x.storage == Storage::dense)
-    multiply(at_rowblock, x.dense, out);
+using GatherKernel = void (*)(const double*, const PanelRows&, double*);
+
+template <int... Ks>
+constexpr std::array<GatherKernel, sizeof...(Ks)> gather_kernels(std::integer_sequence<int, Ks...>) {
+  return {&gather_panel_fixed<Ks + 1>...};
+}
+
+// Specialized kernels for k = 1 .. 64, the ranks NMF is almost always run with.
+constexpr auto kGatherKernels = gather_kernels(std::make_integer_sequence<int, 64>{});
+
+}  // namespace
+
+GatherPlan plan_gather(const CompressedMatrix& c, index_t k, index_t cache_bytes) {
+  GatherPlan plan;
+  const index_t factor_bytes = c.cols * k * static_cast<index_t>(sizeof(double));
+  const index_t by_cache = (factor_bytes + cache_bytes - 1) / std::max<index_t>(1, cache_bytes);
+  const index_t by_density = c.rows > 0 ? c.nnz() / (2 * c.rows) : 1;
+  index_t longest_row = 0;
+  for (index_t r = 0; r < c.rows; ++r) longest_row = std::max(longest_row, c.ptr[r + 1] - c.ptr[r]);
+  plan.panels = static_cast<int>(std::clamp<index_t>(std::min(by_cache, by_density), 1, 1024));
+  if (longest_row > static_cast<index_t>(UINT32_MAX)) plan.panels = 1;  // offsets would not fit
+  if (plan.panels == 1) return plan;
+
+  const BlockPartition columns = BlockPartition::even(c.cols, plan.panels);
+  plan.splits.resize(static_cast<std::size_t>((plan.panels - 1) * c.rows));
+  for (index_t r = 0; r < c.rows; ++r) {
+    const auto first = c.index.begin() + c.ptr[r], last = c.index.begin() + c.ptr[r + 1];
+    for (int p = 1; p < plan.panels; ++p)
+      plan.splits[static_cast<std::size_t>((p - 1) * c.rows + r)] =
+          static_cast<std::uint32_t>(std::lower_bound(first, last, columns.begin(p)) - first);
+  }
+  return plan;
+}
+
+void multiply_compressed(const DenseMatrix& factor, const CompressedMatrix& c, const GatherPlan& plan,
+                         DenseMatrix& out) {
+  NMF_REQUIRE(factor.cols() == c.cols, Error, "multiply_compressed: factor length differs from the block");
+  const index_t k = factor.rows();
+  out.resize(k, c.rows);
+  for (int p = 0; p < plan.panels; ++p) {
+    const PanelRows panel{c, plan, p};
+    if (k >= 1 && k <= static_cast<index_t>(kGatherKernels.size()))
+      kGatherKernels[static_cast<std::size_t>(k - 1)](factor.data(), panel, out.data());
+    else
+      gather_panel_any(factor.data(), k, panel, out.data());
+  }
+}
+
+void multiply_compressed(const DenseMatrix& factor, const CompressedMatrix& c, DenseMatrix& out) {
+  multiply_compressed(factor, c, plan_gather(c, factor.rows()), out);
+}
+
+LocalProducts::LocalProducts(const LocalBlock& x, index_t k) : x_(x) {
+  if (x.storage == Storage::sparse) {
+    csr_plan_ = plan_gather(x.csr, k);
+    csc_plan_ = plan_gather(x.csc, k);
+  }
+}
+
+void LocalProducts::at_x(const DenseMatrix& at_rowblock, DenseMatrix& out) const {
+  if (x_.storage == Storage::dense)
+    multiply(at_rowblock, x_.dense, out);
   else
-    multiply_compressed(at_rowblock, x.csc, out);
+    multiply_compressed(at_rowblock, x_.csc, csc_plan_, out);
+}
+
+void LocalProducts::s_xt(const DenseMatrix& s_colblock, DenseMatrix& out) const {
+  if (x_.storage == Storage::dense)
+    multiply_transposed(s_colblock, x_.dense, out);
+  else
+    multiply_compressed(s_colblock, x_.csr, csr_plan_, out);
+}
+
+void multiply_at_x(const DenseMatrix& at_rowblock, const LocalBlock& x, DenseMatrix& out) {
+  LocalProducts(x, at_rowblock.rows()).at_x(at_rowblock, out);
 }
 
 void multiply_s_xt(const DenseMatrix& s_colblock, const LocalBlock& x, DenseMatrix& out) {
-  if (x.storage == Storage::dense)
-    multiply_transposed(s_colblock, x.dense, out);
-  else
-    multiply_compressed(s_colblock, x.csr, out);
+  LocalProducts(x, s_colblock.rows()).s_xt(s_colblock, out);
 }
 
 double residual_squared(const DenseMatrix& at_rowblock, const DenseMatrix& s_colblock, const LocalBlock& x) {

@@ -1,9 +1,11 @@
 // HALS (Cichocki & Phan 2009): exact minimisation over one row of S (or one column of A) at a time,
 //   s_q <- max(eps, s_q + (c_q - l1 - G_q s) / G_qq),
-// swept over q = 1..k. The columns of a slice are independent subproblems, so the sweep runs column by
-// column with the k values of a column in cache; this gives exactly the row-at-a-time HALS iterates.
-// Repeating the sweeps with the same G and C (--inner, Gillis & Glineur 2012) is cheap: no new products.
+// swept over q = 1..k. The columns of a slice are independent subproblems, so the result is the same
+// whether a sweep runs row by row or column by column; here it runs on 8 columns at once, one column per
+// vector lane, so every step is a vector operation with no horizontal sums. Repeating the sweeps with
+// the same G and C (--inner, Gillis & Glineur 2012) is cheap: no new products.
 #include <algorithm>
+#include <vector>
 
 #include "nmf/solvers/solver.hpp"
 
@@ -14,6 +16,7 @@ namespace {
 // The floor that keeps a row of S or a column of A from becoming exactly zero, whose zero Gram diagonal
 // would stop it from ever coming back (Gillis & Glineur use the same 1e-16).
 constexpr double kFloor = 1e-16;
+constexpr int kLanes = 8;  // columns per step: one AVX-512 register of doubles, or two AVX2 registers
 
 class HalsSolver final : public LocalSolver {
  public:
@@ -23,26 +26,55 @@ class HalsSolver final : public LocalSolver {
 
   void update(const UpdateInputs& inputs, DenseMatrix& factor) override {
     const DenseMatrix& g = inputs.gram;
-    const DenseMatrix rhs = shifted_cross(inputs);
     const index_t k = g.rows();
-    for (int sweep = 0; sweep < sweeps_; ++sweep) {
-      for (index_t j = 0; j < factor.cols(); ++j) {
-        double* f = factor.col(j);
-        const double* c = rhs.col(j);
-        for (index_t q = 0; q < k; ++q) {
-          const double diagonal = g(q, q);
-          if (!(diagonal > 0.0)) continue;  // the other factor's column q is zero: s_q is arbitrary, keep it
-          const double* g_q = g.col(q);     // G is symmetric: column q is row q
-          double gradient = -c[q];
-          for (index_t p = 0; p < k; ++p) gradient += g_q[p] * f[p];
-          f[q] = std::max(kFloor, f[q] - gradient / diagonal);
-        }
-      }
+    // 1 / G_qq, or 0 where G_qq is 0: the other factor's column q is zero, so s_q does not matter and
+    // keeps its value.
+    inverse_diagonal_.assign(static_cast<std::size_t>(k), 0.0);
+    for (index_t q = 0; q < k; ++q)
+      if (g(q, q) > 0.0) inverse_diagonal_[static_cast<std::size_t>(q)] = 1.0 / g(q, q);
+    f_.resize(static_cast<std::size_t>(k * kLanes));
+    c_.resize(f_.size());
+    for (index_t j0 = 0; j0 < factor.cols(); j0 += kLanes) {
+      const index_t width = std::min<index_t>(kLanes, factor.cols() - j0);
+      load_lanes(inputs, factor, j0, width);
+      for (int sweep = 0; sweep < sweeps_; ++sweep) sweep_lanes(g);
+      for (index_t l = 0; l < width; ++l)
+        for (index_t q = 0; q < k; ++q) factor(q, j0 + l) = f_[static_cast<std::size_t>(q * kLanes + l)];
     }
   }
 
  private:
+  // Columns j0 .. j0 + width - 1 of the factor and of cross - l1, lane-interleaved; unused lanes are 0.
+  void load_lanes(const UpdateInputs& inputs, const DenseMatrix& factor, index_t j0, index_t width) {
+    const index_t k = factor.rows();
+    std::fill(f_.begin(), f_.end(), 0.0);
+    std::fill(c_.begin(), c_.end(), 0.0);
+    for (index_t l = 0; l < width; ++l) {
+      for (index_t q = 0; q < k; ++q) {
+        f_[static_cast<std::size_t>(q * kLanes + l)] = factor(q, j0 + l);
+        c_[static_cast<std::size_t>(q * kLanes + l)] = inputs.cross(q, j0 + l) - inputs.l1;
+      }
+    }
+  }
+
+  void sweep_lanes(const DenseMatrix& g) {
+    const index_t k = g.rows();
+    double* f = f_.data();
+    const double* c = c_.data();
+    for (index_t q = 0; q < k; ++q) {
+      const double inverse = inverse_diagonal_[static_cast<std::size_t>(q)];
+      if (inverse == 0.0) continue;
+      const double* g_q = g.col(q);  // G is symmetric: column q is row q
+      double gradient[kLanes];
+      for (int l = 0; l < kLanes; ++l) gradient[l] = -c[q * kLanes + l];
+      for (index_t p = 0; p < k; ++p)
+        for (int l = 0; l < kLanes; ++l) gradient[l] += g_q[p] * f[p * kLanes + l];
+      for (int l = 0; l < kLanes; ++l) f[q * kLanes + l] = std::max(kFloor, f[q * kLanes + l] - gradient[l] * inverse);
+    }
+  }
+
   int sweeps_;
+  std::vector<double> inverse_diagonal_, f_, c_;
 };
 
 }  // namespace
