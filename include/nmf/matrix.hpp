@@ -30,10 +30,17 @@ class DenseMatrix {
   std::vector<double>& values() { return data_; }
   const std::vector<double>& values() const { return data_; }
 
+  // New shape, every entry zero.
   void resize(index_t rows, index_t cols) {
     rows_ = rows;
     cols_ = cols;
     data_.assign(static_cast<std::size_t>(rows * cols), 0.0);
+  }
+  // New shape, entries left as they happen to be: for scratch matrices the caller overwrites entirely.
+  void reshape(index_t rows, index_t cols) {
+    rows_ = rows;
+    cols_ = cols;
+    data_.resize(static_cast<std::size_t>(rows * cols));
   }
 
  private:

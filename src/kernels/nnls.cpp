@@ -152,11 +152,11 @@ class BlockPrincipalPivoting {
     const int na = static_cast<int>(active_indices_.size());
     const int ncols = blas_int(count, "columns in a passive-set group");
     // Right-hand sides restricted to the passive set; the solution overwrites them.
-    solution_.resize(nf, count);
+    solution_.reshape(nf, count);
     for (index_t t = 0; t < count; ++t)
       for (int p = 0; p < nf; ++p) solution_(p, t) = c_(passive_indices_[p], columns[t]);
     if (nf > 0) {
-      block_.resize(nf, nf);
+      block_.reshape(nf, nf);
       for (int q = 0; q < nf; ++q)
         for (int p = 0; p < nf; ++p) block_(p, q) = g_(passive_indices_[p], passive_indices_[q]);
       int info = 0;
@@ -168,11 +168,11 @@ class BlockPrincipalPivoting {
       ++stats_.factorizations;
     }
     // y on the active set: G(active, passive) x_passive - c(active).
-    active_y_.resize(na, count);
+    active_y_.reshape(na, count);
     for (index_t t = 0; t < count; ++t)
       for (int a = 0; a < na; ++a) active_y_(a, t) = -c_(active_indices_[a], columns[t]);
     if (na > 0 && nf > 0) {
-      coupling_.resize(na, nf);
+      coupling_.reshape(na, nf);
       for (int p = 0; p < nf; ++p)
         for (int a = 0; a < na; ++a) coupling_(a, p) = g_(active_indices_[a], passive_indices_[p]);
       const double one = 1.0;
