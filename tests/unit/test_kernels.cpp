@@ -403,4 +403,211 @@ TEST(CholeskySolve, ThrowsOnInfinity) {
   EXPECT_THROW(nmf::cholesky_solve(g, y), nmf::Error);
 }
 
+// ----- stabilize_gram ------------------------------------------------------------------------------------
+
+DenseMatrix diagonal(const std::vector<double>& entries) {
+  const index_t k = static_cast<index_t>(entries.size());
+  DenseMatrix g(k, k);
+  for (index_t i = 0; i < k; ++i) g(i, i) = entries[static_cast<std::size_t>(i)];
+  return g;
+}
+
+double mean_diagonal(const DenseMatrix& g) {
+  double trace = 0.0;
+  for (index_t i = 0; i < g.rows(); ++i) trace += g(i, i);
+  return trace / static_cast<double>(g.rows());
+}
+
+// G + ridge I == stabilized, entry for entry.
+void expect_ridge_added(const DenseMatrix& original, const DenseMatrix& stabilized, double ridge) {
+  ASSERT_EQ(stabilized.rows(), original.rows());
+  ASSERT_EQ(stabilized.cols(), original.cols());
+  for (index_t j = 0; j < original.cols(); ++j)
+    for (index_t i = 0; i < original.rows(); ++i)
+      EXPECT_EQ(stabilized(i, j), i == j ? original(i, j) + ridge : original(i, j)) << i << ", " << j;
+}
+
+TEST(StabilizeGram, WellConditionedGramIsLeftUnchanged) {
+  std::mt19937_64 rng(20);
+  // Reciprocal condition numbers: 1, ~0.2, ~1e-3 or better, and 1e-12 (still above the 1e-13 threshold).
+  const std::vector<DenseMatrix> grams = {diagonal({1, 1, 1, 1, 1}), spd3(), nmf::test::random_gram(8, rng),
+                                          nmf::test::random_gram(20, rng, -1.0, 1.0), diagonal({1.0, 1e-12})};
+  for (const DenseMatrix& original : grams) {
+    DenseMatrix g = original;
+    EXPECT_EQ(nmf::stabilize_gram(g), 0.0);
+    EXPECT_EQ(g.values(), original.values());
+  }
+}
+
+TEST(StabilizeGram, IllConditionedDiagonalGetsTheDocumentedRidge) {
+  // diag(1, 1, 1e-16): condition number 1e16, nonsingular. The ridges tried are 1e-13, then 1e-11, ... times
+  // the mean diagonal m = 2/3 (1e-16 is lost in the sum). With 1e-13 m the reciprocal condition number is
+  // (1e-16 + 6.7e-14) / (1 + 6.7e-14) < 1e-13; with 1e-11 m it is 6.7e-12, enough.
+  const DenseMatrix original = diagonal({1.0, 1.0, 1e-16});
+  DenseMatrix g = original;
+  const double ridge = nmf::stabilize_gram(g);
+  EXPECT_DOUBLE_EQ(ridge, 1e-11 * (2.0 / 3.0));
+  expect_ridge_added(original, g, ridge);
+  // diag(1, 1e-14): 1e-13 m gives (1e-14 + 5e-14) / 1 < 1e-13, so 1e-11 m again.
+  const DenseMatrix second = diagonal({1.0, 1e-14});
+  DenseMatrix h = second;
+  EXPECT_DOUBLE_EQ(nmf::stabilize_gram(h), 1e-11 * (1.0 + 1e-14) / 2.0);
+}
+
+TEST(StabilizeGram, NearlyCollinearPairGetsASmallRidge) {
+  // [1 1; 1 1 + 8 eps]: exactly representable, determinant 8 eps > 0, condition number ~ 4 / (8 eps) ~ 2e15.
+  const double eps = std::numeric_limits<double>::epsilon();
+  DenseMatrix original(2, 2);
+  original(0, 0) = original(0, 1) = original(1, 0) = 1.0;
+  original(1, 1) = 1.0 + 8.0 * eps;
+  DenseMatrix unused(2, 1, 1.0);
+  EXPECT_GT(nmf::cholesky_solve(original, unused), 0.0);  // cholesky_solve takes the same decision
+  DenseMatrix g = original;
+  const double ridge = nmf::stabilize_gram(g);
+  EXPECT_GT(ridge, 0.0);
+  EXPECT_LE(ridge, 1e-6 * mean_diagonal(original));
+  expect_ridge_added(original, g, ridge);
+  DenseMatrix y(2, 1, 1.0);
+  EXPECT_EQ(nmf::cholesky_solve(g, y), 0.0);  // numerically SPD now
+  // The condition number is still ~1 / ridge, so y itself carries round-off of relative size ~eps / ridge;
+  // the residual of the backward-stable solve is at round-off level: |G y - b| <= small * (|G| |y| + |b|).
+  for (index_t i = 0; i < 2; ++i) {
+    const double residual = g(i, 0) * y(0, 0) + g(i, 1) * y(1, 0) - 1.0;
+    const double terms = std::abs(g(i, 0) * y(0, 0)) + std::abs(g(i, 1) * y(1, 0)) + 1.0;
+    EXPECT_LE(std::abs(residual), 1e-14 * terms) << i;
+  }
+  EXPECT_NEAR(y(0, 0) + y(1, 0), 1.0, 1e-6);  // (1 + r) y_0 + y_1 = 1 with r ~ 1e-11
+}
+
+TEST(StabilizeGram, SingularGramsGetARidge) {
+  std::mt19937_64 rng(21);
+  DenseMatrix zero_row = nmf::test::random_gram(6, rng);
+  for (index_t i = 0; i < 6; ++i) zero_row(i, 4) = zero_row(4, i) = 0.0;
+  const DenseMatrix rank_one = nmf::test::gram_of(random_dense(5, 1, rng));
+  for (const DenseMatrix& original : {zero_row, rank_one}) {
+    DenseMatrix g = original;
+    const double ridge = nmf::stabilize_gram(g);
+    EXPECT_GT(ridge, 0.0);
+    EXPECT_LE(ridge, 1e-6 * mean_diagonal(original));
+    expect_ridge_added(original, g, ridge);
+    DenseMatrix y = random_dense(original.rows(), 3, rng);
+    EXPECT_EQ(nmf::cholesky_solve(g, y), 0.0);
+    for (double v : y.values()) EXPECT_TRUE(std::isfinite(v));
+  }
+  // All zero (no mean diagonal to scale by): still some positive finite ridge that makes it SPD.
+  DenseMatrix g(3, 3);
+  const double ridge = nmf::stabilize_gram(g);
+  EXPECT_GT(ridge, 0.0);
+  EXPECT_TRUE(std::isfinite(ridge));
+  expect_ridge_added(DenseMatrix(3, 3), g, ridge);
+  DenseMatrix y(3, 1, 1.0);
+  EXPECT_EQ(nmf::cholesky_solve(g, y), 0.0);
+}
+
+TEST(StabilizeGram, EmptyAndNonFinite) {
+  DenseMatrix empty;
+  EXPECT_EQ(nmf::stabilize_gram(empty), 0.0);
+  DenseMatrix g = spd3();
+  g(2, 1) = g(1, 2) = std::numeric_limits<double>::quiet_NaN();
+  EXPECT_THROW(nmf::stabilize_gram(g), nmf::Error);
+  DenseMatrix h = spd3();
+  h(0, 0) = std::numeric_limits<double>::infinity();
+  EXPECT_THROW(nmf::stabilize_gram(h), nmf::Error);
+}
+
+// ----- residual_squared ----------------------------------------------------------------------------------------
+
+// sum over all (i, j) of ((At^T S)_ij - X_ij)^2 by naive loops in long double.
+double naive_residual_squared(const DenseMatrix& at, const DenseMatrix& s, const DenseMatrix& x) {
+  long double sum = 0.0L;
+  for (index_t j = 0; j < x.cols(); ++j) {
+    for (index_t i = 0; i < x.rows(); ++i) {
+      long double product = 0.0L;
+      for (index_t q = 0; q < at.rows(); ++q) product += static_cast<long double>(at(q, i)) * s(q, j);
+      const long double r = product - x(i, j);
+      sum += r * r;
+    }
+  }
+  return static_cast<double>(sum);
+}
+
+TEST(ResidualSquared, MatchesNaiveSumForDenseAndSparseBlocks) {
+  // The kernel forms At^T S a tile of about 2^20 doubles at a time: 2^20 / rows columns per tile. 3000 x 800
+  // makes three tiles (349, 349, 102 columns); 2^19 + 1 rows makes tiles one column wide.
+  const std::vector<ProductCase> cases = {
+      {17, 13, 120, {}, {}},
+      {17, 13, 60, {0, 5, 16}, {1, 12}},
+      {9, 30, 0, {}, {}},
+      {3000, 800, 30000, {0, 1500, 2999}, {0, 348, 349, 700, 799}},
+      {(index_t{1} << 19) + 1, 3, 2000, {7}, {1}},
+      {1, 40, 25, {}, {39}},
+  };
+  std::mt19937_64 rng(22);
+  for (const ProductCase& pc : cases) {
+    const TripletChunks chunks = pc.entries > 0
+                                     ? random_triplets(pc.rows, pc.cols, pc.entries, rng, pc.empty_rows, pc.empty_cols)
+                                     : TripletChunks{};
+    const DenseMatrix xd = densify(pc.rows, pc.cols, chunks);
+    for (int k : {0, 1, 4}) {
+      const DenseMatrix at = random_dense(k, pc.rows, rng);
+      const DenseMatrix s = random_dense(k, pc.cols, rng);
+      const double expected = naive_residual_squared(at, s, xd);
+      if (k > 0) {
+        ASSERT_GT(expected, 0.0);
+      }
+      for (Storage storage : {Storage::dense, Storage::sparse}) {
+        SCOPED_TRACE(::testing::Message()
+                     << pc.rows << " x " << pc.cols << ", " << nmf::storage_name(storage) << ", k = " << k);
+        const LocalBlock x = make_block(storage, pc.rows, pc.cols, chunks);
+        // Every term is a square: the sum has no cancellation and is accurate to a few eps relative.
+        EXPECT_NEAR(nmf::residual_squared(at, s, x), expected, 1e-12 * expected);
+      }
+    }
+  }
+}
+
+TEST(ResidualSquared, ExactProductGivesExactlyZero) {
+  // Small integers: every product and sum is exact, so X = At^T S exactly and the residual is exactly 0.
+  // Zero columns of At and S give empty rows and columns of X; 3000 x 800 spans three tiles.
+  const index_t rows = 3000, cols = 800, k = 3;
+  std::mt19937_64 rng(23);
+  std::uniform_int_distribution<int> small(0, 3);
+  DenseMatrix at(k, rows), s(k, cols);
+  for (double& v : at.values()) v = small(rng) == 0 ? small(rng) : 0.0;  // mostly zero
+  for (double& v : s.values()) v = small(rng) == 0 ? small(rng) : 0.0;
+  for (index_t i : {0, 1234, 2999})
+    for (index_t q = 0; q < k; ++q) at(q, i) = 0.0;
+  for (index_t j : {0, 349, 799})
+    for (index_t q = 0; q < k; ++q) s(q, j) = 0.0;
+  const DenseMatrix product = times(nmf::test::transposed(at), s);
+  TripletChunks chunks(1);
+  for (index_t j = 0; j < cols; ++j)
+    for (index_t i = 0; i < rows; ++i)
+      if (product(i, j) != 0.0) chunks[0].push_back(Triplet{i, j, product(i, j)});
+  ASSERT_GT(chunks[0].size(), 1000u);
+  ASSERT_LT(chunks[0].size(), static_cast<std::size_t>(rows * cols));
+  for (Storage storage : {Storage::dense, Storage::sparse}) {
+    SCOPED_TRACE(nmf::storage_name(storage));
+    EXPECT_EQ(nmf::residual_squared(at, s, make_block(storage, rows, cols, chunks)), 0.0);
+    // One entry off by 2 (in the last tile, where X is zero) and one off by 1 (in the first): 4 + 1.
+    TripletChunks off = chunks;
+    off[0].push_back(Triplet{2999, 799, 2.0});
+    off[0].push_back(Triplet{10, 20, -1.0});
+    EXPECT_EQ(nmf::residual_squared(at, s, make_block(storage, rows, cols, off)), 5.0);
+  }
+}
+
+TEST(ResidualSquared, EmptyBlocksAndShapeChecks) {
+  for (Storage storage : {Storage::dense, Storage::sparse}) {
+    EXPECT_EQ(nmf::residual_squared(DenseMatrix(2, 0), DenseMatrix(2, 5), make_block(storage, 0, 5, {})), 0.0);
+    EXPECT_EQ(nmf::residual_squared(DenseMatrix(2, 4), DenseMatrix(2, 0), make_block(storage, 4, 0, {})), 0.0);
+    const LocalBlock x = make_block(storage, 4, 5, {});
+    EXPECT_THROW(nmf::residual_squared(DenseMatrix(2, 3), DenseMatrix(2, 5), x), nmf::Error);
+    EXPECT_THROW(nmf::residual_squared(DenseMatrix(2, 4), DenseMatrix(2, 6), x), nmf::Error);
+    EXPECT_THROW(nmf::residual_squared(DenseMatrix(2, 4), DenseMatrix(3, 5), x), nmf::Error);
+    // No stored entries: the residual is ||At^T S||^2; At^T S = 1 * 1 * 2 (k = 2) at each of 20 entries.
+    EXPECT_EQ(nmf::residual_squared(DenseMatrix(2, 4, 1.0), DenseMatrix(2, 5, 1.0), x), 80.0);
+  }
+}
+
 }  // namespace
