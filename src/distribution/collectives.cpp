@@ -36,9 +36,13 @@ void FactorCollectives::allgather(MPI_Comm comm, const DenseMatrix& slice, const
   bytes_ += 8.0 * static_cast<double>(k * total - slice.size());
 }
 
-void FactorCollectives::reduce_scatter(MPI_Comm comm, const DenseMatrix& full, const std::vector<index_t>& counts,
+void FactorCollectives::reduce_scatter(MPI_Comm comm, DenseMatrix& full, const std::vector<index_t>& counts,
                                        DenseMatrix& slice) {
   const index_t k = full.rows();
+  if (counts.size() == 1) {
+    std::swap(full, slice);
+    return;
+  }
   std::vector<int> sizes, displs;
   slice_counts(k, counts, sizes, displs);
   slice.resize(k, counts[static_cast<std::size_t>(comm_rank(comm))]);

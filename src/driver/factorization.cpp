@@ -261,9 +261,14 @@ class Iteration {
         const double a = gram_a_replicated_(q, q), s = gram_s_replicated_(q, q);
         if (a > 0.0 && s > 0.0) d[static_cast<std::size_t>(q)] = std::pow(s / a, 0.25);
       }
-      auto scale_rows = [&](DenseMatrix& m, bool inverse) {
-        for (index_t j = 0; j < m.cols(); ++j)
-          for (index_t q = 0; q < k_; ++q) m(q, j) *= inverse ? 1.0 / d[q] : d[q];
+      std::vector<double> inverse(d.size());
+      for (std::size_t q = 0; q < d.size(); ++q) inverse[q] = 1.0 / d[q];
+      auto scale_rows = [&](DenseMatrix& m, bool by_inverse) {
+        const double* factor = by_inverse ? inverse.data() : d.data();
+        for (index_t j = 0; j < m.cols(); ++j) {
+          double* column = m.col(j);
+          for (index_t q = 0; q < k_; ++q) column[q] *= factor[q];
+        }
       };
       scale_rows(f_.a_t, false);
       scale_rows(a_t_rowblock_, false);

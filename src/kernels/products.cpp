@@ -137,14 +137,14 @@ LocalProducts::LocalProducts(const LocalBlock& x, index_t k) : x_(x) {
 
 void LocalProducts::at_x(const DenseMatrix& at_rowblock, DenseMatrix& out) const {
   if (x_.storage == Storage::dense)
-    multiply(at_rowblock, x_.dense, out);
+    multiply(at_rowblock, x_.dense, out, &scratch_);
   else
     multiply_compressed(at_rowblock, x_.csc, csc_plan_, out);
 }
 
 void LocalProducts::s_xt(const DenseMatrix& s_colblock, DenseMatrix& out) const {
   if (x_.storage == Storage::dense)
-    multiply_transposed(s_colblock, x_.dense, out);
+    multiply_transposed(s_colblock, x_.dense, out, &scratch_);
   else
     multiply_compressed(s_colblock, x_.csr, csr_plan_, out);
 }

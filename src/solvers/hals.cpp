@@ -1,8 +1,9 @@
 // HALS (Cichocki & Phan 2009): exact minimisation over one row of S (or one column of A) at a time,
 //   s_q <- max(eps, s_q + (c_q - l1 - G_q s) / G_qq),
 // swept over q = 1..k. The columns of a slice are independent subproblems, so the result is the same
-// whether a sweep runs row by row or column by column; here it runs on 8 columns at once, one column per
-// vector lane, so every step is a vector operation with no horizontal sums. Repeating the sweeps with
+// whether a sweep runs row by row or column by column; here it runs on 32 columns at once, one column per
+// vector lane, so every step is a vector operation with no horizontal sums, and four vectors of lanes
+// keep four independent chains of additions in flight. Repeating the sweeps with
 // the same G and C (--inner, Gillis & Glineur 2012) is cheap: no new products.
 #include <algorithm>
 #include <vector>
@@ -16,7 +17,7 @@ namespace {
 // The floor that keeps a row of S or a column of A from becoming exactly zero, whose zero Gram diagonal
 // would stop it from ever coming back (Gillis & Glineur use the same 1e-16).
 constexpr double kFloor = 1e-16;
-constexpr int kLanes = 8;  // columns per step: one AVX-512 register of doubles, or two AVX2 registers
+constexpr int kLanes = 32;  // columns per step: four AVX-512 registers of doubles
 
 class HalsSolver final : public LocalSolver {
  public:

@@ -16,8 +16,9 @@ class FactorCollectives {
   // Concatenates the k x counts[r] slices of the ranks of `comm`, in rank order, into out (k x sum).
   void allgather(MPI_Comm comm, const DenseMatrix& slice, const std::vector<index_t>& counts, DenseMatrix& out);
 
-  // Sums `full` (k x sum of counts) over `comm`; this rank keeps its own columns in `slice`.
-  void reduce_scatter(MPI_Comm comm, const DenseMatrix& full, const std::vector<index_t>& counts, DenseMatrix& slice);
+  // Sums `full` (k x sum of counts) over `comm`; this rank keeps its own columns in `slice`. `full` is
+  // consumed: on a communicator of one rank the two matrices just swap storage, with no copy.
+  void reduce_scatter(MPI_Comm comm, DenseMatrix& full, const std::vector<index_t>& counts, DenseMatrix& slice);
 
   // In-place sum over `comm`.
   void allreduce_sum(MPI_Comm comm, std::vector<double>& values);

@@ -8,11 +8,13 @@ namespace nmf {
 // G = F * F^T for F of size k x c (a factor slice stored k x local count); G is k x k, both triangles set.
 void gram(const DenseMatrix& factor_t, DenseMatrix& out);
 
-// out (k x m_j) = At (k x n_i) * X for a dense X (n_i x m_j).
-void multiply(const DenseMatrix& left, const DenseMatrix& x, DenseMatrix& out);
+// out (k x m_j) = At (k x n_i) * X for a dense X (n_i x m_j). `scratch` (optional) keeps the
+// intermediate between calls, so repeated products allocate nothing.
+void multiply(const DenseMatrix& left, const DenseMatrix& x, DenseMatrix& out, DenseMatrix* scratch = nullptr);
 
 // out (k x n_i) = S (k x m_j) * X^T for a dense X (n_i x m_j).
-void multiply_transposed(const DenseMatrix& left, const DenseMatrix& x, DenseMatrix& out);
+void multiply_transposed(const DenseMatrix& left, const DenseMatrix& x, DenseMatrix& out,
+                         DenseMatrix* scratch = nullptr);
 
 // Sum over all entries of a .* b (the Frobenius inner product).
 double frobenius_dot(const DenseMatrix& a, const DenseMatrix& b);

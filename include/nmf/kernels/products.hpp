@@ -43,6 +43,7 @@ class LocalProducts {
  private:
   const LocalBlock& x_;
   GatherPlan csr_plan_, csc_plan_;
+  mutable DenseMatrix scratch_;  // the dense products' transposed intermediate, kept between calls
 };
 
 // The same products without a kept plan (tests, one-off use).
