@@ -83,7 +83,10 @@ class Iteration {
         k_(factors.a_t.rows()),
         products_(x.block, factors.a_t.rows()),
         want_pg_(projected_gradient),
-        balance_(solver.wants_balanced_scaling() && !options.penalties.any()) {
+        balance_(solver.wants_balanced_scaling() && !options.penalties.any()),
+        direct_error_affordable_(x.block.storage == Storage::dense ||
+                                 static_cast<double>(x.layout.n) * static_cast<double>(x.layout.m) <=
+                                     32.0 * static_cast<double>(x.stats.stored_entries)) {
     const Layout& layout = x.layout;
     for (int j = 0; j < grid.shape().cols; ++j)
       a_counts_in_row_.push_back(layout.a_slices.size(layout.a_slice_of(grid.row(), j)));
@@ -228,7 +231,8 @@ class Iteration {
       const double norm_sq = x_.stats.frobenius_sq;
       double residual_sq =
           std::max(0.0, norm_sq - 2.0 * cross_dot + frobenius_dot(gram_a_replicated_, gram_s_replicated_));
-      if (residual_sq < options_.direct_error_below * options_.direct_error_below * norm_sq) {
+      if (direct_error_affordable_ &&
+          residual_sq < options_.direct_error_below * options_.direct_error_below * norm_sq) {
         std::vector<double> direct{residual_squared(a_t_rowblock_, s_colblock_, x_.block)};
         timed(phases_.collectives, [&] { collectives_.allreduce_sum(grid_.comm(), direct); });
         residual_sq = direct[0];
@@ -294,6 +298,7 @@ class Iteration {
   const index_t k_;
   const LocalProducts products_;
   const bool want_pg_, balance_;
+  const bool direct_error_affordable_;  // same on every rank: it depends on global facts only
   std::vector<index_t> a_counts_in_row_;  // rows of A held by each rank of this grid row
   std::vector<index_t> s_counts_in_col_;  // columns of S held by each rank of this grid column
   DenseMatrix a_t_rowblock_;              // k x n_i: A's row block i, gathered over the grid row
