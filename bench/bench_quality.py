@@ -1,0 +1,285 @@
+#!/usr/bin/python3
+"""Solution-quality benchmark: same data, k, iterations and kind of initialisation for every method.
+
+Three parts (--parts planted,fashion,ranks):
+
+(a) planted  X = A0 S0, 2000 x 1500, exactly rank 10. For each seed s (--seeds, default 1..5), a generator
+             np.random.default_rng(s) draws, in this order, A0's values (2000 x 10, uniform on [0, 1)), A0's
+             mask, S0's values (10 x 1500), S0's mask; each entry is kept with probability 1/2 (mask draw >= 0.5)
+             and set to zero otherwise. X is saved as .npy float64 and factored by nmf_mpi --algo bpp and
+             --algo hals with -k 10 --iters 300 --tol 0 --seed s at -np 2. Reported per seed and algo: the
+             final relative error and the first iteration whose history entry has relative_error <= 1e-6.
+             Target: at least 4 of the 5 seeds reach 1e-6 within 300 iterations, for each algo.
+
+(b) fashion  Fashion-MNIST t10k images (10000 x 784, uint8; ../shared/data/fashion-mnist/ relative to the repo
+             root; skipped with a message if absent), k = 20 and 50, 200 iterations from a random start:
+             scikit-learn NMF(solver='cd', init='random', max_iter=200, tol=0, random_state=0) with its relative
+             error ||X - W H||_F / ||X||_F computed here in float64, against nmf_mpi's final relative_error with
+             -k K --iters 200 --tol 0 at -np 2 for hals and bpp (the targets) and als and mu (for information).
+             The two random starts differ (nmf_mpi has its own generator; --seed 1). Target: hals and bpp <=
+             sklearn + 0.002. The issue quotes sklearn at 0.319 (k = 20) and 0.266 (k = 50); measured again here.
+
+(c) ranks    The planted matrix of the first seed cut to 400 x 300 (still rank 10), k = 10, 30 iterations,
+             --tol 0, for als, bpp, hals and mu at -np 1, 2 and 4 (4 oversubscribes the 2 cores; that changes
+             speed only). nmf_mpi's initial factors do not depend on the number of ranks, so the final relative
+             errors should agree up to rounding: target max |e_P - e_1| / e_1 <= 1e-8 over P = 2, 4, on the
+             summaries' relative_error. For diagnosis, two more columns come from the factors each run writes:
+             the largest difference of A and of S from the P = 1 factors (relative to the largest entry), and
+             the agreement of the relative error recomputed here directly, ||X - A S||_F / ||X||_F in float64.
+             (nmf_mpi evaluates the error with the Gram identity ||X||^2 - 2 <A^T X, S> + <A^T A, S S^T>, which
+             cancels about 2 log10(1 / error) digits; it switches to the direct residual below 1e-3 where that is
+             affordable, which includes this dense problem.)
+
+Everything runs with one BLAS thread per process (OPENBLAS_NUM_THREADS=1, set before NumPy is imported).
+
+Exits with status 1 if any target fails (the test suite runs the planted part this way).
+
+usage: bench/bench_quality.py [--build-dir build] [--workdir /tmp/nmf_bench_quality] [--parts planted,fashion,ranks]
+                              [--seeds 1,2,3,4,5]
+"""
+import os
+
+os.environ["OPENBLAS_NUM_THREADS"] = "1"  # before NumPy (and scikit-learn) load OpenBLAS
+os.environ["OMP_NUM_THREADS"] = "1"
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+FASHION = ROOT.parent / "shared" / "data" / "fashion-mnist" / "t10k-images-10000x784-uint8.npy"
+MPI_ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1", OPENBLAS_NUM_THREADS="1")
+
+PLANTED_SHAPE, PLANTED_RANK = (2000, 1500), 10
+PLANTED_ITERS, PLANTED_THRESHOLD, PLANTED_NEEDED = 300, 1e-6, 4
+FASHION_KS, FASHION_ITERS, FASHION_SLACK = (20, 50), 200, 0.002
+FASHION_QUOTED = {20: 0.319, 50: 0.266}
+RANKS_SHAPE, RANKS_ITERS, RANKS_COUNTS, RANKS_TOLERANCE = (400, 300), 30, (1, 2, 4), 1e-8
+ALGOS = ("als", "bpp", "hals", "mu")
+
+
+def run_nmf(binary, ranks, arguments, prefix):
+    """Runs nmf_mpi under mpirun; returns its summary (a dict), or a string describing the failure."""
+    command = (["mpirun", "-q", "--oversubscribe", "-np", str(ranks), str(binary)] + arguments +
+               ["--quiet", "-o", str(prefix), "--output-format", "npy"])
+    prefix.parent.mkdir(parents=True, exist_ok=True)
+    summary = Path(f"{prefix}_summary.json")
+    summary.unlink(missing_ok=True)
+    done = subprocess.run(command, env=MPI_ENV, capture_output=True, text=True, timeout=7200)
+    if done.returncode != 0 or not summary.exists():
+        return f"exit {done.returncode}: {' '.join(command)}\n{done.stdout[-2000:]}{done.stderr[-2000:]}"
+    return json.loads(summary.read_text())
+
+
+def verdict(passed):
+    return "PASS" if passed else "FAIL"
+
+
+def planted_matrix(seed, shape=PLANTED_SHAPE, rank=PLANTED_RANK):
+    """X = A0 S0 with A0, S0 uniform on [0, 1), each entry zeroed with probability 1/2 (see the docstring)."""
+    rng = np.random.default_rng(seed)
+    n, m = shape
+    a0 = rng.random((n, rank))
+    a0 *= rng.random((n, rank)) >= 0.5
+    s0 = rng.random((rank, m))
+    s0 *= rng.random((rank, m)) >= 0.5
+    return a0 @ s0
+
+
+def saved_npy(path, make):
+    """`path` holding make()'s array, written unless it is there already (the generators are deterministic)."""
+    if not path.exists():
+        partial = path.with_name(path.name + ".partial")
+        with open(partial, "wb") as out:
+            np.save(out, make())
+        partial.replace(path)
+    return path
+
+
+def first_iteration_below(summary, threshold):
+    for entry in summary["history"]:
+        if entry["relative_error"] <= threshold:
+            return entry["iteration"]
+    return None
+
+
+# ---------------------------------------------------------------------------------------------- (a)
+
+
+def part_planted(binary, workdir, seeds):
+    print(f"\n== (a) planted rank {PLANTED_RANK}: X = A0 S0, {PLANTED_SHAPE[0]} x {PLANTED_SHAPE[1]}, half of A0 and S0 "
+          f"zero; -k {PLANTED_RANK} --iters {PLANTED_ITERS} --tol 0 --seed s at -np 2 ==")
+    header = f"{'algo':<5} {'seed':>4} {'final rel. error':>17} {'first iter <= 1e-6':>19} {'s/iter':>8}"
+    print(header)
+    print("-" * len(header))
+    results = []
+    for algo in ("bpp", "hals"):
+        reached = 0
+        for seed in seeds:
+            x_path = saved_npy(workdir / f"planted_{seed}.npy", lambda: planted_matrix(seed))
+            summary = run_nmf(binary, 2, ["-i", str(x_path), "-k", str(PLANTED_RANK), "--algo", algo, "--iters",
+                                          str(PLANTED_ITERS), "--tol", "0", "--seed", str(seed)],
+                              workdir / "runs" / f"planted_{algo}_s{seed}")
+            if isinstance(summary, str):
+                print(f"{algo:<5} {seed:>4} FAILED: {summary}")
+                continue
+            first = first_iteration_below(summary, PLANTED_THRESHOLD)
+            reached += first is not None
+            print(f"{algo:<5} {seed:>4} {summary['relative_error']:>17.3e} {str(first or 'never'):>19} "
+                  f"{summary['seconds_per_iteration']:>8.4f}")
+        needed = min(PLANTED_NEEDED, len(seeds))
+        passed = reached >= needed
+        print(f"{algo}: {reached} of {len(seeds)} seeds reach {PLANTED_THRESHOLD:g} within {PLANTED_ITERS} iterations "
+              f"(target >= {needed}): {verdict(passed)}")
+        results.append((f"planted {algo}: >= {needed} of {len(seeds)} seeds reach 1e-6", passed))
+    return results
+
+
+# ---------------------------------------------------------------------------------------------- (b)
+
+
+def sklearn_relative_error(x, k, iterations):
+    """scikit-learn's coordinate-descent NMF from its random start: (||X - W H||_F / ||X||_F, n_iter_, seconds)."""
+    from sklearn.decomposition import NMF
+    from sklearn.exceptions import ConvergenceWarning
+
+    model = NMF(n_components=k, solver="cd", init="random", max_iter=iterations, tol=0, random_state=0)
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        w = model.fit_transform(x)
+    seconds = time.perf_counter() - start
+    error = np.linalg.norm(x - w @ model.components_) / np.linalg.norm(x)
+    return error, model.n_iter_, seconds
+
+
+def part_fashion(binary, workdir):
+    print(f"\n== (b) Fashion-MNIST 10000 x 784, {FASHION_ITERS} iterations, random start, tol 0; nmf_mpi at -np 2 ==")
+    if not FASHION.exists():
+        print(f"SKIP: {FASHION} is absent")
+        return []
+    x = np.load(FASHION).astype(np.float64)
+    header = (f"{'k':>3} {'method':<22} {'rel. error':>11} {'- sklearn':>10} {'iters':>6} {'seconds':>8}  target")
+    print(header)
+    print("-" * len(header))
+    results = []
+    for k in FASHION_KS:
+        reference, iterations, seconds = sklearn_relative_error(x, k, FASHION_ITERS)
+        print(f"{k:>3} {'sklearn cd':<22} {reference:>11.6f} {0:>10.6f} {iterations:>6} {seconds:>8.1f}  "
+              f"(issue quotes {FASHION_QUOTED[k]})")
+        for algo in ALGOS:
+            summary = run_nmf(binary, 2, ["-i", str(FASHION), "-k", str(k), "--algo", algo, "--iters",
+                                          str(FASHION_ITERS), "--tol", "0"], workdir / "runs" / f"fashion_{algo}_k{k}")
+            label = f"nmf_mpi {algo}"
+            if isinstance(summary, str):
+                print(f"{k:>3} {label:<22} FAILED: {summary}")
+                if algo in ("hals", "bpp"):
+                    results.append((f"fashion k={k} {algo} <= sklearn + {FASHION_SLACK}", False))
+                continue
+            error = summary["relative_error"]
+            target = ""
+            if algo in ("hals", "bpp"):
+                passed = error <= reference + FASHION_SLACK
+                target = f"<= sklearn + {FASHION_SLACK}: {verdict(passed)}"
+                results.append((f"fashion k={k} {algo} <= sklearn + {FASHION_SLACK}", passed))
+            print(f"{k:>3} {label:<22} {error:>11.6f} {error - reference:>+10.6f} {summary['iterations']:>6} "
+                  f"{summary['iteration_seconds']:>8.1f}  {target}")
+    print("(seconds: sklearn's fit_transform on 1 thread; nmf_mpi's iteration time at 2 ranks -- not comparable, "
+          "for orientation only)")
+    return results
+
+
+# ---------------------------------------------------------------------------------------------- (c)
+
+
+def part_ranks(binary, workdir, seed):
+    rows, cols = RANKS_SHAPE
+    print(f"\n== (c) rank-count agreement: planted (seed {seed}) cut to {rows} x {cols}, k = {PLANTED_RANK}, "
+          f"{RANKS_ITERS} iterations, tol 0, at -np {', '.join(map(str, RANKS_COUNTS))} ==")
+    x_path = saved_npy(workdir / f"planted_{seed}_{rows}x{cols}.npy",
+                       lambda: np.ascontiguousarray(planted_matrix(seed)[:rows, :cols]))
+    x = np.load(x_path)
+    header = (f"{'algo':<5} " + " ".join(f"{'rel. error P=' + str(p):>24}" for p in RANKS_COUNTS) +
+              f" {'grids':>12} {'max rel. diff':>14}  {'target':<16} {'A, S diff':>19} {'direct diff':>12}")
+    print(header)
+    print("-" * len(header))
+    results = []
+    for algo in ALGOS:
+        errors, grids, factors, failure = {}, [], {}, None
+        for ranks in RANKS_COUNTS:
+            summary = run_nmf(binary, ranks, ["-i", str(x_path), "-k", str(PLANTED_RANK), "--algo", algo, "--iters",
+                                              str(RANKS_ITERS), "--tol", "0", "--seed", str(seed)],
+                              workdir / "runs" / f"ranks_{algo}_p{ranks}")
+            if isinstance(summary, str):
+                failure = failure or f"P={ranks}: {summary}"
+                continue
+            errors[ranks] = summary["relative_error"]
+            grids.append("x".join(map(str, summary["grid"])))
+            factors[ranks] = (np.load(summary["outputs"]["A"]), np.load(summary["outputs"]["S"]))
+        if failure or len(errors) != len(RANKS_COUNTS):
+            print(f"{algo:<5} FAILED: {failure}")
+            results.append((f"ranks {algo}: P = 1, 2, 4 agree within {RANKS_TOLERANCE:g}", False))
+            continue
+        base = errors[RANKS_COUNTS[0]]
+        worst = max(abs(errors[p] - base) / abs(base) for p in RANKS_COUNTS[1:])
+        passed = worst <= RANKS_TOLERANCE
+        factor_diff = [max(np.abs(factors[p][i] - factors[RANKS_COUNTS[0]][i]).max() /
+                           np.abs(factors[RANKS_COUNTS[0]][i]).max() for p in RANKS_COUNTS[1:]) for i in (0, 1)]
+        direct = {p: np.linalg.norm(x - factors[p][0] @ factors[p][1]) / np.linalg.norm(x) for p in RANKS_COUNTS}
+        direct_diff = max(abs(direct[p] - direct[RANKS_COUNTS[0]]) / direct[RANKS_COUNTS[0]] for p in RANKS_COUNTS[1:])
+        print(f"{algo:<5} " + " ".join(f"{errors[p]:>24.17g}" for p in RANKS_COUNTS) +
+              f" {','.join(grids):>12} {worst:>14.3e}  {'<= ' + f'{RANKS_TOLERANCE:g}: ' + verdict(passed):<16} "
+              f"{factor_diff[0]:>9.1e},{factor_diff[1]:>9.1e} {direct_diff:>12.1e}")
+        if abs(direct[RANKS_COUNTS[0]] - base) > RANKS_TOLERANCE * base:
+            print(f"{'':<5} (reported P=1 error {base:.10e} vs direct {direct[RANKS_COUNTS[0]]:.10e}: the reported "
+                  f"value is off by {abs(base - direct[RANKS_COUNTS[0]]) / direct[RANKS_COUNTS[0]]:.1e} relative)")
+        results.append((f"ranks {algo}: P = 1, 2, 4 agree within {RANKS_TOLERANCE:g}", passed))
+    print("(max rel. diff and target: the summaries' relative_error; A, S diff: max |F_P - F_1| / max |F_1| of the "
+          "written factors over P = 2, 4; direct diff: the same comparison as 'max rel. diff' on ||X - A S||_F / "
+          "||X||_F recomputed here in float64 -- for information, no target)")
+    return results
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--build-dir", default=str(ROOT / "build"))
+    parser.add_argument("--workdir", default="/tmp/nmf_bench_quality", help="inputs are kept and reused here")
+    parser.add_argument("--parts", default="planted,fashion,ranks")
+    parser.add_argument("--seeds", default="1,2,3,4,5", help="seeds of the planted problems (part a; c uses the first)")
+    args = parser.parse_args()
+    parts = [p for p in args.parts.split(",") if p]
+    for p in parts:
+        if p not in ("planted", "fashion", "ranks"):
+            sys.exit(f"unknown part {p!r}: choose from planted, fashion, ranks")
+    seeds = [int(s) for s in args.seeds.split(",") if s]
+    binary = Path(args.build_dir) / "nmf_mpi"
+    if not binary.exists():
+        sys.exit(f"{binary} not found: build it first (cmake --build {args.build_dir} --target nmf_mpi)")
+    workdir = Path(args.workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    print(f"nmf_mpi: {binary}; workdir {workdir}; OPENBLAS_NUM_THREADS=1 everywhere")
+
+    results = []
+    started = time.perf_counter()
+    if "planted" in parts:
+        results += part_planted(binary, workdir, seeds)
+    if "fashion" in parts:
+        results += part_fashion(binary, workdir)
+    if "ranks" in parts:
+        results += part_ranks(binary, workdir, seeds[0])
+
+    print(f"\n== targets ({time.perf_counter() - started:.0f} s) ==")
+    for description, passed in results:
+        print(f"  {verdict(passed)}  {description}")
+    print(f"{sum(passed for _, passed in results)} of {len(results)} targets pass")
+    return 0 if all(passed for _, passed in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
