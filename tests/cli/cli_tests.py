@@ -919,14 +919,18 @@ def case_e2e_help_version(ctx):
     run = ctx.run_ok(2, ["--help"])
     text = run.stdout
     check(text.count("usage:") == 1, "--help should print once, not once per rank", run)
-    for group in ("Input:", "Factorization", "Parallel layout:", "Output:", "Logging:", "General:"):
+    for group in ("Input:", "Factorization", "Stopping", "Parallel layout:", "Output:", "Logging:", "General:"):
         check(group in text, f"--help does not show the option group {group!r}", run)
     for option in ("--input", "--format", "--transpose", "--storage", "--read-chunk-mb", "--rank", "--algo",
                    "--iters", "--tol", "--seed", "--grid", "--output", "--output-format", "--print", "--log-every",
-                   "--quiet", "--help", "--version", "--config"):
+                   "--quiet", "--help", "--version", "--config", "--inner", "--l1-A", "--l2-A", "--l1-S", "--l2-S",
+                   "--tol-pg", "--time-limit", "--eval-every"):
         check(re.search(re.escape(option) + r"\b", text) is not None, f"--help does not list {option}", run)
+    # The objective is written out, penalties included.
+    check("1/2 ||X - A S||_F^2 + l1_A sum(A) + l2_A/2 ||A||_F^2 + l1_S sum(S) + l2_S/2 ||S||_F^2" in text,
+          "--help does not write out the objective", run)
     for default in ("--iters N (=100)", "--read-chunk-mb MB (=16)", "--algo NAME (=als)", "--tol T (=1e-06)",
-                    "--seed S (=1)", "--log-every N (=10)"):
+                    "--seed S (=1)", "--log-every N (=10)", "--inner N (=1)", "--eval-every N (=1)"):
         check(re.search(re.escape(default).replace(r"\ ", r"\s+"), text) is not None,
               f"--help does not show the default {default!r}", run)
 
@@ -968,6 +972,71 @@ def run_case(name, binary, mpiexec):
         except CaseFailure as failure:
             return "FAIL", str(failure)
     return "PASS", ""
+
+
+@case
+def case_bad_penalty_and_stop_values(ctx):
+    f = good_4x5_file(ctx)
+    for option, value, words in (("--l1-A", "-1", ["--l1-A", ">= 0"]), ("--l2-S", "inf", ["--l2-S", "finite"]),
+                                 ("--tol-pg", "-0.5", ["--tol-pg"]), ("--time-limit", "-3", ["--time-limit"]),
+                                 ("--eval-every", "0", ["--eval-every", ">= 1"]), ("--inner", "0", ["--inner"]),
+                                 ("--algo", "sgd", ["'sgd'", "als", "bpp", "hals", "mu"])):
+        expect_error(ctx, ["-i", f, "-k", "2", option, value, "-o", out_prefix(ctx)], EXIT_USAGE, words)
+
+
+@case
+def case_e2e_solvers_and_penalties(ctx):
+    """Every solver, with penalties: the reported objective is numpy's, computed from the written factors."""
+    x, f = ranks_matrix(ctx)
+    l1_a, l2_a, l1_s, l2_s = 0.5, 0.25, 0.125, 2.0
+    for algo in ("als", "bpp", "hals", "mu"):
+        prefix = out_prefix(ctx, f"pen_{algo}")
+        run = ctx.run_ok(2, ["-i", f, "-k", 4, "--algo", algo, "--iters", 12, "--tol", 0, "--l1-A", l1_a,
+                             "--l2-A", l2_a, "--l1-S", l1_s, "--l2-S", l2_s, "-o", prefix])
+        summary = load_summary(prefix)
+        a, s_factor = load_factors(prefix)
+        check(summary["algo"] == algo and summary["penalties"] == {"l1_A": l1_a, "l2_A": l2_a, "l1_S": l1_s,
+                                                                     "l2_S": l2_s},
+              f"summary algo/penalties {summary['algo']!r} {summary['penalties']!r}", run)
+        check(a.min() >= 0 and s_factor.min() >= 0, f"{algo}: negative factor entries", run)
+        objective = (0.5 * np.linalg.norm(x - a @ s_factor) ** 2 + l1_a * a.sum() + 0.5 * l2_a * (a * a).sum() +
+                     l1_s * s_factor.sum() + 0.5 * l2_s * (s_factor * s_factor).sum())
+        check_close(summary["objective"], objective, RTOL_ERROR, f"{algo}: objective", run)
+        if algo != "als":  # the exact and monotone solvers never increase the objective
+            history = [h["objective"] for h in summary["history"]]
+            check(all(b <= a_ * (1 + 1e-12) for a_, b in zip(history, history[1:])),
+                  f"{algo}: the objective increased: {history}", run)
+
+
+@case
+def case_e2e_stop_rules(ctx):
+    """Each stop rule fires and is named; with --eval-every the history holds the evaluated iterations."""
+    x, f = ranks_matrix(ctx)
+    prefix = out_prefix(ctx, "pg")
+    run = ctx.run_ok(2, ["-i", f, "-k", 4, "--algo", "bpp", "--iters", 5000, "--tol", 0, "--tol-pg", "1e-3",
+                         "-o", prefix])
+    summary = load_summary(prefix)
+    check(summary["stop_reason"] == "projected_gradient" and summary["iterations"] < 5000,
+          f"--tol-pg: stop_reason {summary['stop_reason']!r} after {summary['iterations']} iterations", run)
+    check(summary["history"][-1]["projected_gradient"] <= 1e-3, "the last projected gradient is above 1e-3", run)
+
+    prefix = out_prefix(ctx, "time")
+    run = ctx.run_ok(2, ["-i", f, "-k", 4, "--algo", "mu", "--iters", 10 ** 7, "--tol", 0, "--time-limit", "0.2",
+                         "-o", prefix])
+    summary = load_summary(prefix)
+    check(summary["stop_reason"] == "time_limit" and summary["iteration_seconds"] >= 0.2,
+          f"--time-limit 0.2: stop_reason {summary['stop_reason']!r}, {summary['iteration_seconds']} s", run)
+    a, s_factor = load_factors(prefix)
+    check_close(summary["relative_error"], numpy_error(x, a, s_factor), RTOL_ERROR, "error after a time limit", run)
+
+    prefix = out_prefix(ctx, "every")
+    run = ctx.run_ok(2, ["-i", f, "-k", 4, "--algo", "hals", "--iters", 11, "--tol", 0, "--eval-every", 5,
+                         "-o", prefix])
+    summary = load_summary(prefix)
+    iterations = [h["iteration"] for h in summary["history"]]
+    check(iterations == [0, 5, 10, 11], f"--eval-every 5 --iters 11: history iterations {iterations}", run)
+    a, s_factor = load_factors(prefix)
+    check_close(summary["relative_error"], numpy_error(x, a, s_factor), RTOL_ERROR, "final error", run)
 
 
 def main():
