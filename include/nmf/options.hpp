@@ -22,7 +22,10 @@ struct Options {
   int k = 0;  // required with --input; 3 for the built-in example
   std::string algo = "als";
   std::uint64_t seed = 1;
-  int inner = 1;  // hals: sweeps per update
+  int inner = 1;               // hals: sweeps per update
+  index_t kaczmarz_steps = 0;  // kaczmarz: equations per subproblem and rank; 0: a quarter sweep
+  int kaczmarz_block = 1;
+  std::string kaczmarz_sampling = "norm";
   // Penalties of the objective (driver/factorization.hpp)
   double l1_a = 0, l2_a = 0, l1_s = 0, l2_s = 0;
 

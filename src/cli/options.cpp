@@ -55,6 +55,7 @@ CommandLine parse_command_line(int argc, const char* const* argv) {
   std::string seed_text = std::to_string(o.seed);
   std::string config_path;
 
+  // clang-format off: one option per entry reads better than the formatter's layout of the chain.
   po::options_description input("Input", kHelpWidth, kHelpDescriptionWidth);
   input.add_options()(
       "input,i", po::value(&o.input)->value_name("FILE"),
@@ -72,16 +73,26 @@ CommandLine parse_command_line(int argc, const char* const* argv) {
       "Factorization: X (n x m) ~ A (n x k) S (k x m) with A, S >= 0, minimising\n"
       "  1/2 ||X - A S||_F^2 + l1_A sum(A) + l2_A/2 ||A||_F^2 + l1_S sum(S) + l2_S/2 ||S||_F^2",
       kHelpWidth, kHelpDescriptionWidth);
-  factorization.add_options()("rank,k", po::value(&o.k)->value_name("K"),
-                              "number of factors k, 1 <= k <= min(n, m); required with --input "
-                              "(the built-in example uses 3)")(
+  factorization.add_options()(
+      "rank,k", po::value(&o.k)->value_name("K"),
+      "number of factors k, 1 <= k <= min(n, m); required with --input (the built-in example uses 3)")(
       "algo", po::value(&o.algo)->default_value(o.algo)->value_name("NAME"), algo_help().c_str())(
       "seed", po::value(&seed_text)->default_value(seed_text)->value_name("S"),
-      "seed of the random initial factors; the same seed gives the same factors on any number of ranks")(
+      "seed of the random initial factors (and of kaczmarz's sampling); the same seed gives the same initial "
+      "factors on any number of ranks")(
       "inner", po::value(&o.inner)->default_value(o.inner)->value_name("N"),
       "hals: coordinate-descent sweeps per update (repeating them is cheap: no new products)")(
-      "l1-A", po::value(&o.l1_a)->default_value(o.l1_a)->value_name("W"),
-      "element-wise L1 penalty l1_A on A (sparser A)")(
+      "kaczmarz-steps", po::value(&o.kaczmarz_steps)->default_value(o.kaczmarz_steps)->value_name("N"),
+      "kaczmarz: equations each rank steps through per subproblem and outer iteration; 0 takes a quarter of a "
+      "sweep (a quarter of the block's rows, or of its stored entries per column for sparse X)")(
+      "kaczmarz-block", po::value(&o.kaczmarz_block)->default_value(o.kaczmarz_block)->value_name("B"),
+      "kaczmarz: equations per step; B > 1 solves each block's least-squares problem on BLAS-3 (Needell & Tropp "
+      "2014); B > k works best")(
+      "kaczmarz-sampling",
+      po::value(&o.kaczmarz_sampling)->default_value(o.kaczmarz_sampling)->value_name("norm|uniform"),
+      "kaczmarz: draw equations with probability proportional to their squared norms (Strohmer & Vershynin 2009) "
+      "or uniformly")("l1-A", po::value(&o.l1_a)->default_value(o.l1_a)->value_name("W"),
+                      "element-wise L1 penalty l1_A on A (sparser A)")(
       "l2-A", po::value(&o.l2_a)->default_value(o.l2_a)->value_name("W"), "Frobenius (L2) penalty l2_A on A")(
       "l1-S", po::value(&o.l1_s)->default_value(o.l1_s)->value_name("W"),
       "element-wise L1 penalty l1_S on S (sparser S)")(
@@ -121,6 +132,7 @@ CommandLine parse_command_line(int argc, const char* const* argv) {
   general.add_options()("help,h", "show this help and exit")("version", "show the version and exit")(
       "config", po::value(&config_path)->value_name("FILE"),
       "read options from FILE: one 'long-option-name = value' per line, '#' comments; the command line wins");
+  // clang-format on
 
   po::options_description all(kHelpWidth, kHelpDescriptionWidth);
   all.add(input).add(factorization).add(stopping).add(parallel).add(output).add(logging).add(general);
@@ -176,6 +188,12 @@ void validate_options(const Options& o) {
       NMF_THROW(UsageError, std::string("bad ") + name + " " + std::to_string(value) + ": must be finite and >= 0");
   if (o.eval_every < 1) NMF_THROW(UsageError, "bad --eval-every " + std::to_string(o.eval_every) + ": must be >= 1");
   if (o.inner < 1) NMF_THROW(UsageError, "bad --inner " + std::to_string(o.inner) + ": must be >= 1");
+  if (o.kaczmarz_steps < 0)
+    NMF_THROW(UsageError, "bad --kaczmarz-steps " + std::to_string(o.kaczmarz_steps) + ": must be >= 0");
+  if (o.kaczmarz_block < 1)
+    NMF_THROW(UsageError, "bad --kaczmarz-block " + std::to_string(o.kaczmarz_block) + ": must be >= 1");
+  if (o.kaczmarz_sampling != "norm" && o.kaczmarz_sampling != "uniform")
+    NMF_THROW(UsageError, "bad --kaczmarz-sampling '" + o.kaczmarz_sampling + "': expected norm or uniform");
   if (o.log_every < 1) NMF_THROW(UsageError, "bad --log-every " + std::to_string(o.log_every) + ": must be >= 1");
   if (o.read_chunk_mb < 1 || o.read_chunk_mb > 1024)
     NMF_THROW(UsageError, "bad --read-chunk-mb " + std::to_string(o.read_chunk_mb) + ": must be 1..1024");

@@ -58,4 +58,15 @@ void FactorCollectives::allreduce_sum(MPI_Comm comm, std::vector<double>& values
   bytes_ += 8.0 * 2.0 * (ranks - 1) / ranks * static_cast<double>(values.size());
 }
 
+void FactorCollectives::allreduce_average(MPI_Comm comm, DenseMatrix& values) {
+  int ranks = 0;
+  NMF_MPI_CHECK(MPI_Comm_size(comm, &ranks));
+  if (ranks == 1) return;
+  NMF_MPI_CHECK(
+      MPI_Allreduce(MPI_IN_PLACE, values.data(), mpi_count(values.size(), "values"), MPI_DOUBLE, MPI_SUM, comm));
+  const double scale = 1.0 / ranks;
+  for (double& v : values.values()) v *= scale;
+  bytes_ += 8.0 * 2.0 * (ranks - 1) / ranks * static_cast<double>(values.size());
+}
+
 }  // namespace nmf

@@ -86,7 +86,18 @@ int run(const CommandLine& cli, const Comm& comm) {
                    static_cast<long long>(x.stats.duplicates));
   }
 
-  const std::unique_ptr<LocalSolver> solver = make_solver(o.algo, SolverParams{o.k, o.inner});
+  SolverParams solver_params;
+  solver_params.k = o.k;
+  solver_params.inner_sweeps = o.inner;
+  solver_params.seed = o.seed;
+  solver_params.kaczmarz_steps = o.kaczmarz_steps;
+  solver_params.kaczmarz_block = o.kaczmarz_block;
+  solver_params.kaczmarz_sampling = o.kaczmarz_sampling;
+  const std::unique_ptr<LocalSolver> solver = make_solver(o.algo, solver_params);
+  if (!solver->supports_penalties() && (o.l1_a > 0 || o.l2_a > 0 || o.l1_s > 0 || o.l2_s > 0))
+    NMF_THROW_REPLICATED(ExitCode::usage, "--algo " + o.algo +
+                                              " does not support the penalties --l1-A, --l2-A, "
+                                              "--l1-S, --l2-S; use bpp, hals, mu or als");
   StopRules rules;
   rules.push_back(std::make_unique<MaxIterations>(o.max_iterations));
   if (o.tol > 0) rules.push_back(std::make_unique<ObjectiveChangeBelow>(o.tol));

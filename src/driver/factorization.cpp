@@ -106,6 +106,7 @@ class Iteration {
   // Completes `record` (the current iterate's) with its projected gradient, which needs A^T X for the
   // current A: the first product of the next iteration, computed here and kept for it.
   void begin_next(IterationRecord& record) {
+    if (!solver_.uses_gram() && !want_pg_) return;  // Kaczmarz needs no A^T X
     cross_for_s();
     if (!want_pg_) return;
     timed(phases_.evaluation, [&] {
@@ -125,6 +126,7 @@ class Iteration {
 
   // The rest of an iteration: S update, A update, evaluation. begin_next() has computed A^T X.
   IterationRecord finish(int iteration, bool evaluate) {
+    if (!solver_.uses_gram()) return finish_by_blocks(iteration, evaluate);
     update(FactorSide::S, gram_a_replicated_, options_.penalties.l2_s, options_.penalties.l1_s, f_.s, iteration);
     gather_s();
     cross_for_a();
@@ -133,9 +135,47 @@ class Iteration {
     return gather_a_and_evaluate(iteration, evaluate);
   }
 
+  // An iteration of an equation-based solver: each rank updates the gathered blocks it holds from its own
+  // block of X, the ranks sharing a block average their versions (one all-reduce per factor), and each
+  // keeps its slice. S X^T is formed only when the objective (or the projected gradient) needs it.
+  IterationRecord finish_by_blocks(int iteration, bool evaluate) {
+    cross_current_ = false;  // both factors change below
+    update_block(FactorSide::S, a_t_rowblock_, s_colblock_, grid_.col_comm(), iteration);
+    extract_slice(s_colblock_, s_counts_in_col_, grid_.row(), f_.s);
+    std::vector<double> extras{sum_of(f_.s)};
+    all_reduce_gram(f_.s, gram_s_replicated_, extras);
+    sum_s_ = extras[0];
+    update_block(FactorSide::A, s_colblock_, a_t_rowblock_, grid_.row_comm(), iteration);
+    extract_slice(a_t_rowblock_, a_counts_in_row_, grid_.col(), f_.a_t);
+    if (evaluate || want_pg_) cross_for_a();
+    if (want_pg_) add_pg_of_a();
+    return evaluate_a(iteration, evaluate);
+  }
+
+  void update_block(FactorSide side, const DenseMatrix& other_block, DenseMatrix& block, MPI_Comm sharing,
+                    int iteration) {
+    timed(phases_.update, [&] {
+      collectively(grid_.comm(), [&] {
+        solver_.update_block({side, x_.block, other_block, iteration, grid_.rank()}, block);
+      });
+    });
+    timed(phases_.collectives, [&] { collectives_.allreduce_average(sharing, block); });
+  }
+
+  // The columns of `block` that belong to member `member` of the communicator that shares it.
+  static void extract_slice(const DenseMatrix& block, const std::vector<index_t>& counts, int member,
+                            DenseMatrix& slice) {
+    index_t first = 0;
+    for (int r = 0; r < member; ++r) first += counts[static_cast<std::size_t>(r)];
+    const index_t count = counts[static_cast<std::size_t>(member)];
+    slice.reshape(block.rows(), count);
+    std::copy(block.col(first), block.col(first) + block.rows() * count, slice.data());
+  }
+
   // Evaluates the objective of the current factors when the last iteration skipped it (one all-reduce).
   // <X, A S> is <S X^T, A^T> or <A^T X, S>, whichever product is at hand.
   void evaluate_now(IterationRecord& record) {
+    if (!cross_current_) cross_for_a();
     std::vector<double> extras{frobenius_dot(cross_local_, cross_is_for_s_ ? f_.s : f_.a_t)};
     timed(phases_.collectives, [&] { collectives_.allreduce_sum(grid_.comm(), extras); });
     fill_objective(record, extras[0]);
@@ -181,6 +221,7 @@ class Iteration {
     timed(phases_.collectives,
           [&] { collectives_.reduce_scatter(grid_.row_comm(), product_partial_, a_counts_in_row_, cross_local_); });
     cross_is_for_s_ = false;
+    cross_current_ = true;
   }
 
   void cross_for_s() {  // A^T X for this rank's columns of S
@@ -188,6 +229,7 @@ class Iteration {
     timed(phases_.collectives,
           [&] { collectives_.reduce_scatter(grid_.col_comm(), product_partial_, s_counts_in_col_, cross_local_); });
     cross_is_for_s_ = true;
+    cross_current_ = true;
   }
 
   void update(FactorSide side, const DenseMatrix& gram_replicated, double l2, double l1, DenseMatrix& factor,
@@ -212,6 +254,11 @@ class Iteration {
   IterationRecord gather_a_and_evaluate(int iteration, bool evaluate) {
     timed(phases_.collectives,
           [&] { collectives_.allgather(grid_.row_comm(), f_.a_t, a_counts_in_row_, a_t_rowblock_); });
+    return evaluate_a(iteration, evaluate);
+  }
+
+  // A^T A (all-reduced with the extras below) and, if asked, the objective, for A's gathered row block.
+  IterationRecord evaluate_a(int iteration, bool evaluate) {
     // Extras: <S X^T, A^T> for the error, sum(A) for the L1 term, rank 0's clock for the time limit.
     std::vector<double> extras{evaluate ? frobenius_dot(cross_local_, f_.a_t) : 0.0, sum_of(f_.a_t),
                                grid_.rank() == 0 ? MPI_Wtime() - start_time_ : 0.0};
@@ -298,7 +345,7 @@ class Iteration {
   const index_t k_;
   const LocalProducts products_;
   const bool want_pg_, balance_;
-  const bool direct_error_affordable_;  // same on every rank: it depends on global facts only
+  const bool direct_error_affordable_;    // same on every rank: it depends on global facts only
   std::vector<index_t> a_counts_in_row_;  // rows of A held by each rank of this grid row
   std::vector<index_t> s_counts_in_col_;  // columns of S held by each rank of this grid column
   DenseMatrix a_t_rowblock_;              // k x n_i: A's row block i, gathered over the grid row
@@ -306,6 +353,7 @@ class Iteration {
   DenseMatrix product_partial_;           // this block's share of A^T X (k x m_j) or S X^T (k x n_i)
   DenseMatrix cross_local_;               // A^T X for this rank's S columns, or S X^T for its A rows
   bool cross_is_for_s_ = false;           // which of the two cross_local_ holds
+  bool cross_current_ = false;            // whether it was formed from the current factors
   DenseMatrix gram_a_replicated_;         // A^T A
   DenseMatrix gram_s_replicated_;         // S S^T
   double sum_a_ = 0, sum_s_ = 0;          // sums of all entries of A and S

@@ -162,25 +162,28 @@ double residual_squared(const DenseMatrix& at_rowblock, const DenseMatrix& s_col
   NMF_REQUIRE(at_rowblock.cols() == rows && s_colblock.cols() == x.cols && s_colblock.rows() == k, Error,
               "residual_squared: factor blocks do not match X's block");
   if (rows == 0 || x.cols == 0) return 0.0;
-  const index_t tile_cols = std::max<index_t>(1, (index_t{1} << 20) / rows);
+  // Tiles of about 1 MiB stay in L2 between the product that writes them and the pass that reads them.
+  const index_t tile_cols = std::max<index_t>(1, (index_t{1} << 17) / rows);
   DenseMatrix tile;
   double sum = 0.0;
   for (index_t first = 0; first < x.cols; first += tile_cols) {
     const index_t width = std::min(tile_cols, x.cols - first);
+    // tile = -X(:, first .. first + width), then tile += A S: the residual in one product.
     tile.resize(rows, width);
-    cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, blas_int(rows, "block rows"), blas_int(width, "tile width"),
-                blas_int(k, "k"), 1.0, at_rowblock.data(), at_rowblock.ld(), s_colblock.col(first), s_colblock.ld(),
-                0.0, tile.data(), tile.ld());
     for (index_t jj = 0; jj < width; ++jj) {
       double* column = tile.col(jj);
       if (x.storage == Storage::dense) {
         const double* xj = x.dense.col(first + jj);
-        for (index_t i = 0; i < rows; ++i) column[i] -= xj[i];
+        for (index_t i = 0; i < rows; ++i) column[i] = -xj[i];
       } else {
         const index_t j = first + jj;
-        for (index_t p = x.csc.ptr[j]; p < x.csc.ptr[j + 1]; ++p) column[x.csc.index[p]] -= x.csc.values[p];
+        for (index_t p = x.csc.ptr[j]; p < x.csc.ptr[j + 1]; ++p) column[x.csc.index[p]] = -x.csc.values[p];
       }
     }
+    if (k > 0)
+      cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, blas_int(rows, "block rows"), blas_int(width, "tile width"),
+                  blas_int(k, "k"), 1.0, at_rowblock.data(), at_rowblock.ld(), s_colblock.col(first),
+                  s_colblock.ld(), 1.0, tile.data(), tile.ld());
     for (double v : tile.values()) sum += v * v;
   }
   return sum;

@@ -13,7 +13,10 @@
   X(hals,                                                                                                   \
     "hierarchical ALS: exact coordinate descent on one column of A or row of S at a time (Cichocki & Phan " \
     "2009); --inner repeats the sweeps")                                                                    \
-  X(mu, "Lee-Seung multiplicative updates")
+  X(mu, "Lee-Seung multiplicative updates")                                                                 \
+  X(kaczmarz,                                                                                               \
+    "projected randomized Kaczmarz on the rows of each subproblem, norm-weighted, averaged over the "       \
+    "ranks that share a factor block (--kaczmarz-*)")
 
 namespace nmf {
 
@@ -34,6 +37,10 @@ const std::vector<Registration>& registrations() {
   return all;
 }
 }  // namespace
+
+void LocalSolver::update_block(const BlockUpdateInputs&, DenseMatrix&) {
+  NMF_THROW(Error, "solver " + name() + " has no equation-based update");
+}
 
 DenseMatrix shifted_cross(const UpdateInputs& inputs) {
   DenseMatrix shifted = inputs.cross;

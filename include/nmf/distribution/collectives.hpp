@@ -23,6 +23,9 @@ class FactorCollectives {
   // In-place sum over `comm`.
   void allreduce_sum(MPI_Comm comm, std::vector<double>& values);
 
+  // In-place average over `comm` of a matrix every rank holds a version of.
+  void allreduce_average(MPI_Comm comm, DenseMatrix& values);
+
   double bytes_moved() const { return bytes_; }
 
  private:

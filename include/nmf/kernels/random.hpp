@@ -10,9 +10,13 @@ namespace nmf {
 enum class RandomStream : std::uint32_t {
   factor_A = 1,  // initial A, indexed by row * k + column
   factor_S = 2,  // initial S, indexed by column * k + row
+  kaczmarz = 3,  // Kaczmarz sampling, indexed by (iteration, draw) within a lane per rank and side
 };
 
 // Uniform on [0, 1), 53 random bits.
 double uniform01(std::uint64_t seed, RandomStream stream, std::uint64_t index);
+
+// The same with a second counter, `lane` (at most 2^32 lanes), for independent streams per rank.
+double uniform01(std::uint64_t seed, RandomStream stream, std::uint64_t index, std::uint32_t lane);
 
 }  // namespace nmf

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "nmf/distribution/dist_matrix.hpp"
 #include "nmf/matrix.hpp"
 
 namespace nmf {
@@ -18,7 +19,11 @@ enum class FactorSide { A, S };
 // Parameters every solver may read; a solver that needs more adds its fields here.
 struct SolverParams {
   int k = 0;
-  int inner_sweeps = 1;  // hals: coordinate-descent sweeps per update (Gillis & Glineur's acceleration)
+  int inner_sweeps = 1;             // hals: coordinate-descent sweeps per update (Gillis & Glineur's acceleration)
+  std::uint64_t seed = 1;           // kaczmarz: the random streams are keyed by (seed, rank, iteration)
+  std::int64_t kaczmarz_steps = 0;  // kaczmarz: equations per subproblem and rank; 0 picks the default
+  int kaczmarz_block = 1;           // kaczmarz: equations per block step
+  std::string kaczmarz_sampling = "norm";  // kaczmarz: "norm" (probability ~ ||row||^2) or "uniform"
 };
 
 // What the driver hands a solver for one update. For the S update: gram = A^T A + l2_S I, cross = A^T X
@@ -38,6 +43,20 @@ struct UpdateInputs {
 // cross - l1, the linear term of the subproblem.
 DenseMatrix shifted_cross(const UpdateInputs& inputs);
 
+// What the driver hands a solver that works on the equations themselves rather than on the Gram matrices
+// (Kaczmarz): this rank's block X_ij and the other factor's gathered block. For the S update the
+// equations are A's rows (other_block = A's row block, k x n_i) with right-hand sides X_ij's rows; for the
+// A update they are S's columns (other_block = S's column block, k x m_j) with X_ij's columns. The solver
+// updates its own factor's gathered block in place; the driver then averages that block over the ranks
+// that share it (randomized Kaczmarz with averaging) and keeps this rank's slice.
+struct BlockUpdateInputs {
+  FactorSide side;
+  const LocalBlock& x;             // X_ij
+  const DenseMatrix& other_block;  // A's row block (S update) or S's column block (A update)
+  int iteration;                   // 1-based outer iteration
+  int rank;                        // grid rank: each rank samples its own stream
+};
+
 class LocalSolver {
  public:
   virtual ~LocalSolver() = default;
@@ -49,6 +68,12 @@ class LocalSolver {
   // Whether the driver should rescale A's columns and S's rows to equal norms after each iteration
   // (A S unchanged); solvers whose steps divide by a factor's column norms want it.
   virtual bool wants_balanced_scaling() const { return false; }
+  // Gram-based solvers (all but Kaczmarz) get UpdateInputs through update(); the others get
+  // BlockUpdateInputs through update_block(), and the driver skips the products they do not need.
+  virtual bool uses_gram() const { return true; }
+  virtual void update_block(const BlockUpdateInputs& inputs, DenseMatrix& block);
+  // Whether the solver minimises the penalized objective (--l1-A and the others).
+  virtual bool supports_penalties() const { return true; }
 };
 
 struct SolverInfo {
