@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Solution-quality benchmark: same data, k, iterations and kind of initialisation for every method.
 
-Three parts (--parts planted,fashion,ranks):
+Four parts (--parts planted,fashion,ranks,kaczmarz):
 
 (a) planted  X = A0 S0, 2000 x 1500, exactly rank 10. For each seed s (--seeds, default 1..5), a generator
              np.random.default_rng(s) draws, in this order, A0's values (2000 x 10, uniform on [0, 1)), A0's
@@ -31,6 +31,10 @@ Three parts (--parts planted,fashion,ranks):
              affordable, which includes this dense problem.)
 
 Everything runs with one BLAS thread per process (OPENBLAS_NUM_THREADS=1, set before NumPy is imported).
+
+(d) kaczmarz  --algo kaczmarz on the planted matrices of (a), default steps and block, -k 10 --iters 200 --tol 0
+             at -np 1, 2 and 4. Targets: at least 4 of 5 seeds reach 1e-4 within 200 iterations at P = 1 and at
+             P = 2, and every run (P = 1, 2, 4) ends converged (below 1e-12).
 
 Exits with status 1 if any target fails (the test suite runs the planted part this way).
 
@@ -138,6 +142,44 @@ def part_planted(binary, workdir, seeds):
         print(f"{algo}: {reached} of {len(seeds)} seeds reach {PLANTED_THRESHOLD:g} within {PLANTED_ITERS} iterations "
               f"(target >= {needed}): {verdict(passed)}")
         results.append((f"planted {algo}: >= {needed} of {len(seeds)} seeds reach 1e-6", passed))
+    return results
+
+
+def part_kaczmarz(binary, workdir, seeds):
+    """Issue 5's targets for --algo kaczmarz on the planted matrices of part (a)."""
+    threshold, iterations = 1e-4, 200
+    print(f"\n== (d) kaczmarz on the planted rank-{PLANTED_RANK} matrices: -k {PLANTED_RANK} --iters {iterations} "
+          f"--tol 0 --seed s, default steps and block ==")
+    header = f"{'P':>2} {'seed':>4} {'final rel. error':>17} {'first iter <= 1e-4':>19} {'s/iter':>8}"
+    print(header)
+    print("-" * len(header))
+    results, finals = [], {}
+    for ranks in (1, 2, 4):
+        reached = 0
+        for seed in seeds:
+            x_path = saved_npy(workdir / f"planted_{seed}.npy", lambda: planted_matrix(seed))
+            summary = run_nmf(binary, ranks, ["-i", str(x_path), "-k", str(PLANTED_RANK), "--algo", "kaczmarz",
+                                              "--iters", str(iterations), "--tol", "0", "--seed", str(seed)],
+                              workdir / "runs" / f"kaczmarz_p{ranks}_s{seed}")
+            if isinstance(summary, str):
+                print(f"{ranks:>2} {seed:>4} FAILED: {summary}")
+                continue
+            first = first_iteration_below(summary, threshold)
+            reached += first is not None
+            finals.setdefault(seed, {})[ranks] = summary["relative_error"]
+            print(f"{ranks:>2} {seed:>4} {summary['relative_error']:>17.3e} {str(first or 'never'):>19} "
+                  f"{summary['seconds_per_iteration']:>8.4f}")
+        if ranks in (1, 2):
+            needed = min(PLANTED_NEEDED, len(seeds))
+            passed = reached >= needed
+            print(f"P = {ranks}: {reached} of {len(seeds)} seeds reach {threshold:g} within {iterations} iterations "
+                  f"(target >= {needed}): {verdict(passed)}")
+            results.append((f"kaczmarz P={ranks}: >= {needed} of {len(seeds)} seeds reach 1e-4", passed))
+    # All layouts converge: every final error is at round-off, where 'within 10%' is judged on its order of
+    # magnitude (the digits below round-off are noise).
+    converged = all(e <= 1e-12 for by_rank in finals.values() for e in by_rank.values())
+    print(f"every P = 1, 2, 4 run ends below 1e-12 (converged to round-off): {verdict(converged)}")
+    results.append(("kaczmarz P=1,2,4 all converge below 1e-12", converged))
     return results
 
 
@@ -250,13 +292,13 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--build-dir", default=str(ROOT / "build"))
     parser.add_argument("--workdir", default="/tmp/nmf_bench_quality", help="inputs are kept and reused here")
-    parser.add_argument("--parts", default="planted,fashion,ranks")
+    parser.add_argument("--parts", default="planted,fashion,ranks,kaczmarz")
     parser.add_argument("--seeds", default="1,2,3,4,5", help="seeds of the planted problems (part a; c uses the first)")
     args = parser.parse_args()
     parts = [p for p in args.parts.split(",") if p]
     for p in parts:
-        if p not in ("planted", "fashion", "ranks"):
-            sys.exit(f"unknown part {p!r}: choose from planted, fashion, ranks")
+        if p not in ("planted", "fashion", "ranks", "kaczmarz"):
+            sys.exit(f"unknown part {p!r}: choose from planted, fashion, ranks, kaczmarz")
     seeds = [int(s) for s in args.seeds.split(",") if s]
     binary = Path(args.build_dir) / "nmf_mpi"
     if not binary.exists():
@@ -273,6 +315,8 @@ def main():
         results += part_fashion(binary, workdir)
     if "ranks" in parts:
         results += part_ranks(binary, workdir, seeds[0])
+    if "kaczmarz" in parts:
+        results += part_kaczmarz(binary, workdir, seeds)
 
     print(f"\n== targets ({time.perf_counter() - started:.0f} s) ==")
     for description, passed in results:

@@ -924,7 +924,8 @@ def case_e2e_help_version(ctx):
     for option in ("--input", "--format", "--transpose", "--storage", "--read-chunk-mb", "--rank", "--algo",
                    "--iters", "--tol", "--seed", "--grid", "--output", "--output-format", "--print", "--log-every",
                    "--quiet", "--help", "--version", "--config", "--inner", "--l1-A", "--l2-A", "--l1-S", "--l2-S",
-                   "--tol-pg", "--time-limit", "--eval-every"):
+                   "--tol-pg", "--time-limit", "--eval-every", "--kaczmarz-steps", "--kaczmarz-block",
+                   "--kaczmarz-sampling"):
         check(re.search(re.escape(option) + r"\b", text) is not None, f"--help does not list {option}", run)
     # The objective is written out, penalties included.
     check("1/2 ||X - A S||_F^2 + l1_A sum(A) + l2_A/2 ||A||_F^2 + l1_S sum(S) + l2_S/2 ||S||_F^2" in text,
@@ -1037,6 +1038,34 @@ def case_e2e_stop_rules(ctx):
     check(iterations == [0, 5, 10, 11], f"--eval-every 5 --iters 11: history iterations {iterations}", run)
     a, s_factor = load_factors(prefix)
     check_close(summary["relative_error"], numpy_error(x, a, s_factor), RTOL_ERROR, "final error", run)
+
+
+@case
+def case_e2e_kaczmarz(ctx):
+    """--algo kaczmarz on the built-in example (the notebook's Kaczmarz ended at 0.7 to above 1), its options in the
+    summary, and a sparse input with explicit steps and blocks whose reported error is numpy's."""
+    run = ctx.run_ok(2, ["--algo", "kaczmarz", "--iters", 300, "--tol", 0])
+    match = re.search(r"relative error \|\|X - A S\|\|_F / \|\|X\|\|_F = (\S+)", run.stdout)
+    check(match is not None and float(match.group(1)) <= 1e-3, "kaczmarz on the built-in example above 1e-3", run)
+    x, f = ranks_matrix(ctx)
+    for extra in (["--kaczmarz-block", 8, "--kaczmarz-steps", 64], ["--kaczmarz-sampling", "uniform"]):
+        prefix = out_prefix(ctx, "kz")
+        run = ctx.run_ok(2, ["-i", f, "-k", 4, "--algo", "kaczmarz", "--iters", 15, "--tol", 0, "-o", prefix] + extra)
+        summary = load_summary(prefix)
+        a, s_factor = load_factors(prefix)
+        check(a.min() >= 0 and s_factor.min() >= 0, "kaczmarz factors have negative entries", run)
+        check_close(summary["relative_error"], numpy_error(x, a, s_factor), RTOL_ERROR, "kaczmarz error", run)
+        check(summary["kaczmarz"]["sampling"] in ("norm", "uniform"), "the summary lacks the kaczmarz options", run)
+
+
+@case
+def case_bad_kaczmarz_options(ctx):
+    f = good_4x5_file(ctx)
+    expect_error(ctx, ["-i", f, "-k", "2", "--algo", "kaczmarz", "--l2-S", "0.5", "-o", out_prefix(ctx)], EXIT_USAGE,
+                 ["--algo kaczmarz", "penalties"])
+    for option, value in (("--kaczmarz-block", "0"), ("--kaczmarz-steps", "-5"), ("--kaczmarz-sampling", "row")):
+        expect_error(ctx, ["-i", f, "-k", "2", "--algo", "kaczmarz", option, value, "-o", out_prefix(ctx)], EXIT_USAGE,
+                     [option])
 
 
 def main():
