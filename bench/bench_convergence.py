@@ -32,6 +32,7 @@ usage: bench/bench_convergence.py [--build-dir build] [--workdir /tmp/nmf_bench_
 """
 import argparse
 import json
+import math
 import os
 import statistics
 import subprocess
@@ -165,7 +166,7 @@ def print_kaczmarz_cost(rows, ranks_list):
 
 
 def draw(rows, args, plot_path):
-    """Runs scripts/plot_convergence.py on the summaries. The y range runs from just below the lowest error to
+    """Runs scripts/plot_convergence.py on the summaries. The y range runs from below the lowest error to
     just above the highest one outside iterations 1 and 2, so an overshoot of the first steps (ALS's clamped
     first step reaches about 2) does not squash the rest; what is cut off is named."""
     measured = [row for row in rows if isinstance(row, dict)]
@@ -175,18 +176,24 @@ def draw(rows, args, plot_path):
     lowest = min(entry["relative_error"] for row in measured for entry in row["history"])
     top = 1.03 * max(entry["relative_error"] for row in measured for entry in row["history"]
                      if entry["iteration"] not in (1, 2))
+    if lowest > 0:
+        scale = 10.0 ** math.floor(math.log10(0.97 * lowest))
+        bottom = math.floor(0.97 * lowest / scale) * scale  # rounded down to one digit, where a tick is labelled
+    else:  # an exact fit: no log axis reaches it, let the plot choose
+        bottom = top = None
     plot_path.parent.mkdir(parents=True, exist_ok=True)
     title = (f"Fashion-MNIST 10000 x 784, k = {args.k}, --iters {args.iters} --tol 0 --seed {SEED} "
              f"(OPENBLAS_NUM_THREADS=1, {os.cpu_count()} cores)")
     # run through its shebang (/usr/bin/python3, which has matplotlib) rather than this interpreter
-    command = [str(PLOT_SCRIPT), "--title", title, "--ylim", f"{0.95 * lowest:.4g}", f"{top:.4g}",
-               "-o", str(plot_path)] + [str(row["summary"]) for row in measured]
+    y_range = ["--ylim", f"{bottom:.4g}", f"{top:.4g}"] if top else []
+    command = ([str(PLOT_SCRIPT), "--title", title] + y_range + ["-o", str(plot_path)] +
+               [str(row["summary"]) for row in measured])
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:
         print(f"plotting failed (exit {done.returncode}):\n{done.stdout}{done.stderr}")
         return False
-    print(f"\nplot: {plot_path} (y from {0.95 * lowest:.3g} to {top:.3g})")
-    for row in measured:
+    print(f"\nplot: {plot_path}" + (f" (y from {bottom:.3g} to {top:.3g})" if top else ""))
+    for row in measured if top else []:
         above = [entry for entry in row["history"] if entry["relative_error"] > top]
         if above:
             worst = max(above, key=lambda entry: entry["relative_error"])

@@ -34,7 +34,7 @@ Everything runs with one BLAS thread per process (OPENBLAS_NUM_THREADS=1, set be
 
 (d) kaczmarz  --algo kaczmarz on the planted matrices of (a), default steps and block, -k 10 --iters 200 --tol 0
              at -np 1, 2 and 4. Targets: at least 4 of 5 seeds reach 1e-4 within 200 iterations at P = 1 and at
-             P = 2, and every run (P = 1, 2, 4) ends converged (below 1e-12).
+             P = 2, and every run (P = 1, 2, 4) ends converged (below 1e-8).
 
 Exits with status 1 if any target fails (the test suite runs the planted part this way).
 
@@ -175,11 +175,11 @@ def part_kaczmarz(binary, workdir, seeds):
             print(f"P = {ranks}: {reached} of {len(seeds)} seeds reach {threshold:g} within {iterations} iterations "
                   f"(target >= {needed}): {verdict(passed)}")
             results.append((f"kaczmarz P={ranks}: >= {needed} of {len(seeds)} seeds reach 1e-4", passed))
-    # All layouts converge: every final error is at round-off, where 'within 10%' is judged on its order of
-    # magnitude (the digits below round-off are noise).
-    converged = all(e <= 1e-12 for by_rank in finals.values() for e in by_rank.values())
-    print(f"every P = 1, 2, 4 run ends below 1e-12 (converged to round-off): {verdict(converged)}")
-    results.append(("kaczmarz P=1,2,4 all converge below 1e-12", converged))
+    # All layouts converge: every final error is far below the target, where 'within 10%' of each other can only
+    # mean the same order of magnitude (the digits near round-off are noise).
+    converged = all(e <= 1e-8 for by_rank in finals.values() for e in by_rank.values())
+    print(f"every P = 1, 2, 4 run ends below 1e-8 (converged): {verdict(converged)}")
+    results.append(("kaczmarz P=1,2,4 all converge below 1e-8", converged))
     return results
 
 

@@ -26,6 +26,7 @@ struct Options {
   index_t kaczmarz_steps = 0;  // kaczmarz: equations per subproblem and rank; 0: a quarter sweep
   int kaczmarz_block = 1;
   std::string kaczmarz_sampling = "norm";
+  double kaczmarz_relaxation = 0.1;
   // Penalties of the objective (driver/factorization.hpp)
   double l1_a = 0, l2_a = 0, l1_s = 0, l2_s = 0;
 

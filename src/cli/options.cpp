@@ -55,83 +55,95 @@ CommandLine parse_command_line(int argc, const char* const* argv) {
   std::string seed_text = std::to_string(o.seed);
   std::string config_path;
 
-  // clang-format off: one option per entry reads better than the formatter's layout of the chain.
+  // One option per entry reads better than the formatter's layout of these chains.
+  // clang-format off
   po::options_description input("Input", kHelpWidth, kHelpDescriptionWidth);
-  input.add_options()(
-      "input,i", po::value(&o.input)->value_name("FILE"),
-      "matrix to factor: Matrix Market (.mtx: coordinate real|integer|pattern, general|symmetric; array real|integer "
-      "general) or NumPy .npy (uint8, int32, int64, float32, float64; C or Fortran order). Omit it to factor the "
-      "built-in 12 x 10 example")("format", po::value(&o.format)->default_value(o.format)->value_name("auto|mtx|npy"),
-                                  "input format; auto looks at the file's first bytes")(
-      "transpose", po::bool_switch(&o.transpose), "factor X^T instead of X (no converted copy is made)")(
-      "storage", po::value(&o.storage)->default_value(o.storage)->value_name("auto|dense|sparse"),
-      "local storage of X; auto keeps .npy and array input dense, and coordinate input sparse below 30% density")(
-      "read-chunk-mb", po::value(&o.read_chunk_mb)->default_value(o.read_chunk_mb)->value_name("MB"),
-      "bytes of the input each rank reads and parses at a time (bounds the read buffers)");
+  input.add_options()
+      ("input,i", po::value(&o.input)->value_name("FILE"),
+       "matrix to factor: Matrix Market (.mtx: coordinate real|integer|pattern, general|symmetric; array real|integer "
+       "general) or NumPy .npy (uint8, int32, int64, float32, float64; C or Fortran order). Omit it to factor the "
+       "built-in 12 x 10 example")
+      ("format", po::value(&o.format)->default_value(o.format)->value_name("auto|mtx|npy"),
+       "input format; auto looks at the file's first bytes")
+      ("transpose", po::bool_switch(&o.transpose), "factor X^T instead of X (no converted copy is made)")
+      ("storage", po::value(&o.storage)->default_value(o.storage)->value_name("auto|dense|sparse"),
+       "local storage of X; auto keeps .npy and array input dense, and coordinate input sparse below 30% density")
+      ("read-chunk-mb", po::value(&o.read_chunk_mb)->default_value(o.read_chunk_mb)->value_name("MB"),
+       "bytes of the input each rank reads and parses at a time (bounds the read buffers)");
 
   po::options_description factorization(
       "Factorization: X (n x m) ~ A (n x k) S (k x m) with A, S >= 0, minimising\n"
       "  1/2 ||X - A S||_F^2 + l1_A sum(A) + l2_A/2 ||A||_F^2 + l1_S sum(S) + l2_S/2 ||S||_F^2",
       kHelpWidth, kHelpDescriptionWidth);
-  factorization.add_options()(
-      "rank,k", po::value(&o.k)->value_name("K"),
-      "number of factors k, 1 <= k <= min(n, m); required with --input (the built-in example uses 3)")(
-      "algo", po::value(&o.algo)->default_value(o.algo)->value_name("NAME"), algo_help().c_str())(
-      "seed", po::value(&seed_text)->default_value(seed_text)->value_name("S"),
-      "seed of the random initial factors (and of kaczmarz's sampling); the same seed gives the same initial "
-      "factors on any number of ranks")(
-      "inner", po::value(&o.inner)->default_value(o.inner)->value_name("N"),
-      "hals: coordinate-descent sweeps per update (repeating them is cheap: no new products)")(
-      "kaczmarz-steps", po::value(&o.kaczmarz_steps)->default_value(o.kaczmarz_steps)->value_name("N"),
-      "kaczmarz: equations each rank steps through per subproblem and outer iteration; 0 takes a quarter of a "
-      "sweep (a quarter of the block's rows, or of its stored entries per column for sparse X)")(
-      "kaczmarz-block", po::value(&o.kaczmarz_block)->default_value(o.kaczmarz_block)->value_name("B"),
-      "kaczmarz: equations per step; B > 1 solves each block's least-squares problem on BLAS-3 (Needell & Tropp "
-      "2014); B > k works best")(
-      "kaczmarz-sampling",
-      po::value(&o.kaczmarz_sampling)->default_value(o.kaczmarz_sampling)->value_name("norm|uniform"),
-      "kaczmarz: draw equations with probability proportional to their squared norms (Strohmer & Vershynin 2009) "
-      "or uniformly")("l1-A", po::value(&o.l1_a)->default_value(o.l1_a)->value_name("W"),
-                      "element-wise L1 penalty l1_A on A (sparser A)")(
-      "l2-A", po::value(&o.l2_a)->default_value(o.l2_a)->value_name("W"), "Frobenius (L2) penalty l2_A on A")(
-      "l1-S", po::value(&o.l1_s)->default_value(o.l1_s)->value_name("W"),
-      "element-wise L1 penalty l1_S on S (sparser S)")(
-      "l2-S", po::value(&o.l2_s)->default_value(o.l2_s)->value_name("W"), "Frobenius (L2) penalty l2_S on S");
+  factorization.add_options()
+      ("rank,k", po::value(&o.k)->value_name("K"),
+       "number of factors k, 1 <= k <= min(n, m); required with --input (the built-in example uses 3)")
+      ("algo", po::value(&o.algo)->default_value(o.algo)->value_name("NAME"), algo_help().c_str())
+      ("seed", po::value(&seed_text)->default_value(seed_text)->value_name("S"),
+       "seed of the random initial factors (and of kaczmarz's sampling); the same seed gives the same initial "
+       "factors on any number of ranks")
+      ("inner", po::value(&o.inner)->default_value(o.inner)->value_name("N"),
+       "hals: coordinate-descent sweeps per update (repeating them is cheap: no new products)")
+      ("kaczmarz-steps", po::value(&o.kaczmarz_steps)->default_value(o.kaczmarz_steps)->value_name("N"),
+       "kaczmarz: equations each rank steps through per subproblem and outer iteration; 0 takes an eighth of a "
+       "sweep (an eighth of the block's rows, or of its stored entries per column for sparse X), about the cost "
+       "of one ALS iteration")
+      ("kaczmarz-block", po::value(&o.kaczmarz_block)->default_value(o.kaczmarz_block)->value_name("B"),
+       "kaczmarz: equations per step; B > 1 solves each block's least-squares problem on BLAS-3 (Needell & Tropp "
+       "2014); B > k works best")
+      ("kaczmarz-sampling",
+       po::value(&o.kaczmarz_sampling)->default_value(o.kaczmarz_sampling)->value_name("norm|uniform"),
+       "kaczmarz: draw equations with probability proportional to their squared norms (Strohmer & Vershynin 2009) "
+       "or uniformly")
+      ("kaczmarz-relaxation",
+       po::value(&o.kaczmarz_relaxation)->default_value(o.kaczmarz_relaxation)->value_name("L"),
+       "kaczmarz: step length relative to the full projection, 0 < L < 2; full steps (1) leave noisy data with a "
+       "large spread, short ones converge to a lower error (see README)")
+      ("l1-A", po::value(&o.l1_a)->default_value(o.l1_a)->value_name("W"), "element-wise L1 penalty l1_A on A (sparser A)")
+      ("l2-A", po::value(&o.l2_a)->default_value(o.l2_a)->value_name("W"), "Frobenius (L2) penalty l2_A on A")
+      ("l1-S", po::value(&o.l1_s)->default_value(o.l1_s)->value_name("W"), "element-wise L1 penalty l1_S on S (sparser S)")
+      ("l2-S", po::value(&o.l2_s)->default_value(o.l2_s)->value_name("W"), "Frobenius (L2) penalty l2_S on S");
 
   po::options_description stopping("Stopping (the first rule that fires ends the run; the summary names it)",
                                    kHelpWidth, kHelpDescriptionWidth);
-  stopping.add_options()("iters", po::value(&o.max_iterations)->default_value(o.max_iterations)->value_name("N"),
-                         "maximum number of iterations (0 writes the initial factors)")(
-      "tol", po::value(&o.tol)->default_value(o.tol, "1e-06")->value_name("T"),
-      "stop when the objective changes by less than T relative to its previous evaluation (0: never)")(
-      "tol-pg", po::value(&o.tol_pg)->default_value(o.tol_pg)->value_name("T"),
-      "stop when the norm of the projected gradient falls below T times its initial value (Lin 2007; 0: off)")(
-      "time-limit", po::value(&o.time_limit)->default_value(o.time_limit)->value_name("SECONDS"),
-      "stop after this many seconds of iterations (0: no limit)")(
-      "eval-every", po::value(&o.eval_every)->default_value(o.eval_every)->value_name("N"),
-      "evaluate the objective (and --tol) every N iterations");
+  stopping.add_options()
+      ("iters", po::value(&o.max_iterations)->default_value(o.max_iterations)->value_name("N"),
+       "maximum number of iterations (0 writes the initial factors)")
+      ("tol", po::value(&o.tol)->default_value(o.tol, "1e-06")->value_name("T"),
+       "stop when the objective changes by less than T relative to its previous evaluation (0: never)")
+      ("tol-pg", po::value(&o.tol_pg)->default_value(o.tol_pg)->value_name("T"),
+       "stop when the norm of the projected gradient falls below T times its initial value (Lin 2007; 0: off)")
+      ("time-limit", po::value(&o.time_limit)->default_value(o.time_limit)->value_name("SECONDS"),
+       "stop after this many seconds of iterations (0: no limit)")
+      ("eval-every", po::value(&o.eval_every)->default_value(o.eval_every)->value_name("N"),
+       "evaluate the objective (and --tol) every N iterations");
 
   po::options_description parallel("Parallel layout", kHelpWidth, kHelpDescriptionWidth);
-  parallel.add_options()(
-      "grid", po::value(&o.grid)->default_value(o.grid)->value_name("auto|PRxPC"),
-      "process grid: PR row blocks x PC column blocks of X, PR * PC = number of ranks; auto picks the grid that "
-      "moves the fewest words per iteration (PC = 1 is the 1-D row layout)");
+  parallel.add_options()
+      ("grid", po::value(&o.grid)->default_value(o.grid)->value_name("auto|PRxPC"),
+       "process grid: PR row blocks x PC column blocks of X, PR * PC = number of ranks; auto picks the grid that "
+       "moves the fewest words per iteration (PC = 1 is the 1-D row layout)");
 
   po::options_description output("Output", kHelpWidth, kHelpDescriptionWidth);
-  output.add_options()("output,o", po::value(&o.output)->value_name("PREFIX"),
-                       "write PREFIX_A.mtx (n x k), PREFIX_S.mtx (k x m) and PREFIX_summary.json")(
-      "output-format", po::value(&o.output_format)->default_value(o.output_format)->value_name("mtx|npy"),
-      "factor file format: Matrix Market array (17 significant digits) or NumPy .npy (float64)")(
-      "print", po::bool_switch(&o.print), "print X and A*S (matrices up to 100 x 100; on for the built-in example)");
+  output.add_options()
+      ("output,o", po::value(&o.output)->value_name("PREFIX"),
+       "write PREFIX_A.mtx (n x k), PREFIX_S.mtx (k x m) and PREFIX_summary.json")
+      ("output-format", po::value(&o.output_format)->default_value(o.output_format)->value_name("mtx|npy"),
+       "factor file format: Matrix Market array (17 significant digits) or NumPy .npy (float64)")
+      ("print", po::bool_switch(&o.print), "print X and A*S (matrices up to 100 x 100; on for the built-in example)");
 
   po::options_description logging("Logging", kHelpWidth, kHelpDescriptionWidth);
-  logging.add_options()("log-every", po::value(&o.log_every)->default_value(o.log_every)->value_name("N"),
-                        "print the error every N iterations")("quiet", po::bool_switch(&o.quiet), "print errors only");
+  logging.add_options()
+      ("log-every", po::value(&o.log_every)->default_value(o.log_every)->value_name("N"),
+       "print the error every N iterations")
+      ("quiet", po::bool_switch(&o.quiet), "print errors only");
 
   po::options_description general("General", kHelpWidth, kHelpDescriptionWidth);
-  general.add_options()("help,h", "show this help and exit")("version", "show the version and exit")(
-      "config", po::value(&config_path)->value_name("FILE"),
-      "read options from FILE: one 'long-option-name = value' per line, '#' comments; the command line wins");
+  general.add_options()
+      ("help,h", "show this help and exit")
+      ("version", "show the version and exit")
+      ("config", po::value(&config_path)->value_name("FILE"),
+       "read options from FILE: one 'long-option-name = value' per line, '#' comments; the command line wins");
   // clang-format on
 
   po::options_description all(kHelpWidth, kHelpDescriptionWidth);
@@ -192,6 +204,8 @@ void validate_options(const Options& o) {
     NMF_THROW(UsageError, "bad --kaczmarz-steps " + std::to_string(o.kaczmarz_steps) + ": must be >= 0");
   if (o.kaczmarz_block < 1)
     NMF_THROW(UsageError, "bad --kaczmarz-block " + std::to_string(o.kaczmarz_block) + ": must be >= 1");
+  if (!(o.kaczmarz_relaxation > 0.0 && o.kaczmarz_relaxation < 2.0))
+    NMF_THROW(UsageError, "bad --kaczmarz-relaxation " + std::to_string(o.kaczmarz_relaxation) + ": must be in (0, 2)");
   if (o.kaczmarz_sampling != "norm" && o.kaczmarz_sampling != "uniform")
     NMF_THROW(UsageError, "bad --kaczmarz-sampling '" + o.kaczmarz_sampling + "': expected norm or uniform");
   if (o.log_every < 1) NMF_THROW(UsageError, "bad --log-every " + std::to_string(o.log_every) + ": must be >= 1");

@@ -93,6 +93,7 @@ int run(const CommandLine& cli, const Comm& comm) {
   solver_params.kaczmarz_steps = o.kaczmarz_steps;
   solver_params.kaczmarz_block = o.kaczmarz_block;
   solver_params.kaczmarz_sampling = o.kaczmarz_sampling;
+  solver_params.kaczmarz_relaxation = o.kaczmarz_relaxation;
   const std::unique_ptr<LocalSolver> solver = make_solver(o.algo, solver_params);
   if (!solver->supports_penalties() && (o.l1_a > 0 || o.l2_a > 0 || o.l1_s > 0 || o.l2_s > 0))
     NMF_THROW_REPLICATED(ExitCode::usage, "--algo " + o.algo +

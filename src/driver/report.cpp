@@ -142,7 +142,10 @@ nlohmann::ordered_json build_summary(const RunFacts& facts) {
   summary["seed"] = o.seed;
   summary["inner"] = o.inner;
   if (o.algo == "kaczmarz")
-    summary["kaczmarz"] = {{"steps", o.kaczmarz_steps}, {"block", o.kaczmarz_block}, {"sampling", o.kaczmarz_sampling}};
+    summary["kaczmarz"] = {{"steps", o.kaczmarz_steps},
+                           {"block", o.kaczmarz_block},
+                           {"sampling", o.kaczmarz_sampling},
+                           {"relaxation", o.kaczmarz_relaxation}};
   summary["penalties"] = {{"l1_A", o.l1_a}, {"l2_A", o.l2_a}, {"l1_S", o.l1_s}, {"l2_S", o.l2_s}};
   summary["max_iterations"] = o.max_iterations;
   summary["tol"] = o.tol;

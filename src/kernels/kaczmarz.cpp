@@ -86,13 +86,14 @@ void single_step(const double* e, index_t k, double inverse_norm, index_t column
   if (!done) single_step_any(e, k, inverse_norm, columns, u, next_rhs);
 }
 
-void single_equation_step(const DenseMatrix& equations, index_t r, const KaczmarzRhs& rhs, DenseMatrix& unknowns) {
+void single_equation_step(const DenseMatrix& equations, index_t r, const KaczmarzRhs& rhs, DenseMatrix& unknowns,
+                          double relaxation) {
   const index_t k = equations.rows();
   const double* e = equations.col(r);
   double norm_sq = 0.0;
   for (index_t q = 0; q < k; ++q) norm_sq += e[q] * e[q];
   if (!(norm_sq > 0.0)) return;
-  const double inverse_norm = 1.0 / norm_sq;
+  const double inverse_norm = relaxation / norm_sq;
   const auto ks = std::make_integer_sequence<int, 32>{};
   if (rhs.dense) {
     const double* b = rhs.dense->col(r);
@@ -115,7 +116,7 @@ void single_equation_step(const DenseMatrix& equations, index_t r, const Kaczmar
 // ridge of a tenth of the mean squared norm, because a few rows of non-negative data are nearly parallel
 // and their exact projection overshoots (undamped it stalls or diverges on planted problems).
 void block_step(const DenseMatrix& equations, const std::vector<index_t>& rows, const KaczmarzRhs& rhs,
-                DenseMatrix& unknowns, DenseMatrix& e_block, DenseMatrix& residual) {
+                DenseMatrix& unknowns, double relaxation, DenseMatrix& e_block, DenseMatrix& residual) {
   const index_t k = equations.rows(), b = static_cast<index_t>(rows.size()), columns = unknowns.cols();
   e_block.reshape(k, b);
   for (index_t t = 0; t < b; ++t) std::copy(equations.col(rows[t]), equations.col(rows[t]) + k, e_block.col(t));
@@ -131,8 +132,8 @@ void block_step(const DenseMatrix& equations, const std::vector<index_t>& rows, 
     }
   }
   const int ik = blas_int(k, "k"), ib = blas_int(b, "block"), ic = blas_int(columns, "columns");
-  cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, ib, ic, ik, -1.0, e_block.data(), e_block.ld(),
-              unknowns.data(), unknowns.ld(), 1.0, residual.data(), residual.ld());
+  cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, ib, ic, ik, -1.0, e_block.data(), e_block.ld(), unknowns.data(),
+              unknowns.ld(), 1.0, residual.data(), residual.ld());
   // The correction is P R with P (k x B) the block's (damped) pseudo-inverse, formed with B or k right-hand
   // sides instead of solving for all `columns` of R.
   DenseMatrix pseudo_inverse;
@@ -156,15 +157,15 @@ void block_step(const DenseMatrix& equations, const std::vector<index_t>& rows, 
     pseudo_inverse = e_block;   // P = (E E^T)^-1 E
     cholesky_solve(gram_block, pseudo_inverse);
   }
-  cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, ik, ic, ib, 1.0, pseudo_inverse.data(), pseudo_inverse.ld(),
-              residual.data(), residual.ld(), 1.0, unknowns.data(), unknowns.ld());
+  cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, ik, ic, ib, relaxation, pseudo_inverse.data(),
+              pseudo_inverse.ld(), residual.data(), residual.ld(), 1.0, unknowns.data(), unknowns.ld());
   for (double& v : unknowns.values()) v = std::max(v, 0.0);
 }
 
 }  // namespace
 
 void kaczmarz_steps(const DenseMatrix& equations, const KaczmarzRhs& rhs, DenseMatrix& unknowns, index_t steps,
-                    int block, KaczmarzSampling sampling, const KaczmarzStream& stream) {
+                    int block, KaczmarzSampling sampling, const KaczmarzStream& stream, double relaxation) {
   NMF_REQUIRE(equations.rows() == unknowns.rows(), Error, "kaczmarz: equations and unknowns have different k");
   NMF_REQUIRE((rhs.dense != nullptr) != (rhs.compressed != nullptr), Error, "kaczmarz: give exactly one rhs");
   if (rhs.dense)
@@ -178,7 +179,8 @@ void kaczmarz_steps(const DenseMatrix& equations, const KaczmarzRhs& rhs, DenseM
   if (sampler.usable() == 0) return;
 
   if (block <= 1) {
-    for (index_t step = 0; step < steps; ++step) single_equation_step(equations, sampler.draw(), rhs, unknowns);
+    for (index_t step = 0; step < steps; ++step)
+      single_equation_step(equations, sampler.draw(), rhs, unknowns, relaxation);
     return;
   }
   const index_t b = std::min<index_t>(block, sampler.usable());
@@ -191,7 +193,7 @@ void kaczmarz_steps(const DenseMatrix& equations, const KaczmarzRhs& rhs, DenseM
       const index_t r = sampler.draw();
       if (std::find(rows.begin(), rows.end(), r) == rows.end()) rows.push_back(r);
     }
-    block_step(equations, rows, rhs, unknowns, e_block, residual);
+    block_step(equations, rows, rhs, unknowns, relaxation, e_block, residual);
   }
 }
 

@@ -182,8 +182,8 @@ double residual_squared(const DenseMatrix& at_rowblock, const DenseMatrix& s_col
     }
     if (k > 0)
       cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, blas_int(rows, "block rows"), blas_int(width, "tile width"),
-                  blas_int(k, "k"), 1.0, at_rowblock.data(), at_rowblock.ld(), s_colblock.col(first),
-                  s_colblock.ld(), 1.0, tile.data(), tile.ld());
+                  blas_int(k, "k"), 1.0, at_rowblock.data(), at_rowblock.ld(), s_colblock.col(first), s_colblock.ld(),
+                  1.0, tile.data(), tile.ld());
     for (double v : tile.values()) sum += v * v;
   }
   return sum;

@@ -416,31 +416,33 @@ TEST(Kaczmarz, TheErrorGoesDownOverTheRunForSeveralSeeds) {
   const DenseMatrix full = uniform_planted(120, 90, 5, 43);
   auto source = dense_in_memory(full, "planted", false);
   for (std::uint64_t seed = 1; seed <= 4; ++seed) {
-    const FactorRun run = factor(MPI_COMM_WORLD, all_grid_shapes(world_size()).front(), *source, kaczmarz(5, 80, seed));
+    const FactorRun run =
+        factor(MPI_COMM_WORLD, all_grid_shapes(world_size()).front(), *source, kaczmarz(5, 160, seed));
     const auto& h = run.result.history;
     // Stochastic steps may wobble from one iteration to the next, so compare windows: the mean error over
-    // iterations 1-10, 11-20, 21-40 and 41-80 must fall from each window to the next, and the run must end
-    // far below where it started.
+    // iterations 1-10, 11-20, 21-40, 41-80 and 81-160 must fall from each window to the next, and the run
+    // must end far below where it started.
     auto window_mean = [&h](int first, int last) {
       double sum = 0.0;
       for (int t = first; t <= last; ++t) sum += h[static_cast<std::size_t>(t)].relative_error;
       return sum / (last - first + 1);
     };
-    const double windows[] = {window_mean(1, 10), window_mean(11, 20), window_mean(21, 40), window_mean(41, 80)};
-    for (int w = 1; w < 4; ++w) EXPECT_LT(windows[w], windows[w - 1]) << "seed " << seed << ", window " << w;
+    const double windows[] = {window_mean(1, 10), window_mean(11, 20), window_mean(21, 40), window_mean(41, 80),
+                              window_mean(81, 160)};
+    for (int w = 1; w < 5; ++w) EXPECT_LT(windows[w], windows[w - 1]) << "seed " << seed << ", window " << w;
     EXPECT_LT(h.back().relative_error, 0.01 * h.front().relative_error) << "seed " << seed;
   }
 }
 
 TEST(Kaczmarz, EveryRankCountConvergesOnAnExactlyLowRankMatrix) {
   // The averaged steps differ with the number of ranks, the answer must not: every layout reaches the
-  // exact factorization (the errors then agree at round-off, far inside 10% of each other's scale).
+  // exact factorization, far below the 1e-4 target.
   const DenseMatrix full = uniform_planted(120, 90, 5, 44);
   auto source = dense_in_memory(full, "planted", false);
   const double one_rank = factor(MPI_COMM_SELF, GridShape{1, 1}, *source, kaczmarz(5, 250, 3)).result.relative_error;
-  EXPECT_LT(one_rank, 1e-12);
+  EXPECT_LT(one_rank, 1e-8);
   for (const GridShape shape : all_grid_shapes(world_size()))
-    EXPECT_LT(factor(MPI_COMM_WORLD, shape, *source, kaczmarz(5, 250, 3)).result.relative_error, 1e-12)
+    EXPECT_LT(factor(MPI_COMM_WORLD, shape, *source, kaczmarz(5, 250, 3)).result.relative_error, 1e-8)
         << "grid " << shape.str();
 }
 

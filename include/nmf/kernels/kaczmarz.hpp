@@ -30,8 +30,9 @@ struct KaczmarzStream {
   std::uint64_t iteration = 0;  // outer iteration: a fresh part of the stream each time
 };
 
-// Takes `steps` equation steps (in steps / block block steps when block > 1) on U in place.
+// Takes `steps` equation steps (in steps / block block steps when block > 1) on U in place. `relaxation`
+// scales every move (1: the full projection; smaller values shrink the noise an inconsistent system leaves).
 void kaczmarz_steps(const DenseMatrix& equations, const KaczmarzRhs& rhs, DenseMatrix& unknowns, index_t steps,
-                    int block, KaczmarzSampling sampling, const KaczmarzStream& stream);
+                    int block, KaczmarzSampling sampling, const KaczmarzStream& stream, double relaxation = 1.0);
 
 }  // namespace nmf

@@ -24,6 +24,7 @@ struct SolverParams {
   std::int64_t kaczmarz_steps = 0;  // kaczmarz: equations per subproblem and rank; 0 picks the default
   int kaczmarz_block = 1;           // kaczmarz: equations per block step
   std::string kaczmarz_sampling = "norm";  // kaczmarz: "norm" (probability ~ ||row||^2) or "uniform"
+  double kaczmarz_relaxation = 0.1;        // kaczmarz: step length relative to the full projection
 };
 
 // What the driver hands a solver for one update. For the S update: gram = A^T A + l2_S I, cross = A^T X
