@@ -16,8 +16,10 @@ namespace {
 
 // With no --kaczmarz-steps, a subproblem takes this fraction of a sweep: an eighth of the rows of the
 // block (dense X), or an eighth of the block's average stored entries per column (sparse X, so the work
-// follows the nonzeros). Measured on Fashion-MNIST, k = 20: one outer iteration then costs 1.2 ALS
-// iterations (23.6 against 19.5 ms at one rank).
+// follows the nonzeros), but at least k / relaxation steps (see default_steps). Measured at one rank: one
+// outer iteration then costs about one ALS iteration on the planted 2000 x 1500 problem (k = 10) and 1.6 on
+// Fashion-MNIST (k = 20, where the floor doubles the A update's steps); a sixteenth of a sweep cost 1.4 there
+// but left 4-rank runs of the planted problem short of convergence after 200 iterations.
 constexpr double kDefaultSweepFraction = 0.125;
 
 class KaczmarzSolver final : public LocalSolver {
