@@ -40,11 +40,11 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-FASHION = ROOT.parent / "shared" / "data" / "fashion-mnist" / "t10k-images-10000x784-uint8.npy"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchlib import FASHION, ROOT, run_nmf_summary  # noqa: E402
+
 PLOT_SCRIPT = ROOT / "scripts" / "plot_convergence.py"
 DEFAULT_PLOT = ROOT / "bench" / "results" / "convergence_fashion_k{k}.png"  # {k}: --k (20 by default)
-MPI_ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1", OPENBLAS_NUM_THREADS="1")
 
 ERROR_TARGETS = (0.40, 0.35, 0.33, 0.325, 0.32)  # t(e): seconds to first reach each
 TIME_POINTS = (1.0, 2.0, 5.0)  # e@t: error reached by each
@@ -52,15 +52,8 @@ SEED = 1
 
 
 def run_nmf(binary, ranks, arguments, prefix):
-    """Runs nmf_mpi under mpirun; returns its summary (a dict), or a string describing the failure."""
-    command = (["mpirun", "-q", "--oversubscribe", "-np", str(ranks), str(binary)] + arguments +
-               ["--quiet", "-o", str(prefix), "--output-format", "npy"])
-    summary = Path(f"{prefix}_summary.json")
-    summary.unlink(missing_ok=True)
-    done = subprocess.run(command, env=MPI_ENV, capture_output=True, text=True, timeout=7200)
-    if done.returncode != 0 or not summary.exists():
-        return f"exit {done.returncode}: {' '.join(command)}\n{done.stdout[-2000:]}{done.stderr[-2000:]}"
-    return json.loads(summary.read_text())
+    """Runs nmf_mpi quietly under mpirun; returns its summary (a dict), or a string describing the failure."""
+    return run_nmf_summary(binary, ranks, list(arguments) + ["--quiet"], prefix)
 
 
 def time_to_reach(history, target):

@@ -47,18 +47,16 @@ os.environ["OPENBLAS_NUM_THREADS"] = "1"  # before NumPy (and scikit-learn) load
 os.environ["OMP_NUM_THREADS"] = "1"
 
 import argparse
-import json
-import subprocess
 import sys
 import time
 import warnings
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchlib import FASHION, ROOT, run_nmf_summary  # noqa: E402
+
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-FASHION = ROOT.parent / "shared" / "data" / "fashion-mnist" / "t10k-images-10000x784-uint8.npy"
-MPI_ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1", OPENBLAS_NUM_THREADS="1")
 
 PLANTED_SHAPE, PLANTED_RANK = (2000, 1500), 10
 PLANTED_ITERS, PLANTED_THRESHOLD, PLANTED_NEEDED = 300, 1e-6, 4
@@ -69,16 +67,8 @@ ALGOS = ("als", "bpp", "hals", "mu")
 
 
 def run_nmf(binary, ranks, arguments, prefix):
-    """Runs nmf_mpi under mpirun; returns its summary (a dict), or a string describing the failure."""
-    command = (["mpirun", "-q", "--oversubscribe", "-np", str(ranks), str(binary)] + arguments +
-               ["--quiet", "-o", str(prefix), "--output-format", "npy"])
-    prefix.parent.mkdir(parents=True, exist_ok=True)
-    summary = Path(f"{prefix}_summary.json")
-    summary.unlink(missing_ok=True)
-    done = subprocess.run(command, env=MPI_ENV, capture_output=True, text=True, timeout=7200)
-    if done.returncode != 0 or not summary.exists():
-        return f"exit {done.returncode}: {' '.join(command)}\n{done.stdout[-2000:]}{done.stderr[-2000:]}"
-    return json.loads(summary.read_text())
+    """Runs nmf_mpi quietly under mpirun; returns its summary (a dict), or a string describing the failure."""
+    return run_nmf_summary(binary, ranks, list(arguments) + ["--quiet"], prefix)
 
 
 def verdict(passed):

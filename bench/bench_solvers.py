@@ -62,20 +62,19 @@ os.environ["OPENBLAS_NUM_THREADS"] = "1"  # before NumPy (and SciPy, scikit-lear
 os.environ["OMP_NUM_THREADS"] = "1"
 
 import argparse
-import json
 import resource
 import statistics
-import subprocess
 import sys
 import time
 import warnings
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchlib import ROOT, run_nmf_summary  # noqa: E402
+
 import numpy as np
 import scipy.sparse
 
-ROOT = Path(__file__).resolve().parent.parent
-MPI_ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1", OPENBLAS_NUM_THREADS="1")
 
 PROBLEMS = {
     "dense": dict(n=4000, m=3000, k=20, seed=4000, file="dense_4000x3000.npy"),
@@ -293,17 +292,11 @@ def sklearn_ms_per_iteration(x, k, solver, iterations, fits):
 
 def run_nmf(binary, ranks, arguments, prefix):
     """Runs nmf_mpi under mpirun and returns its summary (a dict), or a string with the error."""
-    command = ["mpirun", "-q", "--oversubscribe", "-np", str(ranks), str(binary)] + arguments + ["-o", str(prefix),
-                                                                                                 "--output-format",
-                                                                                                 "npy"]
-    summary = Path(f"{prefix}_summary.json")
-    summary.unlink(missing_ok=True)
     load = OtherLoad().start()
-    done = subprocess.run(command, env=MPI_ENV, capture_output=True, text=True, timeout=3600)
+    result = run_nmf_summary(binary, ranks, arguments, prefix, timeout=3600)
     others = load.cores()
-    if done.returncode != 0 or not summary.exists():
-        return f"exit {done.returncode}: {' '.join(command)}\n{done.stdout[-2000:]}{done.stderr[-2000:]}"
-    result = json.loads(summary.read_text())
+    if isinstance(result, str):
+        return result
     for factor in result["outputs"].values():  # only the summary is needed here
         Path(factor).unlink(missing_ok=True)
     result["other_cores"] = others  # not nmf_mpi's: other processes' load during the run (whole run, read included)

@@ -1,0 +1,25 @@
+"""What the benchmarks share: where the repository and the shared data are, the environment mpirun needs here,
+and running nmf_mpi for its summary."""
+import json
+import os
+import subprocess
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+FASHION = ROOT.parent / "shared" / "data" / "fashion-mnist" / "t10k-images-10000x784-uint8.npy"
+# Open MPI refuses to run as root unless told twice; one BLAS thread per rank.
+MPI_ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1", OPENBLAS_NUM_THREADS="1")
+
+
+def run_nmf_summary(binary, ranks, arguments, prefix, timeout=7200):
+    """Runs `mpirun -np ranks nmf_mpi arguments -o prefix` (factors as .npy) and returns its summary as a dict, or
+    a string describing the failure. The arguments should include --quiet if the output is not wanted."""
+    command = (["mpirun", "-q", "--oversubscribe", "-np", str(ranks), str(binary)] + [str(a) for a in arguments] +
+               ["-o", str(prefix), "--output-format", "npy"])
+    Path(prefix).parent.mkdir(parents=True, exist_ok=True)
+    summary = Path(f"{prefix}_summary.json")
+    summary.unlink(missing_ok=True)
+    done = subprocess.run(command, env=MPI_ENV, capture_output=True, text=True, timeout=timeout)
+    if done.returncode != 0 or not summary.exists():
+        return f"exit {done.returncode}: {' '.join(command)}\n{done.stdout[-2000:]}{done.stderr[-2000:]}"
+    return json.loads(summary.read_text())
