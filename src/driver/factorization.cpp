@@ -86,7 +86,8 @@ class Iteration {
         balance_(solver.wants_balanced_scaling() && !options.penalties.any()),
         direct_error_affordable_(x.block.storage == Storage::dense ||
                                  static_cast<double>(x.layout.n) * static_cast<double>(x.layout.m) <=
-                                     32.0 * static_cast<double>(x.stats.stored_entries)) {
+                                     32.0 * static_cast<double>(x.stats.stored_entries)),
+        held_out_(options.held_out) {
     const Layout& layout = x.layout;
     for (int j = 0; j < grid.shape().cols; ++j)
       a_counts_in_row_.push_back(layout.a_slices.size(layout.a_slice_of(grid.row(), j)));
@@ -96,6 +97,11 @@ class Iteration {
 
   // The initial factors: Gram matrices, S X^T, and the record of iteration 0.
   IterationRecord start() {
+    if (held_out_) {
+      std::vector<double> total{held_out_->local_value_sq()};
+      collectives_.allreduce_sum(grid_.comm(), total);
+      heldout_value_sq_ = total[0];
+    }
     gather_s();
     cross_for_a();
     if (want_pg_) add_pg_of_a();
@@ -176,9 +182,16 @@ class Iteration {
   // <X, A S> is <S X^T, A^T> or <A^T X, S>, whichever product is at hand.
   void evaluate_now(IterationRecord& record) {
     if (!cross_current_) cross_for_a();
-    std::vector<double> extras{frobenius_dot(cross_local_, cross_is_for_s_ ? f_.s : f_.a_t)};
+    const HeldOutEntries::Sums held = held_out_sums();
+    std::vector<double> extras{frobenius_dot(cross_local_, cross_is_for_s_ ? f_.s : f_.a_t) + held.cross,
+                               held.residual_sq};
     timed(phases_.collectives, [&] { collectives_.allreduce_sum(grid_.comm(), extras); });
-    fill_objective(record, extras[0]);
+    fill_objective(record, extras[0], extras[1]);
+  }
+
+  // This rank's held-out sums for the current factors (zero without held-out entries).
+  HeldOutEntries::Sums held_out_sums() const {
+    return held_out_ ? held_out_->sums(a_t_rowblock_, s_colblock_) : HeldOutEntries::Sums{};
   }
 
   double bytes_moved() const { return collectives_.bytes_moved(); }
@@ -236,7 +249,8 @@ class Iteration {
               int iteration) {
     timed(phases_.update, [&] {
       const DenseMatrix g = penalized(gram_replicated, l2);
-      collectively(grid_.comm(), [&] { solver_.update({side, g, cross_local_, l1, iteration}, factor); });
+      const DenseMatrix* corrections = held_out_ ? &corrections_local_ : nullptr;
+      collectively(grid_.comm(), [&] { solver_.update({side, g, cross_local_, l1, iteration, corrections}, factor); });
     });
   }
 
@@ -259,23 +273,27 @@ class Iteration {
 
   // A^T A (all-reduced with the extras below) and, if asked, the objective, for A's gathered row block.
   IterationRecord evaluate_a(int iteration, bool evaluate) {
-    // Extras: <S X^T, A^T> for the error, sum(A) for the L1 term, rank 0's clock for the time limit.
-    std::vector<double> extras{evaluate ? frobenius_dot(cross_local_, f_.a_t) : 0.0, sum_of(f_.a_t),
-                               grid_.rank() == 0 ? MPI_Wtime() - start_time_ : 0.0};
+    // Extras: <S X^T, A^T> for the error, sum(A) for the L1 term, rank 0's clock for the time limit, and the
+    // held-out entries' residual.
+    const HeldOutEntries::Sums held = evaluate ? held_out_sums() : HeldOutEntries::Sums{};
+    std::vector<double> extras{evaluate ? frobenius_dot(cross_local_, f_.a_t) + held.cross : 0.0, sum_of(f_.a_t),
+                               grid_.rank() == 0 ? MPI_Wtime() - start_time_ : 0.0, held.residual_sq};
     all_reduce_gram(f_.a_t, gram_a_replicated_, extras);
     sum_a_ = extras[1];
     IterationRecord record;
     record.iteration = iteration;
     record.seconds = iteration == 0 ? 0.0 : extras[2];
-    if (evaluate) fill_objective(record, extras[0]);
+    if (evaluate) fill_objective(record, extras[0], extras[3]);
     if (balance_) balance_scales();
     return record;
   }
 
   // Relative error and objective from the Gram identity; directly from the blocks when it is too small.
-  void fill_objective(IterationRecord& record, double cross_dot) {
+  // With held-out entries, both are the training loss's (the full residual minus the held-out one).
+  void fill_objective(IterationRecord& record, double cross_dot, double heldout_residual_sq) {
     timed(phases_.evaluation, [&] {
-      const double norm_sq = x_.stats.frobenius_sq;
+      const double full_norm_sq = x_.stats.frobenius_sq;
+      const double norm_sq = full_norm_sq;
       double residual_sq =
           std::max(0.0, norm_sq - 2.0 * cross_dot + frobenius_dot(gram_a_replicated_, gram_s_replicated_));
       if (direct_error_affordable_ &&
@@ -290,9 +308,14 @@ class Iteration {
         trace_a += gram_a_replicated_(q, q);
         trace_s += gram_s_replicated_(q, q);
       }
+      if (held_out_) {
+        residual_sq = std::max(0.0, residual_sq - heldout_residual_sq);
+        record.heldout_error = std::sqrt(heldout_residual_sq / heldout_value_sq_);
+      }
+      const double training_norm_sq = full_norm_sq - heldout_value_sq_;
       const Penalties& p = options_.penalties;
       record.evaluated = true;
-      record.relative_error = std::sqrt(residual_sq / norm_sq);
+      record.relative_error = std::sqrt(residual_sq / training_norm_sq);
       record.objective =
           0.5 * residual_sq + p.l1_a * sum_a_ + 0.5 * p.l2_a * trace_a + p.l1_s * sum_s_ + 0.5 * p.l2_s * trace_s;
     });
@@ -346,6 +369,10 @@ class Iteration {
   const LocalProducts products_;
   const bool want_pg_, balance_;
   const bool direct_error_affordable_;    // same on every rank: it depends on global facts only
+  const HeldOutEntries* held_out_;        // the masked path, or null
+  double heldout_value_sq_ = 0.0;         // sum of squares of all held-out entries
+  DenseMatrix corrections_partial_;       // this block's Gram corrections for the held-out entries
+  DenseMatrix corrections_local_;         // their sum for this rank's columns (k*k x count)
   std::vector<index_t> a_counts_in_row_;  // rows of A held by each rank of this grid row
   std::vector<index_t> s_counts_in_col_;  // columns of S held by each rank of this grid column
   DenseMatrix a_t_rowblock_;              // k x n_i: A's row block i, gathered over the grid row
@@ -379,6 +406,11 @@ FactorizationResult AlternatingFactorization::run(Factors initial, const StopRul
   NMF_REQUIRE(options_.eval_every >= 1, Error, "eval_every must be at least 1");
   bool want_pg = false;
   for (const auto& rule : rules) want_pg = want_pg || rule->needs_projected_gradient();
+  if (options_.held_out) {
+    NMF_REQUIRE(solver_.supports_masks(), UsageError,
+                "--algo " + solver_.name() + " cannot leave entries out of its loss (cross-validation): use hals or als");
+    NMF_REQUIRE(!want_pg, UsageError, "--tol-pg is not available with cross-validation");
+  }
 
   FactorizationResult result;
   result.factors = std::move(initial);
@@ -415,6 +447,7 @@ FactorizationResult AlternatingFactorization::run(Factors initial, const StopRul
   result.stop_reason = *stop;
   result.relative_error = record.relative_error;
   result.objective = record.objective;
+  result.heldout_error = record.heldout_error;
   result.seconds = record.seconds;
   result.phases = it.phases();
   result.ridges = solver_.ridges_added();

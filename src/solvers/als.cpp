@@ -16,13 +16,32 @@ class AlsSolver final : public LocalSolver {
 
   void update(const UpdateInputs& inputs, DenseMatrix& factor) override {
     factor = shifted_cross(inputs);
-    if (cholesky_solve(inputs.gram, factor) > 0.0) ++ridges_;
+    if (inputs.gram_corrections) {
+      solve_each_column(inputs, factor);
+    } else if (cholesky_solve(inputs.gram, factor) > 0.0) {
+      ++ridges_;
+    }
     for (double& v : factor.values()) v = std::max(v, 0.0);
   }
 
   int ridges_added() const override { return ridges_; }
+  bool supports_masks() const override { return true; }
 
  private:
+  // Masked losses give every column its own Gram matrix, hence its own factorization.
+  void solve_each_column(const UpdateInputs& inputs, DenseMatrix& factor) {
+    const index_t k = factor.rows();
+    DenseMatrix gram_j, column(k, 1);
+    bool ridged = false;
+    for (index_t j = 0; j < factor.cols(); ++j) {
+      masked_gram(inputs, j, gram_j);
+      std::copy(factor.col(j), factor.col(j) + k, column.data());
+      ridged = cholesky_solve(gram_j, column) > 0.0 || ridged;
+      std::copy(column.data(), column.data() + k, factor.col(j));
+    }
+    if (ridged) ++ridges_;
+  }
+
   int ridges_ = 0;
 };
 

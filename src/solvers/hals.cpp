@@ -25,7 +25,13 @@ class HalsSolver final : public LocalSolver {
   std::string name() const override { return "hals"; }
   bool wants_balanced_scaling() const override { return true; }
 
+  bool supports_masks() const override { return true; }
+
   void update(const UpdateInputs& inputs, DenseMatrix& factor) override {
+    if (inputs.gram_corrections) {
+      update_masked(inputs, factor);
+      return;
+    }
     const DenseMatrix& g = inputs.gram;
     const index_t k = g.rows();
     // 1 / G_qq, or 0 where G_qq is 0: the other factor's column q is zero, so s_q does not matter and
@@ -45,6 +51,25 @@ class HalsSolver final : public LocalSolver {
   }
 
  private:
+  // Masked losses give every column its own Gram matrix: the same sweeps, one column at a time.
+  void update_masked(const UpdateInputs& inputs, DenseMatrix& factor) {
+    const index_t k = factor.rows();
+    DenseMatrix g;
+    for (index_t j = 0; j < factor.cols(); ++j) {
+      masked_gram(inputs, j, g);
+      double* f = factor.col(j);
+      const double* c = inputs.cross.col(j);
+      for (int sweep = 0; sweep < sweeps_; ++sweep) {
+        for (index_t q = 0; q < k; ++q) {
+          if (!(g(q, q) > 0.0)) continue;  // no training entry touches this coordinate: keep it
+          double gradient = inputs.l1 - c[q];
+          for (index_t p = 0; p < k; ++p) gradient += g(p, q) * f[p];
+          f[q] = std::max(kFloor, f[q] - gradient / g(q, q));
+        }
+      }
+    }
+  }
+
   // Columns j0 .. j0 + width - 1 of the factor and of cross - l1, lane-interleaved; unused lanes are 0.
   void load_lanes(const UpdateInputs& inputs, const DenseMatrix& factor, index_t j0, index_t width) {
     const index_t k = factor.rows();

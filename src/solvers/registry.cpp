@@ -42,6 +42,13 @@ void LocalSolver::update_block(const BlockUpdateInputs&, DenseMatrix&) {
   NMF_THROW(Error, "solver " + name() + " has no equation-based update");
 }
 
+void masked_gram(const UpdateInputs& inputs, index_t j, DenseMatrix& out) {
+  const index_t k = inputs.gram.rows();
+  out = inputs.gram;
+  const double* correction = inputs.gram_corrections->col(j);
+  for (index_t i = 0; i < k * k; ++i) out.data()[i] -= correction[i];
+}
+
 DenseMatrix shifted_cross(const UpdateInputs& inputs) {
   DenseMatrix shifted = inputs.cross;
   if (inputs.l1 != 0.0)

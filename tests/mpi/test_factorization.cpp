@@ -343,10 +343,10 @@ TEST(AlternatingFactorization, CommunicationCountMatchesTheModel) {
     const FactorRun run = factor(MPI_COMM_WORLD, shape, *source, k, 4, 1);
     // Model: all-gather + reduce-scatter moves (p - 1) x (block bytes) per grid row or column, summed over
     // ranks; the Gram all-reduces 2 (P - 1) x their bytes: S S^T carries sum(S), A^T A carries <S X^T, A^T>,
-    // sum(A) and the clock.
+    // sum(A), the clock and the held-out residual.
     const double pr = shape.rows, pc = shape.cols, p = pr * pc;
     const double expected =
-        8.0 * (2 * (pc - 1) * 24 * k + 2 * (pr - 1) * 18 * k + 2 * (p - 1) * (k * k + 1) + 2 * (p - 1) * (k * k + 3));
+        8.0 * (2 * (pc - 1) * 24 * k + 2 * (pr - 1) * 18 * k + 2 * (p - 1) * (k * k + 1) + 2 * (p - 1) * (k * k + 4));
     EXPECT_NEAR(run.result.comm_bytes_per_iteration, expected, 1e-6 * expected + 1e-9) << "grid " << shape.str();
   }
 }

@@ -17,9 +17,11 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <vector>
 
 #include "nmf/distribution/dist_matrix.hpp"
+#include "nmf/driver/holdout.hpp"
 #include "nmf/driver/monitor.hpp"
 #include "nmf/solvers/solver.hpp"
 
@@ -50,6 +52,9 @@ struct DriverOptions {
   // from the local blocks (one dense block product, n m k / P flops per rank). That is done only where it
   // is affordable: dense storage, or a sparse X with at least 1/32 of its entries stored.
   double direct_error_below = 1e-3;
+  // Cross-validation: the entries the training loss leaves out (the masked update path; null: none). With
+  // it, relative_error and the objective are the training loss's, and heldout_error is reported.
+  const HeldOutEntries* held_out = nullptr;
 };
 
 // Seconds spent per phase, summed over iterations (this rank's clock).
@@ -67,6 +72,7 @@ struct FactorizationResult {
   std::string stop_reason;
   double relative_error = 0;
   double objective = 0;
+  double heldout_error = std::numeric_limits<double>::quiet_NaN();  // with DriverOptions::held_out
   std::vector<IterationRecord> history;  // evaluated iterations, iteration 0 (initial factors) first
   double seconds = 0;                    // iterations only
   double comm_bytes_per_iteration = 0;   // summed over ranks

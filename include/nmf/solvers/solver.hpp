@@ -39,7 +39,14 @@ struct UpdateInputs {
   const DenseMatrix& cross;  // k x count, this rank's columns
   double l1;                 // element-wise L1 penalty of this factor
   int iteration;             // 1-based outer iteration
+  // The masked (held-out) path: when set, column j's subproblem has its own Gram matrix,
+  // gram - reshape(gram_corrections(:, j)) (k*k x count, column-major k x k per column): the contributions
+  // of the entries of X that the loss leaves out. `cross` already excludes them.
+  const DenseMatrix* gram_corrections = nullptr;
 };
+
+// The Gram matrix of column j of a masked update: inputs.gram minus the column's correction.
+void masked_gram(const UpdateInputs& inputs, index_t j, DenseMatrix& out);
 
 // cross - l1, the linear term of the subproblem.
 DenseMatrix shifted_cross(const UpdateInputs& inputs);
@@ -75,6 +82,9 @@ class LocalSolver {
   virtual void update_block(const BlockUpdateInputs& inputs, DenseMatrix& block);
   // Whether the solver minimises the penalized objective (--l1-A and the others).
   virtual bool supports_penalties() const { return true; }
+  // Whether the solver handles UpdateInputs::gram_corrections (losses that leave entries of X out, as
+  // cross-validation does).
+  virtual bool supports_masks() const { return false; }
 };
 
 struct SolverInfo {
