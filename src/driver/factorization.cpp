@@ -231,6 +231,15 @@ class Iteration {
 
   void cross_for_a() {  // S X^T for this rank's rows of A
     timed(phases_.local_products, [&] { products_.s_xt(s_colblock_, product_partial_); });
+    if (held_out_) {
+      timed(phases_.evaluation, [&] {
+        corrections_partial_.resize(k_ * k_, product_partial_.cols());
+        held_out_->correct_for_a(s_colblock_, product_partial_, corrections_partial_);
+      });
+      timed(phases_.collectives, [&] {
+        collectives_.reduce_scatter(grid_.row_comm(), corrections_partial_, a_counts_in_row_, corrections_local_);
+      });
+    }
     timed(phases_.collectives,
           [&] { collectives_.reduce_scatter(grid_.row_comm(), product_partial_, a_counts_in_row_, cross_local_); });
     cross_is_for_s_ = false;
@@ -239,6 +248,15 @@ class Iteration {
 
   void cross_for_s() {  // A^T X for this rank's columns of S
     timed(phases_.local_products, [&] { products_.at_x(a_t_rowblock_, product_partial_); });
+    if (held_out_) {
+      timed(phases_.evaluation, [&] {
+        corrections_partial_.resize(k_ * k_, product_partial_.cols());
+        held_out_->correct_for_s(a_t_rowblock_, product_partial_, corrections_partial_);
+      });
+      timed(phases_.collectives, [&] {
+        collectives_.reduce_scatter(grid_.col_comm(), corrections_partial_, s_counts_in_col_, corrections_local_);
+      });
+    }
     timed(phases_.collectives,
           [&] { collectives_.reduce_scatter(grid_.col_comm(), product_partial_, s_counts_in_col_, cross_local_); });
     cross_is_for_s_ = true;
@@ -407,8 +425,9 @@ FactorizationResult AlternatingFactorization::run(Factors initial, const StopRul
   bool want_pg = false;
   for (const auto& rule : rules) want_pg = want_pg || rule->needs_projected_gradient();
   if (options_.held_out) {
-    NMF_REQUIRE(solver_.supports_masks(), UsageError,
-                "--algo " + solver_.name() + " cannot leave entries out of its loss (cross-validation): use hals or als");
+    NMF_REQUIRE(
+        solver_.supports_masks(), UsageError,
+        "--algo " + solver_.name() + " cannot leave entries out of its loss (cross-validation): use hals or als");
     NMF_REQUIRE(!want_pg, UsageError, "--tol-pg is not available with cross-validation");
   }
 

@@ -19,7 +19,7 @@ struct IterationRecord {
   double objective = unknown;           // the penalized objective (driver/factorization.hpp)
   double objective_change = unknown;    // (previous - this) / previous, against the previous evaluation
   double projected_gradient = unknown;  // ||projected gradient|| relative to iteration 0's (Lin 2007)
-  double heldout_error = unknown;  // cross-validation: relative error on the held-out entries
+  double heldout_error = unknown;       // cross-validation: relative error on the held-out entries
   double seconds = 0;  // since the iterations started (setup excluded), rank 0's clock, known to all ranks
 };
 
