@@ -19,7 +19,8 @@ struct Options {
   index_t read_chunk_mb = 16;
 
   // Factorization
-  int k = 0;  // required with --input; 3 for the built-in example
+  int k = 0;               // the rank fitted (the chosen one when several are swept)
+  std::vector<int> ranks;  // -k/--rank: one value, a list "5,10,20" or a range "2:30[:step]"
   std::string algo = "als";
   std::uint64_t seed = 1;
   int inner = 1;               // hals: sweeps per update
@@ -36,6 +37,13 @@ struct Options {
   double tol_pg = 0;      // projected gradient relative to the initial one; 0: off
   double time_limit = 0;  // seconds of iterations; 0: none
   int eval_every = 1;
+
+  // Restarts and the choice of k
+  int restarts = 1;
+  int groups = 1;                  // subgroups of ranks that run restarts and folds concurrently
+  int cv_folds = 0;                // 0: 3 when several ranks are swept, none otherwise
+  double cv_fraction = 0.1;        // of the stored entries, held out per fold
+  std::string rank_select = "se";  // se (one-standard-error rule) | min
 
   // Parallel layout
   std::string grid = "auto";  // auto | PRxPC
@@ -69,6 +77,9 @@ void validate_options(const Options& options);
 
 // Checks k against the matrix shape (1 <= k <= min(n, m)). Throws UsageError.
 void validate_rank_for_shape(int k, index_t n, index_t m);
+
+// Parses -k/--rank: "20", "5,10,20" or "2:30" / "2:30:2" (first:last[:step], last included). Throws UsageError.
+std::vector<int> parse_rank_list(const std::string& text);
 
 std::string version_string();
 

@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <boost/program_options.hpp>
 #include <charconv>
 #include <cmath>
@@ -53,6 +54,7 @@ CommandLine parse_command_line(int argc, const char* const* argv) {
   CommandLine cli;
   Options& o = cli.options;
   std::string seed_text = std::to_string(o.seed);
+  std::string rank_text;
   std::string config_path;
 
   // One option per entry reads better than the formatter's layout of these chains.
@@ -76,8 +78,9 @@ CommandLine parse_command_line(int argc, const char* const* argv) {
       "  1/2 ||X - A S||_F^2 + l1_A sum(A) + l2_A/2 ||A||_F^2 + l1_S sum(S) + l2_S/2 ||S||_F^2",
       kHelpWidth, kHelpDescriptionWidth);
   factorization.add_options()
-      ("rank,k", po::value(&o.k)->value_name("K"),
-       "number of factors k, 1 <= k <= min(n, m); required with --input (the built-in example uses 3)")
+      ("rank,k", po::value(&rank_text)->value_name("K"),
+       "number of factors k, 1 <= k <= min(n, m); required with --input (the built-in example uses 3). A list "
+       "5,10,20 or a range 2:30[:step] sweeps k and picks one by cross-validation (see --cv-folds)")
       ("algo", po::value(&o.algo)->default_value(o.algo)->value_name("NAME"), algo_help().c_str())
       ("seed", po::value(&seed_text)->default_value(seed_text)->value_name("S"),
        "seed of the random initial factors (and of kaczmarz's sampling); the same seed gives the same initial "
@@ -118,6 +121,23 @@ CommandLine parse_command_line(int argc, const char* const* argv) {
       ("eval-every", po::value(&o.eval_every)->default_value(o.eval_every)->value_name("N"),
        "evaluate the objective (and --tol) every N iterations");
 
+  po::options_description restarts("Restarts and the choice of k", kHelpWidth, kHelpDescriptionWidth);
+  restarts.add_options()
+      ("restarts", po::value(&o.restarts)->default_value(o.restarts)->value_name("R"),
+       "factorizations from R different random starts (restart r's seed derives from --seed and r; restart 0 "
+       "uses --seed itself); the one with the lowest objective is written")
+      ("groups", po::value(&o.groups)->default_value(o.groups)->value_name("G"),
+       "split the ranks into G equal subgroups that run restarts and folds concurrently, each with its own copy "
+       "of X; G must divide the number of ranks")
+      ("cv-folds", po::value(&o.cv_folds)->default_value(o.cv_folds)->value_name("F"),
+       "cross-validation: fit every k F times, each time leaving out a random --cv-fraction of the stored entries, "
+       "and measure the error on them; 0 means 3 when several k are given, none otherwise")
+      ("cv-fraction", po::value(&o.cv_fraction)->default_value(o.cv_fraction)->value_name("F"),
+       "cross-validation: the fraction of X's stored entries each fold holds out")
+      ("rank-select", po::value(&o.rank_select)->default_value(o.rank_select)->value_name("se|min"),
+       "choice of k: se, the smallest k whose held-out error is within one standard error of the minimum; min, "
+       "the minimum; the final model is then fitted on all of X");
+
   po::options_description parallel("Parallel layout", kHelpWidth, kHelpDescriptionWidth);
   parallel.add_options()
       ("grid", po::value(&o.grid)->default_value(o.grid)->value_name("auto|PRxPC"),
@@ -147,7 +167,7 @@ CommandLine parse_command_line(int argc, const char* const* argv) {
   // clang-format on
 
   po::options_description all(kHelpWidth, kHelpDescriptionWidth);
-  all.add(input).add(factorization).add(stopping).add(parallel).add(output).add(logging).add(general);
+  all.add(input).add(factorization).add(stopping).add(restarts).add(parallel).add(output).add(logging).add(general);
   std::ostringstream help;
   help << "nmf_mpi " << version_string() << ": distributed non-negative matrix factorization\n\n"
        << "usage: mpirun -np P nmf_mpi -i FILE -k K -o PREFIX [options]\n"
@@ -180,16 +200,27 @@ CommandLine parse_command_line(int argc, const char* const* argv) {
   }
   o.seed = parse_seed(seed_text);
   if (o.input.empty()) {
-    if (!vm.count("rank")) o.k = 3;
+    if (!vm.count("rank")) rank_text = "3";
     o.print = true;
   } else if (!vm.count("rank")) {
     NMF_THROW(UsageError, "-k/--rank is required with --input (see --help)");
   }
+  o.ranks = parse_rank_list(rank_text);
+  o.k = o.ranks.front();
   return cli;
 }
 
 void validate_options(const Options& o) {
   if (o.k < 1) NMF_THROW(UsageError, "bad -k/--rank " + std::to_string(o.k) + ": k must be at least 1");
+  for (int k : o.ranks)
+    if (k < 1) NMF_THROW(UsageError, "bad -k/--rank " + std::to_string(k) + ": k must be at least 1");
+  if (o.restarts < 1) NMF_THROW(UsageError, "bad --restarts " + std::to_string(o.restarts) + ": must be >= 1");
+  if (o.groups < 1) NMF_THROW(UsageError, "bad --groups " + std::to_string(o.groups) + ": must be >= 1");
+  if (o.cv_folds < 0) NMF_THROW(UsageError, "bad --cv-folds " + std::to_string(o.cv_folds) + ": must be >= 0");
+  if (!(o.cv_fraction > 0.0 && o.cv_fraction < 1.0))
+    NMF_THROW(UsageError, "bad --cv-fraction " + std::to_string(o.cv_fraction) + ": must be between 0 and 1");
+  if (o.rank_select != "se" && o.rank_select != "min")
+    NMF_THROW(UsageError, "bad --rank-select '" + o.rank_select + "': expected se or min");
   if (o.max_iterations < 0) NMF_THROW(UsageError, "bad --iters " + std::to_string(o.max_iterations) + ": must be >= 0");
   const std::pair<const char*, double> non_negative[] = {
       {"--tol", o.tol},   {"--tol-pg", o.tol_pg}, {"--time-limit", o.time_limit},
@@ -221,6 +252,38 @@ void validate_options(const Options& o) {
   bool known = false;
   for (const auto& info : solver_catalog()) known = known || info.name == o.algo;
   if (!known) make_solver(o.algo, SolverParams{o.k});  // throws the message listing the known solvers
+}
+
+std::vector<int> parse_rank_list(const std::string& text) {
+  const auto bad = [&](const std::string& why) {
+    NMF_THROW(UsageError, "bad -k/--rank '" + text + "': " + why + " (expected K, K1,K2,... or FIRST:LAST[:STEP])");
+  };
+  const auto number = [&](const std::string& field) {
+    int value = 0;
+    const auto [end, ec] = std::from_chars(field.data(), field.data() + field.size(), value);
+    if (field.empty() || ec != std::errc() || end != field.data() + field.size())
+      bad("'" + field + "' is not an integer");
+    if (value < 1) bad("k must be at least 1");
+    return value;
+  };
+  std::vector<std::string> fields;
+  const char separator = text.find(':') != std::string::npos ? ':' : ',';
+  std::string field;
+  std::istringstream in(text);
+  while (std::getline(in, field, separator)) fields.push_back(field);
+  if (fields.empty()) bad("no value");
+  std::vector<int> ranks;
+  if (separator == ',') {
+    for (const auto& f : fields) ranks.push_back(number(f));
+  } else {
+    if (fields.size() < 2 || fields.size() > 3) bad("a range has two or three fields");
+    const int first = number(fields[0]), last = number(fields[1]), step = fields.size() == 3 ? number(fields[2]) : 1;
+    if (last < first) bad("the range ends before it starts");
+    for (int k = first; k <= last; k += step) ranks.push_back(k);
+  }
+  std::sort(ranks.begin(), ranks.end());
+  ranks.erase(std::unique(ranks.begin(), ranks.end()), ranks.end());
+  return ranks;
 }
 
 void validate_rank_for_shape(int k, index_t n, index_t m) {

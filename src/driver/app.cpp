@@ -1,9 +1,12 @@
 #include "nmf/app.hpp"
 
+#include <cmath>
 #include <cstdio>
 #include <iostream>
+#include <optional>
 
 #include "nmf/driver/factorization.hpp"
+#include "nmf/driver/jobs.hpp"
 #include "nmf/io/input.hpp"
 #include "nmf/io/output.hpp"
 #include "nmf/options.hpp"
@@ -25,18 +28,29 @@ ReadOptions read_options(const Options& o) {
   return r;
 }
 
-void print_header(const Options& o, const ProcessGrid& grid, const std::string& description, const DistMatrix& x,
-                  double read_seconds) {
+std::string rank_list(const std::vector<int>& ranks) {
+  std::string text;
+  for (int k : ranks) text += (text.empty() ? "" : ",") + std::to_string(k);
+  return text;
+}
+
+void print_header(const Options& o, int world_ranks, int groups, const ProcessGrid& grid,
+                  const std::string& description, const DistMatrix& x, double read_seconds) {
   const MatrixStats& st = x.stats;
-  std::printf("nmf_mpi %s: %d rank%s as a %s grid\n", version_string().c_str(), grid.size(),
-              grid.size() == 1 ? "" : "s", grid.shape().str().c_str());
+  if (groups == 1)
+    std::printf("nmf_mpi %s: %d rank%s as a %s grid\n", version_string().c_str(), grid.size(),
+                grid.size() == 1 ? "" : "s", grid.shape().str().c_str());
+  else
+    std::printf("nmf_mpi %s: %d ranks in %d subgroups of %d, each a %s grid with its own copy of X\n",
+                version_string().c_str(), world_ranks, groups, grid.size(), grid.shape().str().c_str());
   std::printf("input: %s%s\n", description.c_str(), o.transpose ? ", transposed" : "");
   std::printf("X: %lld x %lld, %lld nonzeros, %s storage, read in %.3f s; nonzeros per rank min %lld max %lld\n",
               static_cast<long long>(x.layout.n), static_cast<long long>(x.layout.m),
               static_cast<long long>(st.nonzeros), storage_name(x.block.storage), read_seconds,
               static_cast<long long>(st.min_block_nonzeros), static_cast<long long>(st.max_block_nonzeros));
-  std::printf("k = %d, algo = %s, seed = %llu, at most %d iterations, tol = %g", o.k, o.algo.c_str(),
-              static_cast<unsigned long long>(o.seed), o.max_iterations, o.tol);
+  std::printf("k = %s, algo = %s, seed = %llu, at most %d iterations, tol = %g", rank_list(o.ranks).c_str(),
+              o.algo.c_str(), static_cast<unsigned long long>(o.seed), o.max_iterations, o.tol);
+  if (o.restarts > 1) std::printf(", %d restarts", o.restarts);
   if (o.tol_pg > 0) std::printf(", tol-pg = %g", o.tol_pg);
   if (o.time_limit > 0) std::printf(", time limit %g s", o.time_limit);
   if (o.l1_a > 0 || o.l2_a > 0 || o.l1_s > 0 || o.l2_s > 0)
@@ -45,8 +59,176 @@ void print_header(const Options& o, const ProcessGrid& grid, const std::string& 
   std::fflush(stdout);
 }
 
+// One k's cross-validation result: the mean and spread over folds of the best restart's errors.
+struct RankScore {
+  int k = 0;
+  int folds = 0;  // folds with at least one successful restart
+  double train_error = 0, train_std = 0, heldout_error = 0, heldout_std = 0;
+};
+
+double mean_of(const std::vector<double>& v) {
+  double sum = 0.0;
+  for (double x : v) sum += x;
+  return sum / static_cast<double>(v.size());
+}
+
+// Sample standard deviation (0 for a single value).
+double std_of(const std::vector<double>& v) {
+  if (v.size() < 2) return 0.0;
+  const double mean = mean_of(v);
+  double sum = 0.0;
+  for (double x : v) sum += (x - mean) * (x - mean);
+  return std::sqrt(sum / static_cast<double>(v.size() - 1));
+}
+
+// Everything one subgroup needs to run a job on its copy of X.
+class JobRunner {
+ public:
+  JobRunner(const Options& o, const ProcessGrid& grid, const DistMatrix& x, bool talk)
+      : o_(o), grid_(grid), x_(x), logger_(talk, o.log_every) {}
+
+  // Collective over the subgroup. `fold` < 0 fits all of X; otherwise the fold's entries are held out.
+  // `log` shows the iterations (for a run of a single job).
+  FactorizationResult run(const Job& job, bool log) {
+    SolverParams params;
+    params.k = job.k;
+    params.inner_sweeps = o_.inner;
+    params.seed = job.seed;
+    params.kaczmarz_steps = o_.kaczmarz_steps;
+    params.kaczmarz_block = o_.kaczmarz_block;
+    params.kaczmarz_sampling = o_.kaczmarz_sampling;
+    params.kaczmarz_relaxation = o_.kaczmarz_relaxation;
+    const std::unique_ptr<LocalSolver> solver = make_solver(o_.algo, params);
+    StopRules rules;
+    rules.push_back(std::make_unique<MaxIterations>(o_.max_iterations));
+    if (o_.tol > 0) rules.push_back(std::make_unique<ObjectiveChangeBelow>(o_.tol));
+    if (o_.tol_pg > 0) rules.push_back(std::make_unique<ProjectedGradientBelow>(o_.tol_pg));
+    if (o_.time_limit > 0) rules.push_back(std::make_unique<TimeLimit>(o_.time_limit));
+    DriverOptions options;
+    options.penalties = Penalties{o_.l1_a, o_.l2_a, o_.l1_s, o_.l2_s};
+    options.eval_every = o_.eval_every;
+    std::unique_ptr<HeldOutEntries> held_out;
+    if (job.fold >= 0) {
+      held_out = std::make_unique<HeldOutEntries>(x_, grid_, HoldOutSpec{o_.cv_fraction, o_.seed, job.fold});
+      options.held_out = held_out.get();
+    }
+    AlternatingFactorization factorization(grid_, x_, *solver, options);
+    return factorization.run(random_factors(x_, grid_, job.k, job.seed), rules, log ? &logger_ : nullptr);
+  }
+
+ private:
+  const Options& o_;
+  const ProcessGrid& grid_;
+  const DistMatrix& x_;
+  detail::ConsoleLogger logger_;
+};
+
+// Checks, on data every rank has, what the solver needs before any job starts.
+void check_solver(const Options& o, bool cross_validating) {
+  const std::unique_ptr<LocalSolver> solver = make_solver(o.algo, SolverParams{o.k});
+  if (!solver->supports_penalties() && (o.l1_a > 0 || o.l2_a > 0 || o.l1_s > 0 || o.l2_s > 0))
+    NMF_THROW_REPLICATED(ExitCode::usage, "--algo " + o.algo +
+                                              " does not support the penalties --l1-A, --l2-A, "
+                                              "--l1-S, --l2-S; use bpp, hals, mu or als");
+  if (cross_validating && !solver->supports_masks())
+    NMF_THROW_REPLICATED(ExitCode::usage, "--algo " + o.algo +
+                                              " cannot leave entries out of its loss, which choosing k by "
+                                              "cross-validation needs: use hals or als");
+  if (cross_validating && o.tol_pg > 0)
+    NMF_THROW_REPLICATED(ExitCode::usage, "--tol-pg is not available with cross-validation");
+}
+
+// The cross-validation sweep: every (k, fold, restart) on the subgroups, then one score per k.
+std::vector<RankScore> sweep_ranks(const Options& o, MPI_Comm world, const SubGroups& groups, JobRunner& runner,
+                                   int folds, bool talk) {
+  std::vector<Job> jobs;
+  for (int k : o.ranks)
+    for (int fold = 0; fold < folds; ++fold)
+      for (int r = 0; r < o.restarts; ++r)
+        jobs.push_back(Job{static_cast<int>(jobs.size()), k, fold, r, restart_seed(o.seed, r)});
+  if (talk) {
+    std::printf("choosing k by cross-validation: %zu ranks x %d folds x %d restarts = %zu fits on %d subgroup%s\n",
+                o.ranks.size(), folds, o.restarts, jobs.size(), groups.count, groups.count == 1 ? "" : "s");
+    std::fflush(stdout);
+  }
+  const std::vector<JobOutcome> outcomes =
+      run_jobs(world, groups, jobs, [&](const Job& job) { return runner.run(job, false); });
+
+  std::vector<RankScore> scores;
+  for (int k : o.ranks) {
+    std::vector<double> train, heldout;
+    for (int fold = 0; fold < folds; ++fold) {
+      const JobOutcome* best = nullptr;  // the fold's best restart, by training objective
+      for (const Job& job : jobs) {
+        const JobOutcome& out = outcomes[static_cast<std::size_t>(job.index)];
+        if (job.k == k && job.fold == fold && out.ok && (!best || out.objective < best->objective)) best = &out;
+      }
+      if (!best) continue;
+      train.push_back(best->relative_error);
+      heldout.push_back(best->heldout_error);
+    }
+    RankScore score;
+    score.k = k;
+    score.folds = static_cast<int>(train.size());
+    if (score.folds > 0) {
+      score.train_error = mean_of(train);
+      score.train_std = std_of(train);
+      score.heldout_error = mean_of(heldout);
+      score.heldout_std = std_of(heldout);
+    }
+    scores.push_back(score);
+  }
+  for (const JobOutcome& out : outcomes)
+    if (!out.ok && talk)
+      std::fprintf(stderr, "nmf_mpi: warning: cross-validation fit %d failed and was skipped: %s\n", out.index,
+                   out.error.c_str());
+  return scores;
+}
+
+// The smallest k whose held-out error is within one standard error of the minimum (rule "se"), or the
+// minimum itself (rule "min"). Replicated: every rank decides the same.
+int choose_rank(const std::vector<RankScore>& scores, const std::string& rule) {
+  const RankScore* best = nullptr;
+  for (const RankScore& s : scores)
+    if (s.folds > 0 && (!best || s.heldout_error < best->heldout_error)) best = &s;
+  if (!best) NMF_THROW_REPLICATED(ExitCode::failure, "every cross-validation fit failed; no k can be chosen");
+  if (rule == "min") return best->k;
+  const double bound = best->heldout_error + best->heldout_std / std::sqrt(static_cast<double>(best->folds));
+  for (const RankScore& s : scores)  // sorted by k
+    if (s.folds > 0 && s.heldout_error <= bound) return s.k;
+  return best->k;
+}
+
+std::string rank_selection_csv(const std::vector<RankScore>& scores, int chosen) {
+  std::string csv = "k,folds,train_error,train_std,heldout_error,heldout_std,chosen\n";
+  char line[256];
+  for (const RankScore& s : scores) {
+    std::snprintf(line, sizeof line, "%d,%d,%.17g,%.17g,%.17g,%.17g,%d\n", s.k, s.folds, s.train_error, s.train_std,
+                  s.heldout_error, s.heldout_std, s.k == chosen ? 1 : 0);
+    csv += line;
+  }
+  return csv;
+}
+
+nlohmann::ordered_json rank_selection_json(const std::vector<RankScore>& scores, int chosen, const Options& o,
+                                           int folds) {
+  nlohmann::ordered_json entries = nlohmann::ordered_json::array();
+  for (const RankScore& s : scores)
+    entries.push_back({{"k", s.k},
+                       {"folds", s.folds},
+                       {"train_error", s.train_error},
+                       {"train_std", s.train_std},
+                       {"heldout_error", s.heldout_error},
+                       {"heldout_std", s.heldout_std}});
+  return {{"chosen", chosen},
+          {"rule", o.rank_select},
+          {"cv_folds", folds},
+          {"cv_fraction", o.cv_fraction},
+          {"entries", entries}};
+}
+
 int run(const CommandLine& cli, const Comm& comm) {
-  const Options& o = cli.options;
+  Options o = cli.options;
   const int rank = comm.rank();
   const bool talk = rank == 0 && !o.quiet;
   const double start = MPI_Wtime();
@@ -57,22 +239,30 @@ int run(const CommandLine& cli, const Comm& comm) {
     paths = output_paths(o.output, output_format);
     check_output_prefix(comm.get(), o.output);
   }
+  const bool cross_validating = o.ranks.size() > 1 || o.cv_folds > 0;
+  const int folds = o.cv_folds > 0 ? o.cv_folds : 3;
+  check_solver(o, cross_validating);
 
+  // Each subgroup reads X itself, onto its own grid.
+  const SubGroups groups = split_into_groups(comm.get(), o.groups);
+  const MPI_Comm group = groups.group.get();
   std::unique_ptr<InputSource> source =
       o.input.empty() ? dense_in_memory(builtin_example_matrix(),
                                         "built-in example (the origin notebook's 12 x 10 matrix)", o.transpose)
-                      : open_input(comm.get(), read_options(o));
+                      : open_input(group, read_options(o));
   const InputShape shape = source->shape();
+  int group_size = 0;
+  NMF_MPI_CHECK(MPI_Comm_size(group, &group_size));
   const GridShape grid_shape = collectively(comm.get(), [&] {
-    validate_rank_for_shape(o.k, shape.rows, shape.cols);
-    if (o.grid == "auto") return choose_grid_shape(comm.size(), shape.rows, shape.cols);
+    for (int k : o.ranks) validate_rank_for_shape(k, shape.rows, shape.cols);
+    if (o.grid == "auto") return choose_grid_shape(group_size, shape.rows, shape.cols);
     const GridShape requested = parse_grid_shape(o.grid);
-    validate_grid_shape(requested, comm.size(), shape.rows, shape.cols);
+    validate_grid_shape(requested, group_size, shape.rows, shape.cols);
     return requested;
   });
   if (o.print && shape.rows * shape.cols > kMaxPrintedEntries)
     NMF_THROW_REPLICATED(ExitCode::usage, "--print is for matrices of at most 100 x 100 entries");
-  const ProcessGrid grid(comm.get(), grid_shape);
+  const ProcessGrid grid(group, grid_shape);
 
   const DistMatrix x = source->distribute(grid);
   const double read_seconds = MPI_Wtime() - start;
@@ -80,38 +270,85 @@ int run(const CommandLine& cli, const Comm& comm) {
     NMF_THROW_REPLICATED(ExitCode::bad_input,
                          source->description() + ": every entry is zero; there is nothing to factor");
   if (talk) {
-    print_header(o, grid, source->description(), x, read_seconds);
+    print_header(o, comm.size(), groups.count, grid, source->description(), x, read_seconds);
     if (x.stats.duplicates > 0)
       std::fprintf(stderr, "nmf_mpi: warning: %s: %lld duplicate entries were summed\n", o.input.c_str(),
                    static_cast<long long>(x.stats.duplicates));
   }
+  JobRunner runner(o, grid, x, talk);
 
-  SolverParams solver_params;
-  solver_params.k = o.k;
-  solver_params.inner_sweeps = o.inner;
-  solver_params.seed = o.seed;
-  solver_params.kaczmarz_steps = o.kaczmarz_steps;
-  solver_params.kaczmarz_block = o.kaczmarz_block;
-  solver_params.kaczmarz_sampling = o.kaczmarz_sampling;
-  solver_params.kaczmarz_relaxation = o.kaczmarz_relaxation;
-  const std::unique_ptr<LocalSolver> solver = make_solver(o.algo, solver_params);
-  if (!solver->supports_penalties() && (o.l1_a > 0 || o.l2_a > 0 || o.l1_s > 0 || o.l2_s > 0))
-    NMF_THROW_REPLICATED(ExitCode::usage, "--algo " + o.algo +
-                                              " does not support the penalties --l1-A, --l2-A, "
-                                              "--l1-S, --l2-S; use bpp, hals, mu or als");
-  StopRules rules;
-  rules.push_back(std::make_unique<MaxIterations>(o.max_iterations));
-  if (o.tol > 0) rules.push_back(std::make_unique<ObjectiveChangeBelow>(o.tol));
-  if (o.tol_pg > 0) rules.push_back(std::make_unique<ProjectedGradientBelow>(o.tol_pg));
-  if (o.time_limit > 0) rules.push_back(std::make_unique<TimeLimit>(o.time_limit));
-  detail::ConsoleLogger logger(talk, o.log_every);
-  DriverOptions driver_options;
-  driver_options.penalties = Penalties{o.l1_a, o.l2_a, o.l1_s, o.l2_s};
-  driver_options.eval_every = o.eval_every;
-  AlternatingFactorization factorization(grid, x, *solver, driver_options);
-  const FactorizationResult result = factorization.run(random_factors(x, grid, o.k, o.seed), rules, &logger);
+  nlohmann::ordered_json extra;
+  std::string rank_csv;
+  if (cross_validating) {
+    const std::vector<RankScore> scores = sweep_ranks(o, comm.get(), groups, runner, folds, talk);
+    o.k = choose_rank(scores, o.rank_select);
+    extra["rank_selection"] = rank_selection_json(scores, o.k, o, folds);
+    rank_csv = rank_selection_csv(scores, o.k);
+    if (talk) {
+      std::printf("%6s %8s %14s %12s %14s %12s\n", "k", "folds", "train error", "(std)", "held-out error", "(std)");
+      for (const RankScore& s : scores)
+        std::printf("%6d %8d %14.6g %12.3g %14.6g %12.3g%s\n", s.k, s.folds, s.train_error, s.train_std,
+                    s.heldout_error, s.heldout_std, s.k == o.k ? "  <- chosen" : "");
+      std::printf("chosen k = %d (%s rule); fitting it on all of X\n", o.k,
+                  o.rank_select == "se" ? "one-standard-error" : "minimum");
+      std::fflush(stdout);
+    }
+  }
 
-  if (talk) {
+  // The final fit: --restarts starts of the chosen k on all of X; each subgroup keeps its best factors.
+  std::vector<Job> jobs;
+  for (int r = 0; r < o.restarts; ++r) jobs.push_back(Job{r, o.k, -1, r, restart_seed(o.seed, r)});
+  const bool single = jobs.size() == 1;
+  FactorizationResult kept;
+  int kept_index = -1;
+  const std::vector<JobOutcome> outcomes = run_jobs(comm.get(), groups, jobs, [&](const Job& job) {
+    FactorizationResult result = runner.run(job, single);
+    if (kept_index < 0 || result.objective < kept.objective) {
+      kept = result;
+      kept_index = job.index;
+    }
+    return result;
+  });
+  std::vector<int> all(jobs.size());
+  for (std::size_t i = 0; i < all.size(); ++i) all[i] = static_cast<int>(i);
+  const int best = best_job(comm.get(), groups, outcomes, all);
+  if (best < 0) NMF_THROW_REPLICATED(ExitCode::failure, "every restart failed; the first: " + outcomes.front().error);
+  const bool winner = outcomes[static_cast<std::size_t>(best)].group == groups.index;
+
+  if (!single) {
+    nlohmann::ordered_json table = nlohmann::ordered_json::array();
+    for (const JobOutcome& out : outcomes) {
+      nlohmann::ordered_json entry = {{"index", out.index},
+                                      {"seed", jobs[static_cast<std::size_t>(out.index)].seed},
+                                      {"group", out.group},
+                                      {"relative_error", out.ok ? nlohmann::ordered_json(out.relative_error) : nullptr},
+                                      {"objective", out.ok ? nlohmann::ordered_json(out.objective) : nullptr},
+                                      {"iterations", out.iterations},
+                                      {"seconds", out.seconds},
+                                      {"stop_reason", out.stop_reason}};
+      if (!out.ok) entry["error"] = out.error;
+      table.push_back(entry);
+    }
+    extra["restarts"] = table;
+    extra["best_restart"] = best;
+    if (talk) {
+      std::printf("%8s %22s %8s %22s %10s %9s  %s\n", "restart", "seed", "group", "relative error", "iterations",
+                  "seconds", "stop");
+      for (const JobOutcome& out : outcomes) {
+        std::printf("%8d %22llu %8d %22.15g %10d %9.3f  %s%s\n", out.index,
+                    static_cast<unsigned long long>(jobs[static_cast<std::size_t>(out.index)].seed), out.group,
+                    out.relative_error, out.iterations, out.seconds, out.ok ? out.stop_reason.c_str() : "FAILED",
+                    out.index == best ? "  <- best" : "");
+        if (!out.ok)
+          std::fprintf(stderr, "nmf_mpi: warning: restart %d failed and was skipped: %s\n", out.index,
+                       out.error.c_str());
+      }
+      std::fflush(stdout);
+    }
+  }
+  const FactorizationResult& result = kept;  // on the winning subgroup: the best restart
+  const bool winner_talks = winner && grid.rank() == 0 && !o.quiet;
+  if (winner_talks) {
     std::printf("stopped after %d iterations (%s): relative error %.6g, %.3f s (%.3g s per iteration)\n",
                 result.iterations, result.stop_reason.c_str(), result.relative_error, result.seconds,
                 result.iterations > 0 ? result.seconds / result.iterations : 0.0);
@@ -119,18 +356,34 @@ int run(const CommandLine& cli, const Comm& comm) {
       std::printf("note: a singular or ill-conditioned Gram matrix needed a small diagonal ridge (%d updates)\n",
                   result.ridges);
   }
-  if (o.print && !o.quiet) detail::print_small_problem(grid, x, result.factors);
-  if (talk && o.print) std::printf("relative error ||X - A S||_F / ||X||_F = %.6g\n", result.relative_error);
+  if (winner && o.print && !o.quiet) detail::print_small_problem(grid, x, result.factors);
+  if (winner_talks && o.print) std::printf("relative error ||X - A S||_F / ||X||_F = %.6g\n", result.relative_error);
+  std::fflush(stdout);
 
   if (!o.output.empty()) {
-    write_factors(grid, x.layout, result.factors, paths, output_format);
-    detail::RunFacts facts{o,      source->description(), grid, x, result, read_seconds, MPI_Wtime() - start, paths.a,
-                           paths.s};
-    const std::string summary = detail::build_summary(facts).dump(1) + "\n";
-    collectively(comm.get(), [&] {
-      if (rank == 0) write_file_atomically(paths.summary, summary);
-    });
-    if (talk) std::printf("wrote %s, %s and %s\n", paths.a.c_str(), paths.s.c_str(), paths.summary.c_str());
+    // The winning subgroup writes the factors and the summary; the whole job agrees on how it went.
+    std::optional<LocalFailure> failure;
+    try {
+      if (winner) {
+        write_factors(grid, x.layout, result.factors, paths, output_format);
+        detail::RunFacts facts{
+            o,       source->description(), grid,         x,    result, read_seconds, MPI_Wtime() - start, paths.a,
+            paths.s, comm.size(),           groups.count, extra};
+        const std::string summary = detail::build_summary(facts).dump(1) + "\n";
+        collectively(grid.comm(), [&] {
+          if (grid.rank() == 0) {
+            write_file_atomically(paths.summary, summary);
+            if (!rank_csv.empty()) write_file_atomically(o.output + "_rank_selection.csv", rank_csv);
+          }
+        });
+      }
+    } catch (const CollectiveError&) {
+      failure = describe_current_exception();
+    }
+    agree_on_failure(comm.get(), failure);
+    if (winner_talks)
+      std::printf("wrote %s, %s and %s%s\n", paths.a.c_str(), paths.s.c_str(), paths.summary.c_str(),
+                  rank_csv.empty() ? "" : (" and " + o.output + "_rank_selection.csv").c_str());
   }
   return 0;
 }

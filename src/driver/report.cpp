@@ -130,7 +130,8 @@ nlohmann::ordered_json build_summary(const RunFacts& facts) {
   summary["version"] = NMF_VERSION;
   summary["input"] = facts.input_description;
   summary["transpose"] = o.transpose;
-  summary["ranks"] = facts.grid.size();
+  summary["ranks"] = facts.world_ranks;
+  summary["groups"] = facts.groups;
   summary["grid"] = {facts.grid.shape().rows, facts.grid.shape().cols};
   summary["n"] = facts.x.layout.n;
   summary["m"] = facts.x.layout.m;
@@ -168,6 +169,7 @@ nlohmann::ordered_json build_summary(const RunFacts& facts) {
   summary["gram_ridges"] = r.ridges;
   summary["direct_error_evaluations"] = r.direct_error_evaluations;
   summary["outputs"] = {{"A", facts.a_path}, {"S", facts.s_path}};
+  for (const auto& [key, value] : facts.extra.items()) summary[key] = value;
   return summary;
 }
 

@@ -443,7 +443,7 @@ def case_bad_all_zero(ctx):
 @case
 def case_bad_k_zero(ctx):
     f = good_4x5_file(ctx)
-    expect_error(ctx, ["-i", f, "-k", "0", "-o", out_prefix(ctx)], EXIT_USAGE, ["-k/--rank 0", "at least 1"])
+    expect_error(ctx, ["-i", f, "-k", "0", "-o", out_prefix(ctx)], EXIT_USAGE, ["-k/--rank '0'", "at least 1"])
 
 
 @case
@@ -570,7 +570,12 @@ def case_bad_unknown_option(ctx):
 @case
 def case_bad_option_value(ctx):
     f = good_4x5_file(ctx)
-    expect_error(ctx, ["-i", f, "-k", "abc", "-o", out_prefix(ctx)], EXIT_USAGE, ["'abc'", "rank", "invalid"])
+    expect_error(ctx, ["-i", f, "-k", "2", "--iters", "abc", "-o", out_prefix(ctx)], EXIT_USAGE,
+                 ["'abc'", "iters", "invalid"])
+    expect_error(ctx, ["-i", f, "-k", "abc", "-o", out_prefix(ctx)], EXIT_USAGE, ["-k/--rank 'abc'", "not an integer"])
+    for spec, words in (("5:2", ["ends before it starts"]), ("2:3:4:5", ["two or three fields"]),
+                        ("3,x", ["'x' is not an integer"])):
+        expect_error(ctx, ["-i", f, "-k", spec, "-o", out_prefix(ctx)], EXIT_USAGE, [f"-k/--rank '{spec}'"] + words)
 
 
 @case
