@@ -7,6 +7,7 @@
 
 #include "nmf/driver/factorization.hpp"
 #include "nmf/driver/jobs.hpp"
+#include "nmf/driver/rank_selection.hpp"
 #include "nmf/io/input.hpp"
 #include "nmf/io/output.hpp"
 #include "nmf/options.hpp"
@@ -57,28 +58,6 @@ void print_header(const Options& o, int world_ranks, int groups, const ProcessGr
     std::printf(", penalties l1_A %g l2_A %g l1_S %g l2_S %g", o.l1_a, o.l2_a, o.l1_s, o.l2_s);
   std::printf("\n");
   std::fflush(stdout);
-}
-
-// One k's cross-validation result: the mean and spread over folds of the best restart's errors.
-struct RankScore {
-  int k = 0;
-  int folds = 0;  // folds with at least one successful restart
-  double train_error = 0, train_std = 0, heldout_error = 0, heldout_std = 0;
-};
-
-double mean_of(const std::vector<double>& v) {
-  double sum = 0.0;
-  for (double x : v) sum += x;
-  return sum / static_cast<double>(v.size());
-}
-
-// Sample standard deviation (0 for a single value).
-double std_of(const std::vector<double>& v) {
-  if (v.size() < 2) return 0.0;
-  const double mean = mean_of(v);
-  double sum = 0.0;
-  for (double x : v) sum += (x - mean) * (x - mean);
-  return std::sqrt(sum / static_cast<double>(v.size() - 1));
 }
 
 // Everything one subgroup needs to run a job on its copy of X.
@@ -167,36 +146,13 @@ std::vector<RankScore> sweep_ranks(const Options& o, MPI_Comm world, const SubGr
       train.push_back(best->relative_error);
       heldout.push_back(best->heldout_error);
     }
-    RankScore score;
-    score.k = k;
-    score.folds = static_cast<int>(train.size());
-    if (score.folds > 0) {
-      score.train_error = mean_of(train);
-      score.train_std = std_of(train);
-      score.heldout_error = mean_of(heldout);
-      score.heldout_std = std_of(heldout);
-    }
-    scores.push_back(score);
+    scores.push_back(score_rank(k, train, heldout));
   }
   for (const JobOutcome& out : outcomes)
     if (!out.ok && talk)
       std::fprintf(stderr, "nmf_mpi: warning: cross-validation fit %d failed and was skipped: %s\n", out.index,
                    out.error.c_str());
   return scores;
-}
-
-// The smallest k whose held-out error is within one standard error of the minimum (rule "se"), or the
-// minimum itself (rule "min"). Replicated: every rank decides the same.
-int choose_rank(const std::vector<RankScore>& scores, const std::string& rule) {
-  const RankScore* best = nullptr;
-  for (const RankScore& s : scores)
-    if (s.folds > 0 && (!best || s.heldout_error < best->heldout_error)) best = &s;
-  if (!best) NMF_THROW_REPLICATED(ExitCode::failure, "every cross-validation fit failed; no k can be chosen");
-  if (rule == "min") return best->k;
-  const double bound = best->heldout_error + best->heldout_std / std::sqrt(static_cast<double>(best->folds));
-  for (const RankScore& s : scores)  // sorted by k
-    if (s.folds > 0 && s.heldout_error <= bound) return s.k;
-  return best->k;
 }
 
 std::string rank_selection_csv(const std::vector<RankScore>& scores, int chosen) {
@@ -282,6 +238,7 @@ int run(const CommandLine& cli, const Comm& comm) {
   if (cross_validating) {
     const std::vector<RankScore> scores = sweep_ranks(o, comm.get(), groups, runner, folds, talk);
     o.k = choose_rank(scores, o.rank_select);
+    if (o.k == 0) NMF_THROW_REPLICATED(ExitCode::failure, "every cross-validation fit failed; no k can be chosen");
     extra["rank_selection"] = rank_selection_json(scores, o.k, o, folds);
     rank_csv = rank_selection_csv(scores, o.k);
     if (talk) {

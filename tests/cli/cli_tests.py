@@ -1073,6 +1073,69 @@ def case_bad_kaczmarz_options(ctx):
                      [option])
 
 
+@case
+def case_e2e_restarts(ctx):
+    """--restarts on subgroups: distinct seeds, restart 0 on --seed, the best restart written, and the same
+    per-restart results with one subgroup or two."""
+    x, f = ranks_matrix(ctx)
+    results = {}
+    for groups in (1, 2):
+        prefix = out_prefix(ctx, f"restarts_g{groups}")
+        run = ctx.run_ok(2, ["-i", f, "-k", 4, "--algo", "hals", "--iters", 20, "--tol", 0, "--seed", 5,
+                             "--restarts", 4, "--groups", groups, "-o", prefix])
+        summary = load_summary(prefix)
+        table = summary["restarts"]
+        check(len(table) == 4 and [r["index"] for r in table] == [0, 1, 2, 3], f"restart table {table}", run)
+        seeds = [r["seed"] for r in table]
+        check(len(set(seeds)) == 4 and seeds[0] == 5, f"seeds {seeds}: expected 4 distinct, the first 5", run)
+        check([r["group"] for r in table] == [i % groups for i in range(4)], "restarts not dealt round-robin", run)
+        best = summary["best_restart"]
+        check(min(table, key=lambda r: r["objective"])["index"] == best, f"best_restart {best} is not the minimum", run)
+        a, s_factor = load_factors(prefix)
+        check_close(numpy_error(x, a, s_factor), table[best]["relative_error"], RTOL_ERROR,
+                    "the written factors are not the best restart's", run)
+        check(summary["groups"] == groups and summary["ranks"] == 2, "summary groups/ranks", run)
+        results[groups] = (table, best)
+    for one, two in zip(results[1][0], results[2][0]):
+        check_close(two["relative_error"], one["relative_error"], RTOL_RANKS, f"restart {one['index']} across groups")
+    check(results[1][1] == results[2][1], "the best restart depends on the number of subgroups")
+
+
+@case
+def case_bad_groups(ctx):
+    f = good_4x5_file(ctx)
+    expect_error(ctx, ["-i", f, "-k", "2", "--groups", "3", "-o", out_prefix(ctx)], EXIT_USAGE,
+                 ["--groups 3", "does not divide the 2 ranks"])
+    expect_error(ctx, ["-i", f, "-k", "2:3", "--algo", "bpp", "-o", out_prefix(ctx)], EXIT_USAGE,
+                 ["--algo bpp", "cross-validation", "hals or als"])
+
+
+@case
+def case_e2e_rank_selection(ctx):
+    """Sweeping k by cross-validation finds the rank of a planted noisy matrix, and writes the table."""
+    g = np.random.default_rng(7)
+    n, m, rank = 150, 120, 4
+    a0 = g.random((n, rank)) * (g.random((n, rank)) >= 0.5)
+    s0 = g.random((rank, m)) * (g.random((rank, m)) >= 0.5)
+    x = a0 @ s0
+    x = np.maximum(0.0, x + 0.05 * x.mean() * g.standard_normal(x.shape))
+    path = ctx.indir / "planted.npy"
+    np.save(path, x)
+    prefix = out_prefix(ctx, "cv")
+    run = ctx.run_ok(2, ["-i", path, "-k", "2:7", "--algo", "hals", "--iters", 200, "-o", prefix])
+    summary = load_summary(prefix)
+    selection = summary["rank_selection"]
+    check(selection["chosen"] == rank and summary["k"] == rank, f"chose k = {selection['chosen']}, planted {rank}", run)
+    check([e["k"] for e in selection["entries"]] == list(range(2, 8)), "rank_selection entries", run)
+    check(all(e["folds"] == 3 for e in selection["entries"]), "default: 3 folds", run)
+    csv = (Path(f"{prefix}_rank_selection.csv")).read_text().splitlines()
+    check(csv[0] == "k,folds,train_error,train_std,heldout_error,heldout_std,chosen", f"CSV header {csv[0]!r}", run)
+    chosen_rows = [line.split(",")[0] for line in csv[1:] if line.endswith(",1")]
+    check(chosen_rows == [str(rank)], f"CSV marks {chosen_rows} as chosen", run)
+    a, s_factor = load_factors(prefix)
+    check(a.shape == (n, rank), f"the final fit has k = {a.shape[1]}", run)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--list", action="store_true", help="print the case names and exit")
