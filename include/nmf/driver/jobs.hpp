@@ -27,8 +27,8 @@ struct SubGroups {
 // UsageError if `groups` does not divide the number of ranks.
 SubGroups split_into_groups(MPI_Comm world, int groups);
 
-// The seed of restart r: restart 0 keeps the run's seed (so one restart is a plain run); the others get seeds
-// drawn from the counter-based generator, different for every r and the same for any number of ranks.
+// The seed of restart r: restart 0 keeps the run's seed (so one restart is a plain run); the others get
+// 53-bit seeds drawn from the counter-based generator, different for every r, the same for any layout.
 std::uint64_t restart_seed(std::uint64_t seed, int restart);
 
 struct Job {
