@@ -53,7 +53,8 @@ import warnings
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchlib import FASHION, ROOT, run_nmf_summary  # noqa: E402
+from benchlib import (FASHION, ROOT, planted_factors_product, report_targets, run_nmf_summary,  # noqa: E402
+                      saved_npy, verdict)
 
 import numpy as np
 
@@ -71,29 +72,13 @@ def run_nmf(binary, ranks, arguments, prefix):
     return run_nmf_summary(binary, ranks, list(arguments) + ["--quiet"], prefix)
 
 
-def verdict(passed):
-    return "PASS" if passed else "FAIL"
 
 
 def planted_matrix(seed, shape=PLANTED_SHAPE, rank=PLANTED_RANK):
     """X = A0 S0 with A0, S0 uniform on [0, 1), each entry zeroed with probability 1/2 (see the docstring)."""
-    rng = np.random.default_rng(seed)
-    n, m = shape
-    a0 = rng.random((n, rank))
-    a0 *= rng.random((n, rank)) >= 0.5
-    s0 = rng.random((rank, m))
-    s0 *= rng.random((rank, m)) >= 0.5
-    return a0 @ s0
+    return planted_factors_product(np.random.default_rng(seed), shape, rank)
 
 
-def saved_npy(path, make):
-    """`path` holding make()'s array, written unless it is there already (the generators are deterministic)."""
-    if not path.exists():
-        partial = path.with_name(path.name + ".partial")
-        with open(partial, "wb") as out:
-            np.save(out, make())
-        partial.replace(path)
-    return path
 
 
 def first_iteration_below(summary, threshold):
@@ -308,11 +293,7 @@ def main():
     if "kaczmarz" in parts:
         results += part_kaczmarz(binary, workdir, seeds)
 
-    print(f"\n== targets ({time.perf_counter() - started:.0f} s) ==")
-    for description, passed in results:
-        print(f"  {verdict(passed)}  {description}")
-    print(f"{sum(passed for _, passed in results)} of {len(results)} targets pass")
-    return 0 if all(passed for _, passed in results) else 1
+    return report_targets(results, time.perf_counter() - started)
 
 
 if __name__ == "__main__":

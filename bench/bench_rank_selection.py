@@ -43,43 +43,29 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchlib import ROOT, run_nmf_summary  # noqa: E402
+from benchlib import (ROOT, planted_factors_product, report_targets, run_nmf_summary, saved_npy,  # noqa: E402
+                      verdict)
 
 import numpy as np
 
 SHAPE, PLANTED, K_RANGE = (1500, 1200), (6, 12), "2:12"
-NOISE, SPARSITY = 0.05, 0.5  # noise relative to mean(A0 S0); probability that an entry of A0 or S0 is zero
+NOISE = 0.05  # noise relative to mean(A0 S0)
 NMF_SEED = 1
 PLOTTER = ROOT / "scripts" / "plot_rank_selection.py"
 RESULTS = ROOT / "bench" / "results"
 
 
-def verdict(passed):
-    return "PASS" if passed else "FAIL"
 
 
 def planted_matrix(seed, shape, rank):
     """X = max(A0 S0 + 0.05 mean(A0 S0) N(0, 1), 0); half of A0's and S0's entries zero (see the docstring)."""
     rng = np.random.default_rng(seed)
-    n, m = shape
-    a0 = rng.random((n, rank))
-    a0 *= rng.random((n, rank)) >= SPARSITY
-    s0 = rng.random((rank, m))
-    s0 *= rng.random((rank, m)) >= SPARSITY
-    clean = a0 @ s0
+    clean = planted_factors_product(rng, shape, rank)
     x = clean + NOISE * clean.mean() * rng.standard_normal(clean.shape)
     np.maximum(x, 0, out=x)
     return x
 
 
-def saved_npy(path, make):
-    """`path` holding make()'s array, written unless it is there already (the generator is deterministic)."""
-    if not path.exists():
-        partial = path.with_name(path.name + ".partial")
-        with open(partial, "wb") as out:
-            np.save(out, make())
-        partial.replace(path)
-    return path
 
 
 def print_table(selection):
@@ -203,11 +189,7 @@ def main():
     for rank in planted:
         results += run_planted(binary, workdir, rank, args)
 
-    print(f"\n== targets ({time.perf_counter() - started:.0f} s) ==")
-    for description, passed in results:
-        print(f"  {verdict(passed)}  {description}")
-    print(f"{sum(passed for _, passed in results)} of {len(results)} targets pass")
-    return 0 if all(passed for _, passed in results) else 1
+    return report_targets(results, time.perf_counter() - started)
 
 
 if __name__ == "__main__":

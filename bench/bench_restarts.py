@@ -46,7 +46,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchlib import MPI_ENV, ROOT, run_nmf_summary  # noqa: E402
+from benchlib import MPI_ENV, ROOT, report_targets, run_nmf_summary, saved_npy, verdict  # noqa: E402
 
 import numpy as np
 
@@ -56,18 +56,8 @@ TABLE_RESTARTS = 8
 SAME_TOLERANCE, GROUPS_TOLERANCE = 1e-12, 1e-8
 
 
-def verdict(passed):
-    return "PASS" if passed else "FAIL"
 
 
-def saved_npy(path, make):
-    """`path` holding make()'s array, written unless it is there already (the generator is deterministic)."""
-    if not path.exists():
-        partial = path.with_name(path.name + ".partial")
-        with open(partial, "wb") as out:
-            np.save(out, make())
-        partial.replace(path)
-    return path
 
 
 def factor_arguments(x_path):
@@ -260,11 +250,7 @@ def main():
     results = part_timing(binary, workdir, x_path, args.runs)
     results += part_table(binary, workdir, x_path, args.seed)
 
-    print(f"\n== targets ({time.perf_counter() - started:.0f} s) ==")
-    for description, passed in results:
-        print(f"  {verdict(passed)}  {description}")
-    print(f"{sum(passed for _, passed in results)} of {len(results)} targets pass")
-    return 0 if all(passed for _, passed in results) else 1
+    return report_targets(results, time.perf_counter() - started)
 
 
 if __name__ == "__main__":

@@ -23,3 +23,39 @@ def run_nmf_summary(binary, ranks, arguments, prefix, timeout=7200):
     if done.returncode != 0 or not summary.exists():
         return f"exit {done.returncode}: {' '.join(command)}\n{done.stdout[-2000:]}{done.stderr[-2000:]}"
     return json.loads(summary.read_text())
+
+
+def verdict(passed):
+    return "PASS" if passed else "FAIL"
+
+
+def planted_factors_product(rng, shape, rank):
+    """A0 S0 with the entries of A0 (n x rank) and S0 (rank x m) uniform on [0, 1), each zero with probability
+    1/2: the issues' planted problem, drawn from `rng` in a fixed order (A0's values, its mask, S0's, its mask)."""
+    n, m = shape
+    a0 = rng.random((n, rank))
+    a0 *= rng.random((n, rank)) >= 0.5
+    s0 = rng.random((rank, m))
+    s0 *= rng.random((rank, m)) >= 0.5
+    return a0 @ s0
+
+
+def saved_npy(path, make):
+    """`path` holding make()'s array, written unless it is there already (the generators are deterministic)."""
+    import numpy as np
+
+    if not path.exists():
+        partial = path.with_name(path.name + ".partial")
+        with open(partial, "wb") as out:
+            np.save(out, make())
+        partial.replace(path)
+    return path
+
+
+def report_targets(results, seconds=None):
+    """Prints the PASS/FAIL lines of (description, passed) pairs; returns the exit status (1 if any failed)."""
+    print("\n== targets" + (f" ({seconds:.0f} s)" if seconds is not None else "") + " ==")
+    for description, passed in results:
+        print(f"  {verdict(passed)}  {description}")
+    print(f"{sum(passed for _, passed in results)} of {len(results)} targets pass")
+    return 0 if all(passed for _, passed in results) else 1
