@@ -149,6 +149,29 @@ DenseMatrix minus(const DenseMatrix& cross, double l1) {
 // objective's terms (objective_scale) away from where exact arithmetic would put it.
 constexpr double kObjectiveRoundoff = 64 * std::numeric_limits<double>::epsilon();
 
+// Runs `iterations` updates of `solver` from `factor` and checks that none raises any column's subproblem
+// objective beyond round-off, and that the total over the columns does fall.
+void expect_no_update_increases_the_objective(const std::string& algo, const nmf::SolverParams& params, FactorSide side,
+                                              const DenseMatrix& gram, const DenseMatrix& cross, double l1,
+                                              DenseMatrix factor, int iterations) {
+  const DenseMatrix rhs = minus(cross, l1);
+  auto solver = nmf::make_solver(algo, params);
+  long double first_total = 0.0L, last_total = 0.0L;
+  for (int iteration = 1; iteration <= iterations; ++iteration) {
+    const DenseMatrix before = factor;
+    solver->update(UpdateInputs{side, gram, cross, l1, iteration}, factor);
+    for (index_t j = 0; j < factor.cols(); ++j) {
+      const long double old_value = subproblem_objective(gram, rhs, before, j);
+      const long double new_value = subproblem_objective(gram, rhs, factor, j);
+      const double allowance = kObjectiveRoundoff * objective_scale(gram, rhs, before, j);
+      ASSERT_LE(static_cast<double>(new_value - old_value), allowance) << "iteration " << iteration << ", column " << j;
+      if (iteration == 1) first_total += old_value;
+      if (iteration == iterations) last_total += new_value;
+    }
+  }
+  EXPECT_LT(last_total, first_total);  // and it does decrease
+}
+
 // A well-conditioned SPD Gram matrix: W W^T / (3k) + I/2 with W (k x 3k) uniform in [-1, 1); eigenvalues in
 // about [0.55, 1.35].
 DenseMatrix well_conditioned_gram(index_t k, std::mt19937_64& rng) {
@@ -268,25 +291,10 @@ TEST(HalsUpdate, NoSweepIncreasesTheObjective) {
                      << "k = " << k << (nonnegative ? ", G >= 0" : ", G mixed") << ", l1 = " << l1);
         const DenseMatrix gram = random_gram(k, rng, nonnegative ? 0.0 : -1.0, 1.0);
         const DenseMatrix cross = random_dense(k, count, rng, -0.5, 1.0);
-        const DenseMatrix rhs = minus(cross, l1);
         // Above the 1e-16 floor, so each coordinate step minimizes over an interval containing the old value.
-        DenseMatrix factor = random_dense(k, count, rng, 0.01, 2.0);
-        auto solver = nmf::make_solver("hals", nmf::SolverParams{static_cast<int>(k), 1});
-        long double first_total = 0.0L, last_total = 0.0L;
-        for (int iteration = 1; iteration <= 5; ++iteration) {
-          const DenseMatrix before = factor;
-          solver->update(UpdateInputs{FactorSide::S, gram, cross, l1, iteration}, factor);
-          for (index_t j = 0; j < count; ++j) {
-            const long double old_value = subproblem_objective(gram, rhs, before, j);
-            const long double new_value = subproblem_objective(gram, rhs, factor, j);
-            const double allowance = kObjectiveRoundoff * objective_scale(gram, rhs, before, j);
-            ASSERT_LE(static_cast<double>(new_value - old_value), allowance)
-                << "iteration " << iteration << ", column " << j;
-            if (iteration == 1) first_total += old_value;
-            last_total += iteration == 5 ? new_value : 0.0L;
-          }
-        }
-        EXPECT_LT(last_total, first_total);  // and it does decrease
+        const DenseMatrix factor = random_dense(k, count, rng, 0.01, 2.0);
+        expect_no_update_increases_the_objective("hals", nmf::SolverParams{static_cast<int>(k), 1}, FactorSide::S, gram,
+                                                 cross, l1, factor, 5);
       }
     }
   }
@@ -374,24 +382,9 @@ TEST(MuUpdate, NeverIncreasesTheObjective) {
         for (index_t i = 0; i < k; ++i) gram(i, i) += 0.1;  // an L2 penalty
         const DenseMatrix cross =
             mixed_cross ? random_dense(k, count, rng, -0.5, 1.0) : times(gram, random_dense(k, count, rng, 0.0, 1.0));
-        const DenseMatrix rhs = minus(cross, l1);
-        DenseMatrix factor = random_dense(k, count, rng, 0.01, 2.0);
-        auto solver = nmf::make_solver("mu", nmf::SolverParams{static_cast<int>(k)});
-        long double first_total = 0.0L, last_total = 0.0L;
-        for (int iteration = 1; iteration <= 10; ++iteration) {
-          const DenseMatrix before = factor;
-          solver->update(UpdateInputs{FactorSide::A, gram, cross, l1, iteration}, factor);
-          for (index_t j = 0; j < count; ++j) {
-            const long double old_value = subproblem_objective(gram, rhs, before, j);
-            const long double new_value = subproblem_objective(gram, rhs, factor, j);
-            const double allowance = kObjectiveRoundoff * objective_scale(gram, rhs, before, j);
-            ASSERT_LE(static_cast<double>(new_value - old_value), allowance)
-                << "iteration " << iteration << ", column " << j;
-            if (iteration == 1) first_total += old_value;
-            if (iteration == 10) last_total += new_value;
-          }
-        }
-        EXPECT_LT(last_total, first_total);
+        const DenseMatrix factor = random_dense(k, count, rng, 0.01, 2.0);
+        expect_no_update_increases_the_objective("mu", nmf::SolverParams{static_cast<int>(k)}, FactorSide::A, gram,
+                                                 cross, l1, factor, 10);
       }
     }
   }
