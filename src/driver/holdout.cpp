@@ -15,14 +15,7 @@ HeldOutEntries::HeldOutEntries(const DistMatrix& x, const ProcessGrid& grid, con
       value_sq_ += value * value;
     }
   };
-  const LocalBlock& b = x.block;
-  if (b.storage == Storage::dense) {
-    for (index_t c = 0; c < b.cols; ++c)
-      for (index_t r = 0; r < b.rows; ++r) consider(r, c, b.dense(r, c));
-  } else {
-    for (index_t r = 0; r < b.rows; ++r)
-      for (index_t p = b.csr.ptr[r]; p < b.csr.ptr[r + 1]; ++p) consider(r, b.csr.index[p], b.csr.values[p]);
-  }
+  for_each_stored_entry(x.block, consider);
 }
 
 namespace {

@@ -53,13 +53,7 @@ void print_small_problem(const ProcessGrid& grid, const DistMatrix& x, const Fac
   const index_t k = factors.a_t.rows();
   // Every rank sends its block of X (dense, column-major); rank 0 places the blocks by grid position.
   DenseMatrix block(x.block.rows, x.block.cols);
-  if (x.block.storage == Storage::dense) {
-    block = x.block.dense;
-  } else {
-    for (index_t i = 0; i < x.block.rows; ++i)
-      for (index_t p = x.block.csr.ptr[i]; p < x.block.csr.ptr[i + 1]; ++p)
-        block(i, x.block.csr.index[p]) = x.block.csr.values[p];
-  }
+  for_each_stored_entry(x.block, [&](index_t i, index_t j, double value) { block(i, j) = value; });
   const std::vector<double> x_blocks = gather_to_root(grid.comm(), block.values());
   const std::vector<double> a_t_all = gather_to_root(grid.comm(), factors.a_t.values());  // rank order = A order
   const std::vector<double> s_all = gather_to_root(grid.s_order_comm(), factors.s.values());

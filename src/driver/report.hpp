@@ -38,7 +38,7 @@ struct RunFacts {
   double read_seconds = 0;
   double total_seconds = 0;
   std::string a_path, s_path;
-  int world_ranks = 1;               // all ranks of the run (the grid may be one subgroup's)
+  int world_ranks = 1;  // all ranks of the run (the grid may be one subgroup's)
   int groups = 1;
   nlohmann::ordered_json extra = {};  // restarts, best_restart, rank_selection: appended as they are
 };

@@ -191,30 +191,16 @@ double residual_squared(const DenseMatrix& at_rowblock, const DenseMatrix& s_col
 
 namespace reference {
 
-namespace {
-// Calls visit(row, col, value) for every stored entry of the block.
-template <class Visit>
-void for_each_entry(const LocalBlock& x, Visit visit) {
-  if (x.storage == Storage::dense) {
-    for (index_t j = 0; j < x.cols; ++j)
-      for (index_t i = 0; i < x.rows; ++i) visit(i, j, x.dense(i, j));
-  } else {
-    for (index_t i = 0; i < x.rows; ++i)
-      for (index_t p = x.csr.ptr[i]; p < x.csr.ptr[i + 1]; ++p) visit(i, x.csr.index[p], x.csr.values[p]);
-  }
-}
-}  // namespace
-
 void multiply_at_x(const DenseMatrix& at_rowblock, const LocalBlock& x, DenseMatrix& out) {
   out.resize(at_rowblock.rows(), x.cols);
-  for_each_entry(x, [&](index_t i, index_t j, double v) {
+  for_each_stored_entry(x, [&](index_t i, index_t j, double v) {
     for (index_t q = 0; q < at_rowblock.rows(); ++q) out(q, j) += at_rowblock(q, i) * v;
   });
 }
 
 void multiply_s_xt(const DenseMatrix& s_colblock, const LocalBlock& x, DenseMatrix& out) {
   out.resize(s_colblock.rows(), x.rows);
-  for_each_entry(x, [&](index_t i, index_t j, double v) {
+  for_each_stored_entry(x, [&](index_t i, index_t j, double v) {
     for (index_t q = 0; q < s_colblock.rows(); ++q) out(q, i) += s_colblock(q, j) * v;
   });
 }

@@ -22,6 +22,20 @@ struct LocalBlock {
   index_t nonzeros = 0;  // stored entries that are not zero
 };
 
+// Calls visit(row, col, value) for every stored entry of the block (block-local indices): every entry of a
+// dense block, column by column; the stored entries of a sparse block, row by row.
+template <class Visit>
+void for_each_stored_entry(const LocalBlock& block, Visit&& visit) {
+  if (block.storage == Storage::dense) {
+    for (index_t c = 0; c < block.cols; ++c)
+      for (index_t r = 0; r < block.rows; ++r) visit(r, c, block.dense(r, c));
+  } else {
+    for (index_t r = 0; r < block.rows; ++r)
+      for (index_t p = block.csr.ptr[r]; p < block.csr.ptr[r + 1]; ++p)
+        visit(r, block.csr.index[p], block.csr.values[p]);
+  }
+}
+
 // Global facts about X, the same on every rank.
 struct MatrixStats {
   index_t nonzeros = 0;        // entries that are not zero
