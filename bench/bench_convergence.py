@@ -31,7 +31,6 @@ usage: bench/bench_convergence.py [--build-dir build] [--workdir /tmp/nmf_bench_
                                   [--plot bench/results/convergence_fashion_k20.png]
 """
 import argparse
-import json
 import math
 import os
 import statistics
@@ -41,7 +40,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchlib import FASHION, ROOT, run_nmf_summary  # noqa: E402
+from benchlib import FASHION, ROOT, nmf_binary, run_nmf_summary  # noqa: E402
 
 PLOT_SCRIPT = ROOT / "scripts" / "plot_convergence.py"
 DEFAULT_PLOT = ROOT / "bench" / "results" / "convergence_fashion_k{k}.png"  # {k}: --k (20 by default)
@@ -223,9 +222,7 @@ def main():
         parser.error("--algos is empty")
     if args.repeats < 1 or args.iters < 1 or args.k < 1:
         parser.error("--repeats, --iters and --k must be >= 1")
-    binary = Path(args.build_dir) / "nmf_mpi"
-    if not binary.exists():
-        sys.exit(f"{binary} not found: build it first (cmake --build {args.build_dir} --target nmf_mpi)")
+    binary = nmf_binary(args.build_dir)
     if not FASHION.exists():
         print(f"SKIP: {FASHION} is absent")
         return 0

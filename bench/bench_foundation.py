@@ -21,10 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-FASHION = ROOT.parent / "shared" / "data" / "fashion-mnist" / "t10k-images-10000x784-uint8.npy"
-
-MPI_ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1", OPENBLAS_NUM_THREADS="1")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchlib import FASHION, MPI_ENV, ROOT, nmf_binary  # noqa: E402
 
 
 def run_nmf(binary, ranks, args, wrap_time=False):
@@ -112,9 +110,7 @@ def main():
     parser.add_argument("--skip-memory", action="store_true")
     args = parser.parse_args()
     os.environ["OPENBLAS_NUM_THREADS"] = "1"  # before NumPy loads OpenBLAS
-    binary = Path(args.build_dir) / "nmf_mpi"
-    if not binary.exists():
-        sys.exit(f"{binary} not found: run scripts/build.sh first")
+    binary = nmf_binary(args.build_dir)
     with tempfile.TemporaryDirectory() as scratch:
         workdir = Path(args.workdir or scratch)
         workdir.mkdir(parents=True, exist_ok=True)

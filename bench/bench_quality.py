@@ -53,8 +53,8 @@ import warnings
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchlib import (FASHION, ROOT, planted_factors_product, report_targets, run_nmf_summary,  # noqa: E402
-                      saved_npy, verdict)
+from benchlib import (FASHION, ROOT, planted_factors_product, prepare, report_targets,  # noqa: E402
+                      run_nmf_summary, saved_npy, verdict)
 
 import numpy as np
 
@@ -275,12 +275,7 @@ def main():
         if p not in ("planted", "fashion", "ranks", "kaczmarz"):
             sys.exit(f"unknown part {p!r}: choose from planted, fashion, ranks, kaczmarz")
     seeds = [int(s) for s in args.seeds.split(",") if s]
-    binary = Path(args.build_dir) / "nmf_mpi"
-    if not binary.exists():
-        sys.exit(f"{binary} not found: build it first (cmake --build {args.build_dir} --target nmf_mpi)")
-    workdir = Path(args.workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
-    print(f"nmf_mpi: {binary}; workdir {workdir}; OPENBLAS_NUM_THREADS=1 everywhere")
+    binary, workdir = prepare(args.build_dir, args.workdir)
 
     results = []
     started = time.perf_counter()

@@ -43,8 +43,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchlib import (ROOT, planted_factors_product, report_targets, run_nmf_summary, saved_npy,  # noqa: E402
-                      verdict)
+from benchlib import (ROOT, planted_factors_product, prepare, report_targets, run_nmf_summary,  # noqa: E402
+                      saved_npy, verdict)
 
 import numpy as np
 
@@ -173,12 +173,7 @@ def main():
         parser.error(f"--planted {args.planted!r}: expected integers separated by commas")
     if not planted or min(planted) < 1 or max(planted) > min(args.shape):
         parser.error(f"--planted {args.planted!r}: need ranks between 1 and min(N, M) = {min(args.shape)}")
-    binary = Path(args.build_dir) / "nmf_mpi"
-    if not binary.exists():
-        sys.exit(f"{binary} not found: build it first (cmake --build {args.build_dir} --target nmf_mpi)")
-    workdir = Path(args.workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
-    print(f"nmf_mpi: {binary}; workdir {workdir}; OPENBLAS_NUM_THREADS=1 everywhere")
+    binary, workdir = prepare(args.build_dir, args.workdir)
     if tuple(args.shape) != SHAPE or args.k_range != K_RANGE or tuple(planted) != PLANTED or args.data_seed != 1:
         print(f"note: not the issue's problem (shape {args.shape[0]} x {args.shape[1]}, -k {args.k_range}, planted "
               f"{args.planted}, data seed {args.data_seed}; the issue's: {SHAPE[0]} x {SHAPE[1]}, -k {K_RANGE}, "

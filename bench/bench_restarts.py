@@ -46,7 +46,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchlib import MPI_ENV, ROOT, report_targets, run_nmf_summary, saved_npy, verdict  # noqa: E402
+from benchlib import MPI_ENV, ROOT, prepare, report_targets, run_nmf_summary, saved_npy, verdict  # noqa: E402
 
 import numpy as np
 
@@ -237,12 +237,7 @@ def main():
     args = parser.parse_args()
     if args.runs < 2:
         parser.error("--runs must be at least 2 (hyperfine's minimum)")
-    binary = Path(args.build_dir) / "nmf_mpi"
-    if not binary.exists():
-        sys.exit(f"{binary} not found: build it first (cmake --build {args.build_dir} --target nmf_mpi)")
-    workdir = Path(args.workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
-    print(f"nmf_mpi: {binary}; workdir {workdir}; OPENBLAS_NUM_THREADS=1 everywhere")
+    binary, workdir = prepare(args.build_dir, args.workdir)
     x_path = saved_npy(workdir / f"random_{SHAPE[0]}x{SHAPE[1]}.npy",
                        lambda: np.random.default_rng(0).random(SHAPE))
 

@@ -70,7 +70,7 @@ import warnings
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchlib import ROOT, run_nmf_summary  # noqa: E402
+from benchlib import ROOT, prepare, run_nmf_summary  # noqa: E402
 
 import numpy as np
 import scipy.sparse
@@ -512,12 +512,7 @@ def main():
             sys.exit(f"unknown problem {p!r}: choose from {', '.join(PROBLEMS)}")
     if 1 not in args.ranks:
         args.ranks.insert(0, 1)  # the 'x P=1' ratios and targets need it
-    binary = Path(args.build_dir) / "nmf_mpi"
-    if not binary.exists():
-        sys.exit(f"{binary} not found: build it first (cmake --build {args.build_dir} --target nmf_mpi)")
-    workdir = Path(args.workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
-    print(f"nmf_mpi: {binary}; workdir {workdir}; {os.cpu_count()} cores; OPENBLAS_NUM_THREADS=1 everywhere")
+    binary, workdir = prepare(args.build_dir, args.workdir)
 
     results = []
     for name in problems:

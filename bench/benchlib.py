@@ -3,6 +3,7 @@ and running nmf_mpi for its summary."""
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -23,6 +24,23 @@ def run_nmf_summary(binary, ranks, arguments, prefix, timeout=7200):
     if done.returncode != 0 or not summary.exists():
         return f"exit {done.returncode}: {' '.join(command)}\n{done.stdout[-2000:]}{done.stderr[-2000:]}"
     return json.loads(summary.read_text())
+
+
+def nmf_binary(build_dir):
+    """The nmf_mpi built in `build_dir`; exits with a message if it is not built."""
+    binary = Path(build_dir) / "nmf_mpi"
+    if not binary.exists():
+        sys.exit(f"{binary} not found: build it first (cmake --build {build_dir} --target nmf_mpi)")
+    return binary
+
+
+def prepare(build_dir, workdir):
+    """(nmf_mpi binary, work directory, created), after printing both; exits if nmf_mpi is not built."""
+    binary = nmf_binary(build_dir)
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    print(f"nmf_mpi: {binary}; workdir {workdir}; {os.cpu_count()} cores; OPENBLAS_NUM_THREADS=1 everywhere")
+    return binary, workdir
 
 
 def verdict(passed):
