@@ -578,15 +578,25 @@ def case_bad_option_value(ctx):
         expect_error(ctx, ["-i", f, "-k", spec, "-o", out_prefix(ctx)], EXIT_USAGE, [f"-k/--rank '{spec}'"] + words)
 
 
+# A coordinate file of more than 3 MB: large enough that 2 or 4 ranks read it in several 1 MB blocks.
+LARGE_SHAPE_AND_COUNT = (3000, 2000, 120000)
+
+
+def large_entry_lines(seed):
+    """(flat positions i*m + j, entry lines) of LARGE_SHAPE_AND_COUNT's distinct random entries in [0, 10)."""
+    n, m, count = LARGE_SHAPE_AND_COUNT
+    rng = np.random.default_rng(seed)
+    flat = rng.choice(n * m, size=count, replace=False)
+    values = rng.uniform(0.0, 10.0, size=count)
+    return flat, [f"{p // m + 1} {p % m + 1} {real_text(v)}" for p, v in zip(flat, values)]
+
+
 @case
 def case_bad_line_far_into_file(ctx):
     # > 3 MB of entries read in 1 MB blocks: the bad line, near the end, lies in the last rank's range
     # (at -np 2 beyond its first block), so its number comes from lines counted by other ranks and blocks.
-    n, m, count = 3000, 2000, 120000
-    rng = np.random.default_rng(7)
-    flat = rng.choice(n * m, size=count, replace=False)
-    values = rng.uniform(0.0, 10.0, size=count)
-    lines = [f"{p // m + 1} {p % m + 1} {real_text(v)}" for p, v in zip(flat, values)]
+    n, m, count = LARGE_SHAPE_AND_COUNT
+    flat, lines = large_entry_lines(seed=7)
     bad = count - 5
     lines[bad] = f"{flat[bad] // m + 1} {flat[bad] % m + 1} -7.25"
     f = write_mtx(ctx.indir / "big.mtx", COORDINATE_REAL, f"{n} {m} {count}", lines,
@@ -609,11 +619,8 @@ def case_bad_line_far_into_file(ctx):
 def case_bad_first_of_two_bad_lines(ctx):
     # Two bad lines read by different ranks (and, at -np 2, different 1 MB blocks): the earlier one is
     # reported, whichever rank finds its own first.
-    n, m, count = 3000, 2000, 120000
-    rng = np.random.default_rng(8)
-    flat = rng.choice(n * m, size=count, replace=False)
-    values = rng.uniform(0.0, 10.0, size=count)
-    lines = [f"{p // m + 1} {p % m + 1} {real_text(v)}" for p, v in zip(flat, values)]
+    n, m, count = LARGE_SHAPE_AND_COUNT
+    flat, lines = large_entry_lines(seed=8)
     first, second = count // 4, count - 3
     lines[first] = f"{flat[first] // m + 1} {flat[first] % m + 1} oops"
     lines[second] = f"{flat[second] // m + 1} {flat[second] % m + 1} -1"
