@@ -6,7 +6,7 @@
 #include <string>
 #include <string_view>
 
-#include "nmf/distribution/partition.hpp"
+#include "nmf/partition.hpp"
 #include "nmf/io/mpi_file.hpp"
 
 namespace nmf::detail {

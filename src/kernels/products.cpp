@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "nmf/kernels/dense.hpp"
+#include "nmf/partition.hpp"
 
 namespace nmf {
 

@@ -6,7 +6,7 @@
 #include <random>
 #include <vector>
 
-#include "nmf/distribution/partition.hpp"
+#include "nmf/partition.hpp"
 #include "nmf/error.hpp"
 
 namespace {

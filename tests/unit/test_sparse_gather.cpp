@@ -6,6 +6,7 @@
 
 #include "dense_helpers.hpp"
 #include "nmf/kernels/products.hpp"
+#include "nmf/partition.hpp"
 
 namespace {
 

@@ -6,7 +6,7 @@
 #pragma once
 
 #include "nmf/distribution/grid.hpp"
-#include "nmf/distribution/partition.hpp"
+#include "nmf/partition.hpp"
 
 namespace nmf {
 

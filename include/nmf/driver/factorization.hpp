@@ -22,16 +22,11 @@
 
 #include "nmf/distribution/dist_matrix.hpp"
 #include "nmf/driver/holdout.hpp"
+#include "nmf/factors.hpp"
 #include "nmf/driver/monitor.hpp"
 #include "nmf/solvers/solver.hpp"
 
 namespace nmf {
-
-// This rank's slices of the factors, both stored k x count (column-major).
-struct Factors {
-  DenseMatrix a_t;  // k x (rows in this rank's A slice): row r of A is column r here
-  DenseMatrix s;    // k x (columns in this rank's S slice)
-};
 
 // Reproducible random factors: A(i, c) and S(c, j) come from a counter-based generator keyed by
 // (seed, global index), uniform on [0, scale) with scale = 2 sqrt(mean(X) / k) so that A S has the mean

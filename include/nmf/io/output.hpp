@@ -5,7 +5,8 @@
 
 #include <string>
 
-#include "nmf/driver/factorization.hpp"
+#include "nmf/distribution/layout.hpp"
+#include "nmf/factors.hpp"
 
 namespace nmf {
 

@@ -2,12 +2,12 @@
 // Factors are stored k x (length), so one row of A or one column of S is k contiguous doubles.
 #pragma once
 
-#include "nmf/distribution/dist_matrix.hpp"
-
-namespace nmf {
-
 #include <cstdint>
 #include <vector>
+
+#include "nmf/local_block.hpp"
+
+namespace nmf {
 
 // How a sparse product walks its factor: the gathered dimension (the columns of C) is cut into panels
 // whose slice of the k x cols factor fits in half of a core's L2 cache, and the product makes one pass

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "nmf/distribution/dist_matrix.hpp"
+#include "nmf/local_block.hpp"
 #include "nmf/matrix.hpp"
 
 namespace nmf {

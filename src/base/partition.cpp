@@ -1,4 +1,4 @@
-#include "nmf/distribution/partition.hpp"
+#include "nmf/partition.hpp"
 
 #include <algorithm>
 #include <cmath>
