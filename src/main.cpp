@@ -2,7 +2,7 @@
 // lifetime, which a library must never do.
 #include <mpi.h>
 
-#include "nmf/app.hpp"
+#include "nmf/cli/app.hpp"
 
 int main(int argc, char** argv) {
   int provided = 0;

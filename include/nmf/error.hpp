@@ -13,7 +13,10 @@ enum class ExitCode : int {
   failure = 1,      // numerical or internal failure
   usage = 2,        // bad command line or configuration
   bad_input = 3,    // unreadable or malformed input data
-  output_error = 4  // cannot write the results
+  output_error = 4,   // cannot write the results
+  out_of_memory = 5,  // an allocation failed on some rank
+  too_large = 6,      // a count or size exceeds a 32-bit interface (MPI counts, LP64 BLAS): use more ranks
+  mpi_error = 7       // an MPI call failed (a network or launcher problem, or a rank died)
 };
 
 class Error : public std::runtime_error {
@@ -50,6 +53,20 @@ class OutputError : public Error {
  public:
   OutputError(const std::string& message, const char* source_file, int source_line)
       : Error(message, source_file, source_line, ExitCode::output_error) {}
+};
+
+// A count or dimension too large for the 32-bit interfaces of MPI or BLAS.
+class TooLargeError : public Error {
+ public:
+  TooLargeError(const std::string& message, const char* source_file, int source_line)
+      : Error(message, source_file, source_line, ExitCode::too_large) {}
+};
+
+// An MPI call returned an error.
+class MpiError : public Error {
+ public:
+  MpiError(const std::string& message, const char* source_file, int source_line)
+      : Error(message, source_file, source_line, ExitCode::mpi_error) {}
 };
 
 // An error that every rank of a communicator agreed on (see nmf::collectively). Thrown on all ranks

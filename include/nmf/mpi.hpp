@@ -19,6 +19,10 @@ namespace detail {
 [[noreturn]] void throw_mpi_error(int code, const char* call, const char* source_file, int source_line);
 }
 
+std::string mpi_error_text(int code);
+int rank_in(MPI_Comm comm);
+int size_of(MPI_Comm comm);
+
 // Every MPI call in libnmf goes through this. Communicators made by libnmf use MPI_ERRORS_RETURN, so
 // a failing call becomes an nmf::Error here instead of an abort deep inside the library.
 #define NMF_MPI_CHECK(call)                                                                                 \
@@ -105,6 +109,28 @@ LocalFailure describe_current_exception();
 // failing rank (an MPI_MAXLOC reduction picks it, a broadcast spreads its message). Costs one small
 // allreduce when nothing failed.
 void agree_on_failure(MPI_Comm comm, const std::optional<LocalFailure>& failure);
+
+// How long a rank with a failure the others may not know of waits for them to agree (FailureAgreement).
+constexpr double kUnagreedFailureSeconds = 10.0;
+
+// The agreement for failures that escape `collectively`: an MPI error, an allocation that failed outside it, a
+// count too large for MPI, on some ranks only or on all. It runs on its own duplicate of the communicator, so
+// it never matches a collective of the computation. Every rank calls agree() once at the same point (the end
+// of a job, the end of the run): ranks with nothing to report wait for everyone; a rank with a failure (which
+// some ranks may not share: only its subgroup agreed on it, or nobody) waits at most `timeout_seconds`, since
+// the others may be blocked in a collective it left, and then aborts the job with its message and rank (abort_unagreed). If every rank arrives, all throw the same
+// CollectiveError with the first failing rank's message and exit code.
+class FailureAgreement {
+ public:
+  explicit FailureAgreement(MPI_Comm comm);
+  void agree(const std::optional<LocalFailure>& failure, double timeout_seconds = kUnagreedFailureSeconds);
+
+ private:
+  Comm comm_;
+};
+
+// Prints "rank R: message" and why the job is aborted, then MPI_Abort with the failure's exit code.
+[[noreturn]] void abort_unagreed(const LocalFailure& failure, int rank, double waited_seconds);
 
 // Runs `body`, which must be purely local (no collective calls), on every rank, then agrees on
 // failures: if it threw on any rank, it throws CollectiveError on all of them. This is how every

@@ -16,7 +16,7 @@ using index_t = std::int64_t;
 // A dimension or count handed to BLAS/LAPACK (32-bit int in the LP64 interface OpenBLAS provides).
 inline int blas_int(index_t value, const char* what) {
   if (value < 0 || value > INT_MAX)
-    NMF_THROW(Error, std::string(what) + " = " + std::to_string(value) +
+    NMF_THROW(TooLargeError, std::string(what) + " = " + std::to_string(value) +
                          " exceeds the 32-bit BLAS interface; use more ranks so local blocks are smaller");
   return static_cast<int>(value);
 }
@@ -24,7 +24,7 @@ inline int blas_int(index_t value, const char* what) {
 // A count or displacement handed to MPI (int in MPI-3).
 inline int mpi_count(index_t value, const char* what) {
   if (value < 0 || value > INT_MAX)
-    NMF_THROW(Error, std::string(what) + " = " + std::to_string(value) +
+    NMF_THROW(TooLargeError, std::string(what) + " = " + std::to_string(value) +
                          " exceeds MPI's 32-bit count; use more ranks so each message is smaller");
   return static_cast<int>(value);
 }

@@ -7,6 +7,8 @@
 
 #include "nmf/distribution/grid.hpp"
 #include "nmf/error.hpp"
+#include "nmf/io/input.hpp"
+#include "nmf/io/output.hpp"
 #include "nmf/options.hpp"
 #include "nmf/solvers/solver.hpp"
 #include "nmf/version.hpp"
@@ -36,6 +38,23 @@ std::uint64_t parse_seed(const std::string& text) {
   if (ec != std::errc() || end != text.data() + text.size())
     NMF_THROW(UsageError, "bad --seed '" + text + "': expected an integer from 0 to 18446744073709551615");
   return value;
+}
+
+// Every registered solver's own options, each stored by name into `values` (which starts with every default),
+// so that --help and --config know them without a line here.
+po::options_description solver_option_descriptions(std::map<std::string, std::string>& values) {
+  po::options_description group("Solver options (each solver declares its own; see --algo)", kHelpWidth,
+                                kHelpDescriptionWidth);
+  values = default_solver_options();
+  for (const SolverInfo& info : solver_catalog()) {
+    for (const SolverOption& option : info.options) {
+      std::string* value = &values[option.name];
+      group.add_options()(option.name.c_str(),
+                          po::value(value)->default_value(option.default_text)->value_name(option.value_name),
+                          (info.name + ": " + option.help).c_str());
+    }
+  }
+  return group;
 }
 
 std::string algo_help() {
@@ -85,27 +104,12 @@ CommandLine parse_command_line(int argc, const char* const* argv) {
       ("seed", po::value(&seed_text)->default_value(seed_text)->value_name("S"),
        "seed of the random initial factors (and of kaczmarz's sampling); the same seed gives the same initial "
        "factors on any number of ranks")
-      ("inner", po::value(&o.inner)->default_value(o.inner)->value_name("N"),
-       "hals: coordinate-descent sweeps per update (repeating them is cheap: no new products)")
-      ("kaczmarz-steps", po::value(&o.kaczmarz_steps)->default_value(o.kaczmarz_steps)->value_name("N"),
-       "kaczmarz: equations each rank steps through per subproblem and outer iteration; 0 takes an eighth of a "
-       "sweep (an eighth of the block's rows, or of its stored entries per column for sparse X), about the cost "
-       "of one ALS iteration")
-      ("kaczmarz-block", po::value(&o.kaczmarz_block)->default_value(o.kaczmarz_block)->value_name("B"),
-       "kaczmarz: equations per step; B > 1 solves each block's least-squares problem on BLAS-3 (Needell & Tropp "
-       "2014); B > k works best")
-      ("kaczmarz-sampling",
-       po::value(&o.kaczmarz_sampling)->default_value(o.kaczmarz_sampling)->value_name("norm|uniform"),
-       "kaczmarz: draw equations with probability proportional to their squared norms (Strohmer & Vershynin 2009) "
-       "or uniformly")
-      ("kaczmarz-relaxation",
-       po::value(&o.kaczmarz_relaxation)->default_value(o.kaczmarz_relaxation)->value_name("L"),
-       "kaczmarz: step length relative to the full projection, 0 < L < 2; full steps (1) leave noisy data with a "
-       "large spread, short ones converge to a lower error (see README)")
       ("l1-A", po::value(&o.l1_a)->default_value(o.l1_a)->value_name("W"), "element-wise L1 penalty l1_A on A (sparser A)")
       ("l2-A", po::value(&o.l2_a)->default_value(o.l2_a)->value_name("W"), "Frobenius (L2) penalty l2_A on A")
       ("l1-S", po::value(&o.l1_s)->default_value(o.l1_s)->value_name("W"), "element-wise L1 penalty l1_S on S (sparser S)")
       ("l2-S", po::value(&o.l2_s)->default_value(o.l2_s)->value_name("W"), "Frobenius (L2) penalty l2_S on S");
+
+  po::options_description solver_options = solver_option_descriptions(o.solver_options);
 
   po::options_description stopping("Stopping (the first rule that fires ends the run; the summary names it)",
                                    kHelpWidth, kHelpDescriptionWidth);
@@ -162,12 +166,13 @@ CommandLine parse_command_line(int argc, const char* const* argv) {
   general.add_options()
       ("help,h", "show this help and exit")
       ("version", "show the version and exit")
+      ("list-solvers", "print the table of solvers and their options (Markdown, as in the README) and exit")
       ("config", po::value(&config_path)->value_name("FILE"),
        "read options from FILE: one 'long-option-name = value' per line, '#' comments; the command line wins");
   // clang-format on
 
   po::options_description all(kHelpWidth, kHelpDescriptionWidth);
-  all.add(input).add(factorization).add(stopping).add(restarts).add(parallel).add(output).add(logging).add(general);
+  all.add(input).add(factorization).add(solver_options).add(stopping).add(restarts).add(parallel).add(output).add(logging).add(general);
   std::ostringstream help;
   help << "nmf_mpi " << version_string() << ": distributed non-negative matrix factorization\n\n"
        << "usage: mpirun -np P nmf_mpi -i FILE -k K -o PREFIX [options]\n"
@@ -194,6 +199,10 @@ CommandLine parse_command_line(int argc, const char* const* argv) {
       cli.action = CommandLine::Action::version;
       return cli;
     }
+    if (vm.count("list-solvers")) {
+      cli.action = CommandLine::Action::solver_table;
+      return cli;
+    }
     po::notify(vm);
   } catch (const po::error& e) {
     NMF_THROW(UsageError, std::string(e.what()) + " (see --help)");
@@ -205,14 +214,14 @@ CommandLine parse_command_line(int argc, const char* const* argv) {
   } else if (!vm.count("rank")) {
     NMF_THROW(UsageError, "-k/--rank is required with --input (see --help)");
   }
-  o.ranks = parse_rank_list(rank_text);
-  o.k = o.ranks.front();
+  o.k_values = parse_rank_list(rank_text);
+  o.k = o.k_values.front();
   return cli;
 }
 
 void validate_options(const Options& o) {
   if (o.k < 1) NMF_THROW(UsageError, "bad -k/--rank " + std::to_string(o.k) + ": k must be at least 1");
-  for (int k : o.ranks)
+  for (int k : o.k_values)
     if (k < 1) NMF_THROW(UsageError, "bad -k/--rank " + std::to_string(k) + ": k must be at least 1");
   if (o.restarts < 1) NMF_THROW(UsageError, "bad --restarts " + std::to_string(o.restarts) + ": must be >= 1");
   if (o.groups < 1) NMF_THROW(UsageError, "bad --groups " + std::to_string(o.groups) + ": must be >= 1");
@@ -230,28 +239,20 @@ void validate_options(const Options& o) {
     if (!(value >= 0.0) || std::isinf(value))
       NMF_THROW(UsageError, std::string("bad ") + name + " " + std::to_string(value) + ": must be finite and >= 0");
   if (o.eval_every < 1) NMF_THROW(UsageError, "bad --eval-every " + std::to_string(o.eval_every) + ": must be >= 1");
-  if (o.inner < 1) NMF_THROW(UsageError, "bad --inner " + std::to_string(o.inner) + ": must be >= 1");
-  if (o.kaczmarz_steps < 0)
-    NMF_THROW(UsageError, "bad --kaczmarz-steps " + std::to_string(o.kaczmarz_steps) + ": must be >= 0");
-  if (o.kaczmarz_block < 1)
-    NMF_THROW(UsageError, "bad --kaczmarz-block " + std::to_string(o.kaczmarz_block) + ": must be >= 1");
-  if (!(o.kaczmarz_relaxation > 0.0 && o.kaczmarz_relaxation < 2.0))
-    NMF_THROW(UsageError, "bad --kaczmarz-relaxation " + std::to_string(o.kaczmarz_relaxation) + ": must be in (0, 2)");
-  if (o.kaczmarz_sampling != "norm" && o.kaczmarz_sampling != "uniform")
-    NMF_THROW(UsageError, "bad --kaczmarz-sampling '" + o.kaczmarz_sampling + "': expected norm or uniform");
+  for (const SolverInfo& info : solver_catalog())
+    for (const SolverOption& option : info.options) {
+      const auto given = o.solver_options.find(option.name);  // a missing one takes its (valid) default
+      if (given != o.solver_options.end()) validate_solver_option(option, given->second);
+    }
   if (o.log_every < 1) NMF_THROW(UsageError, "bad --log-every " + std::to_string(o.log_every) + ": must be >= 1");
   if (o.read_chunk_mb < 1 || o.read_chunk_mb > 1024)
     NMF_THROW(UsageError, "bad --read-chunk-mb " + std::to_string(o.read_chunk_mb) + ": must be 1..1024");
-  if (o.format != "auto" && o.format != "mtx" && o.format != "npy")
-    NMF_THROW(UsageError, "bad --format '" + o.format + "': expected auto, mtx or npy");
-  if (o.storage != "auto" && o.storage != "dense" && o.storage != "sparse")
-    NMF_THROW(UsageError, "bad --storage '" + o.storage + "': expected auto, dense or sparse");
-  if (o.output_format != "mtx" && o.output_format != "npy")
-    NMF_THROW(UsageError, "bad --output-format '" + o.output_format + "': expected mtx or npy");
+  // The I/O layer's parsers are the one place that knows these words.
+  parse_input_format(o.format);
+  parse_storage_choice(o.storage);
+  parse_output_format(o.output_format);
   if (o.grid != "auto") parse_grid_shape(o.grid);
-  bool known = false;
-  for (const auto& info : solver_catalog()) known = known || info.name == o.algo;
-  if (!known) make_solver(o.algo, SolverParams{o.k});  // throws the message listing the known solvers
+  find_solver(o.algo);  // throws the message listing the known solvers
 }
 
 std::vector<int> parse_rank_list(const std::string& text) {

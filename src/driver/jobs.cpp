@@ -3,6 +3,7 @@
 #include <climits>
 #include <cmath>
 #include <limits>
+#include <optional>
 #include <sstream>
 
 #include "nmf/kernels/random.hpp"
@@ -65,13 +66,23 @@ std::vector<T> gather_everywhere(MPI_Comm world, const std::vector<T>& mine, MPI
 std::vector<JobOutcome> run_jobs(MPI_Comm world, const SubGroups& groups, const std::vector<Job>& jobs,
                                  const std::function<FactorizationResult(const Job&)>& run_job) {
   std::vector<JobOutcome> mine;
+  FailureAgreement agreement(groups.group.get());
   for (const Job& job : jobs) {
     if (job.index % groups.count != groups.index) continue;
     JobOutcome o;
     o.index = job.index;
     o.group = groups.index;
+    FactorizationResult r;
+    std::optional<LocalFailure> failure;
     try {
-      const FactorizationResult r = run_job(job);
+      r = run_job(job);
+    } catch (...) {
+      failure = describe_current_exception();
+    }
+    try {
+      // Any failure, agreed inside the job or not (an MPI error, an allocation, a count too large), skips the
+      // job once the subgroup agrees on it; a rank the others cannot reach aborts the run instead of hanging.
+      agreement.agree(failure);
       o.ok = true;
       o.relative_error = r.relative_error;
       o.objective = r.objective;
@@ -79,7 +90,7 @@ std::vector<JobOutcome> run_jobs(MPI_Comm world, const SubGroups& groups, const 
       o.seconds = r.seconds;
       o.iterations = r.iterations;
       o.stop_reason = r.stop_reason;
-    } catch (const CollectiveError& e) {  // agreed by the whole subgroup: skip this job, keep going
+    } catch (const CollectiveError& e) {
       o.stop_reason = "failed";
       o.error = e.what();
     }

@@ -10,6 +10,59 @@
 
 namespace nmf::detail {
 
+namespace {
+
+std::string k_list(const std::vector<int>& values) {
+  std::string text;
+  for (int k : values) text += (text.empty() ? "" : ",") + std::to_string(k);
+  return text;
+}
+
+}  // namespace
+
+void print_header(const Options& o, int world_ranks, int groups, const ProcessGrid& grid,
+                  const std::string& description, const DistMatrix& x, double read_seconds) {
+  const MatrixStats& st = x.stats;
+  if (groups == 1)
+    std::printf("nmf_mpi %s: %d rank%s as a %s grid\n", NMF_VERSION, grid.size(),
+                grid.size() == 1 ? "" : "s", grid.shape().str().c_str());
+  else
+    std::printf("nmf_mpi %s: %d ranks in %d subgroups of %d, each a %s grid with its own copy of X\n",
+                NMF_VERSION, world_ranks, groups, grid.size(), grid.shape().str().c_str());
+  std::printf("input: %s%s\n", description.c_str(), o.transpose ? ", transposed" : "");
+  std::printf("X: %lld x %lld, %lld nonzeros, %s storage, read in %.3f s; nonzeros per rank min %lld max %lld\n",
+              static_cast<long long>(x.layout.n), static_cast<long long>(x.layout.m),
+              static_cast<long long>(st.nonzeros), storage_name(x.block.storage), read_seconds,
+              static_cast<long long>(st.min_block_nonzeros), static_cast<long long>(st.max_block_nonzeros));
+  std::printf("k = %s, algo = %s, seed = %llu, at most %d iterations, tol = %g", k_list(o.k_values).c_str(),
+              o.algo.c_str(), static_cast<unsigned long long>(o.seed), o.max_iterations, o.tol);
+  if (o.restarts > 1) std::printf(", %d restarts", o.restarts);
+  if (o.tol_pg > 0) std::printf(", tol-pg = %g", o.tol_pg);
+  if (o.time_limit > 0) std::printf(", time limit %g s", o.time_limit);
+  if (o.l1_a > 0 || o.l2_a > 0 || o.l1_s > 0 || o.l2_s > 0)
+    std::printf(", penalties l1_A %g l2_A %g l1_S %g l2_S %g", o.l1_a, o.l2_a, o.l1_s, o.l2_s);
+  std::printf("\n");
+  std::fflush(stdout);
+  if (x.stats.duplicates > 0)
+    std::fprintf(stderr, "nmf_mpi: warning: %s: %lld duplicate entries were summed\n", o.input.c_str(),
+                 static_cast<long long>(x.stats.duplicates));
+}
+
+void print_result(const Options& o, const ProcessGrid& grid, const DistMatrix& x, const FactorizationResult& result) {
+  const bool talk = grid.rank() == 0 && !o.quiet;
+  if (talk) {
+    std::printf("stopped after %d iterations (%s): relative error %.6g, %.3f s (%.3g s per iteration)\n",
+                result.iterations, result.stop_reason.c_str(), result.relative_error, result.seconds,
+                result.iterations > 0 ? result.seconds / result.iterations : 0.0);
+    if (result.ridges > 0)
+      std::printf("note: a singular or ill-conditioned Gram matrix needed a small diagonal ridge (%d updates)\n",
+                  result.ridges);
+  }
+  if (o.print && !o.quiet) print_small_problem(grid, x, result.factors);
+  if (talk && o.print) std::printf("relative error ||X - A S||_F / ||X||_F = %.6g\n", result.relative_error);
+  std::fflush(stdout);
+}
+
 void ConsoleLogger::on_iteration(const IterationRecord& record) {
   if (!active_) return;
   if (record.iteration == 0)
@@ -96,6 +149,21 @@ nlohmann::ordered_json spread_over_ranks(MPI_Comm comm, double value) {
   return {{"min", low}, {"mean", sum / ranks}, {"max", high}};
 }
 
+// The options the solver declares, under their summary keys, as numbers or words.
+nlohmann::ordered_json solver_options_json(const Options& o) {
+  nlohmann::ordered_json fields = nlohmann::ordered_json::object();
+  const SolverParams params{o.k, o.seed, o.solver_options};
+  for (const SolverOption& option : find_solver(o.algo).options) {
+    if (option.kind == SolverOption::Kind::integer)
+      fields[option.summary_key] = params.integer(option.name);
+    else if (option.kind == SolverOption::Kind::real)
+      fields[option.summary_key] = params.real(option.name);
+    else
+      fields[option.summary_key] = params.choice(option.name);
+  }
+  return fields;
+}
+
 nlohmann::ordered_json build_summary(const RunFacts& facts) {
   const Options& o = facts.options;
   const FactorizationResult& r = facts.result;
@@ -135,12 +203,7 @@ nlohmann::ordered_json build_summary(const RunFacts& facts) {
   summary["k"] = o.k;
   summary["algo"] = o.algo;
   summary["seed"] = o.seed;
-  summary["inner"] = o.inner;
-  if (o.algo == "kaczmarz")
-    summary["kaczmarz"] = {{"steps", o.kaczmarz_steps},
-                           {"block", o.kaczmarz_block},
-                           {"sampling", o.kaczmarz_sampling},
-                           {"relaxation", o.kaczmarz_relaxation}};
+  summary[o.algo] = solver_options_json(o);
   summary["penalties"] = {{"l1_A", o.l1_a}, {"l2_A", o.l2_a}, {"l1_S", o.l1_s}, {"l2_S", o.l2_s}};
   summary["max_iterations"] = o.max_iterations;
   summary["tol"] = o.tol;

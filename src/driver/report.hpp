@@ -20,6 +20,13 @@ class ConsoleLogger final : public IterationObserver {
   int every_;
 };
 
+// The lines that open a run's log (rank 0 only), and a warning for summed duplicates.
+void print_header(const Options& o, int world_ranks, int groups, const ProcessGrid& grid,
+                  const std::string& description, const DistMatrix& x, double read_seconds);
+
+// Collective over the grid: the final line of the log and, with --print, X and A S.
+void print_result(const Options& o, const ProcessGrid& grid, const DistMatrix& x, const FactorizationResult& result);
+
 // Collective: X and A*S gathered on rank 0 and printed there with two decimals (small matrices only).
 void print_small_problem(const ProcessGrid& grid, const DistMatrix& x, const Factors& factors);
 

@@ -6,15 +6,6 @@
 
 namespace nmf {
 
-namespace {
-std::string mpi_error_text(int code) {
-  char text[MPI_MAX_ERROR_STRING];
-  int length = 0;
-  MPI_Error_string(code, text, &length);
-  return std::string(text, static_cast<std::size_t>(length));
-}
-}  // namespace
-
 MpiFile::MpiFile(MPI_Comm comm, const std::string& path, int amode) : path_(path) {
   const int rc = MPI_File_open(comm, path.c_str(), amode, MPI_INFO_NULL, &handle_);
   const bool writing = (amode & (MPI_MODE_WRONLY | MPI_MODE_RDWR)) != 0;

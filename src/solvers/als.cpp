@@ -47,8 +47,12 @@ class AlsSolver final : public LocalSolver {
 
 }  // namespace
 
-std::unique_ptr<LocalSolver> make_als_solver(const SolverParams&) {
-  return std::make_unique<AlsSolver>();
+SolverInfo describe_als_solver() {
+  return {"als",
+          "alternating least squares, the origin notebook's method: normal equations solved by Cholesky, negatives "
+          "clamped to zero (not a true NNLS)",
+          {},
+          [](const SolverParams&) -> std::unique_ptr<LocalSolver> { return std::make_unique<AlsSolver>(); }};
 }
 
 }  // namespace nmf

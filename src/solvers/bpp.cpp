@@ -27,8 +27,12 @@ class BppSolver final : public LocalSolver {
 
 }  // namespace
 
-std::unique_ptr<LocalSolver> make_bpp_solver(const SolverParams&) {
-  return std::make_unique<BppSolver>();
+SolverInfo describe_bpp_solver() {
+  return {"bpp",
+          "alternating non-negative least squares, each subproblem solved exactly by block principal pivoting "
+          "(Kim & Park 2011)",
+          {},
+          [](const SolverParams&) -> std::unique_ptr<LocalSolver> { return std::make_unique<BppSolver>(); }};
 }
 
 }  // namespace nmf

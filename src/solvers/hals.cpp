@@ -21,7 +21,7 @@ constexpr int kLanes = 32;  // columns per step: four AVX-512 registers of doubl
 
 class HalsSolver final : public LocalSolver {
  public:
-  explicit HalsSolver(int sweeps) : sweeps_(std::max(1, sweeps)) {}
+  explicit HalsSolver(int sweeps) : sweeps_(sweeps) {}
   std::string name() const override { return "hals"; }
   bool wants_balanced_scaling() const override { return true; }
 
@@ -105,8 +105,22 @@ class HalsSolver final : public LocalSolver {
 
 }  // namespace
 
-std::unique_ptr<LocalSolver> make_hals_solver(const SolverParams& params) {
-  return std::make_unique<HalsSolver>(params.inner_sweeps);
+SolverInfo describe_hals_solver() {
+  SolverOption inner;
+  inner.name = "inner";
+  inner.summary_key = "inner";
+  inner.kind = SolverOption::Kind::integer;
+  inner.default_text = "1";
+  inner.value_name = "N";
+  inner.help = "coordinate-descent sweeps per update (repeating them is cheap: no new products)";
+  inner.lower = 1;
+  return {"hals",
+          "hierarchical ALS: exact coordinate descent on one column of A or row of S at a time (Cichocki & Phan "
+          "2009); the default",
+          {inner},
+          [](const SolverParams& params) -> std::unique_ptr<LocalSolver> {
+            return std::make_unique<HalsSolver>(static_cast<int>(params.integer("inner")));
+          }};
 }
 
 }  // namespace nmf

@@ -26,27 +26,18 @@ class KaczmarzSolver final : public LocalSolver {
  public:
   explicit KaczmarzSolver(const SolverParams& params)
       : seed_(params.seed),
-        steps_(params.kaczmarz_steps),
-        block_(std::max(1, params.kaczmarz_block)),
-        relaxation_(params.kaczmarz_relaxation) {
-    if (params.kaczmarz_sampling == "norm")
-      sampling_ = KaczmarzSampling::norm;
-    else if (params.kaczmarz_sampling == "uniform")
-      sampling_ = KaczmarzSampling::uniform;
-    else
-      NMF_THROW(UsageError, "bad --kaczmarz-sampling '" + params.kaczmarz_sampling + "': expected norm or uniform");
-  }
+        steps_(params.integer("kaczmarz-steps")),
+        block_(static_cast<int>(params.integer("kaczmarz-block"))),
+        relaxation_(params.real("kaczmarz-relaxation")),
+        sampling_(params.choice("kaczmarz-sampling") == "uniform" ? KaczmarzSampling::uniform
+                                                                  : KaczmarzSampling::norm) {}
 
   std::string name() const override { return "kaczmarz"; }
-  bool uses_gram() const override { return false; }
+  UpdateScope scope() const override { return UpdateScope::gathered_block; }
   bool supports_penalties() const override { return false; }
 
-  void update(const UpdateInputs&, DenseMatrix&) override {
-    NMF_THROW(Error, "kaczmarz works on the equations, not on Gram matrices");
-  }
-
-  void update_block(const BlockUpdateInputs& in, DenseMatrix& block) override {
-    const LocalBlock& x = in.x;
+  void update(const UpdateInputs& in, DenseMatrix& block) override {
+    const LocalBlock& x = *in.x;
     const bool s_side = in.side == FactorSide::S;
     KaczmarzRhs rhs;
     if (x.storage == Storage::sparse) {
@@ -57,10 +48,10 @@ class KaczmarzSolver final : public LocalSolver {
       rhs.dense = &x.dense;  // X's columns are the A update's equations
     }
     const index_t stored = x.storage == Storage::sparse ? x.csr.nnz() : x.rows * x.cols;
-    const index_t steps = steps_ > 0 ? steps_ : default_steps(stored, block, in.other_block.rows());
+    const index_t steps = steps_ > 0 ? steps_ : default_steps(stored, block, in.other_block->rows());
     const KaczmarzStream stream{seed_, static_cast<std::uint64_t>(in.rank) * 2 + (s_side ? 0 : 1),
                                 static_cast<std::uint64_t>(in.iteration)};
-    kaczmarz_steps(in.other_block, rhs, block, steps, block_, sampling_, stream, relaxation_);
+    kaczmarz_steps(*in.other_block, rhs, block, steps, block_, sampling_, stream, relaxation_);
   }
 
  private:
@@ -89,15 +80,63 @@ class KaczmarzSolver final : public LocalSolver {
   index_t steps_;
   int block_;
   double relaxation_;
-  KaczmarzSampling sampling_ = KaczmarzSampling::norm;
+  KaczmarzSampling sampling_;
   DenseMatrix x_rows_;
   const LocalBlock* transposed_source_ = nullptr;
 };
 
+SolverOption integer_option(const char* name, const char* key, const char* default_text, const char* value_name,
+                            double lower, const char* help) {
+  SolverOption o;
+  o.name = name;
+  o.summary_key = key;
+  o.kind = SolverOption::Kind::integer;
+  o.default_text = default_text;
+  o.value_name = value_name;
+  o.lower = lower;
+  o.help = help;
+  return o;
+}
+
 }  // namespace
 
-std::unique_ptr<LocalSolver> make_kaczmarz_solver(const SolverParams& params) {
-  return std::make_unique<KaczmarzSolver>(params);
+SolverInfo describe_kaczmarz_solver() {
+  SolverOption steps = integer_option(
+      "kaczmarz-steps", "steps", "0", "N", 0,
+      "equations each rank steps through per subproblem and outer iteration; 0 takes an eighth of a sweep (an "
+      "eighth of the block's rows, or of its stored entries per column for sparse X), at least k / relaxation");
+  SolverOption block = integer_option("kaczmarz-block", "block", "1", "B", 1,
+                                      "equations per step; B > 1 solves each block's least-squares problem on "
+                                      "BLAS-3 (Needell & Tropp 2014); B > k works best");
+  SolverOption sampling;
+  sampling.name = "kaczmarz-sampling";
+  sampling.summary_key = "sampling";
+  sampling.kind = SolverOption::Kind::choice;
+  sampling.default_text = "norm";
+  sampling.value_name = "norm|uniform";
+  sampling.choices = {"norm", "uniform"};
+  sampling.help =
+      "draw equations with probability proportional to their squared norms (Strohmer & Vershynin 2009) or "
+      "uniformly";
+  SolverOption relaxation;
+  relaxation.name = "kaczmarz-relaxation";
+  relaxation.summary_key = "relaxation";
+  relaxation.kind = SolverOption::Kind::real;
+  relaxation.default_text = "0.1";
+  relaxation.value_name = "L";
+  relaxation.lower = 0;
+  relaxation.upper = 2;
+  relaxation.lower_open = relaxation.upper_open = relaxation.has_upper = true;
+  relaxation.help =
+      "step length relative to the full projection, 0 < L < 2; full steps (1) leave noisy data with a large "
+      "spread, short ones converge to a lower error (see README)";
+  return {"kaczmarz",
+          "projected randomized Kaczmarz on the rows of each subproblem, norm-weighted, averaged over the ranks "
+          "that share a factor block",
+          {steps, block, sampling, relaxation},
+          [](const SolverParams& params) -> std::unique_ptr<LocalSolver> {
+            return std::make_unique<KaczmarzSolver>(params);
+          }};
 }
 
 }  // namespace nmf

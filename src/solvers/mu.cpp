@@ -35,8 +35,9 @@ class MuSolver final : public LocalSolver {
 
 }  // namespace
 
-std::unique_ptr<LocalSolver> make_mu_solver(const SolverParams&) {
-  return std::make_unique<MuSolver>();
+SolverInfo describe_mu_solver() {
+  return {"mu", "Lee-Seung multiplicative updates", {},
+          [](const SolverParams&) -> std::unique_ptr<LocalSolver> { return std::make_unique<MuSolver>(); }};
 }
 
 }  // namespace nmf

@@ -1,46 +1,137 @@
+// The solver registry: one line per solver. Each src/solvers/<name>.cpp defines describe_<name>_solver(), which
+// gives its name, its one-line summary, its options and its factory.
+#include <charconv>
+#include <cmath>
+#include <sstream>
+
 #include "nmf/error.hpp"
 #include "nmf/solvers/solver.hpp"
 
-// One line per solver: its name (the file src/solvers/<name>.cpp defines make_<name>_solver) and the
-// summary --help shows.
-#define NMF_FOR_EACH_SOLVER(X)                                                                              \
-  X(als,                                                                                                    \
-    "alternating least squares: normal equations solved by Cholesky, negatives clamped to zero (fast, "     \
-    "not a true NNLS)")                                                                                     \
-  X(bpp,                                                                                                    \
-    "alternating non-negative least squares, each subproblem solved exactly by block principal pivoting "   \
-    "(Kim & Park 2011)")                                                                                    \
-  X(hals,                                                                                                   \
-    "hierarchical ALS: exact coordinate descent on one column of A or row of S at a time (Cichocki & Phan " \
-    "2009); --inner repeats the sweeps")                                                                    \
-  X(mu, "Lee-Seung multiplicative updates")                                                                 \
-  X(kaczmarz,                                                                                               \
-    "projected randomized Kaczmarz on the rows of each subproblem, norm-weighted, averaged over the "       \
-    "ranks that share a factor block (--kaczmarz-*)")
+#define NMF_FOR_EACH_SOLVER(X) \
+  X(als)                       \
+  X(bpp)                       \
+  X(hals)                      \
+  X(mu)                        \
+  X(kaczmarz)
 
 namespace nmf {
 
-#define NMF_DECLARE_FACTORY(name, summary) std::unique_ptr<LocalSolver> make_##name##_solver(const SolverParams&);
-NMF_FOR_EACH_SOLVER(NMF_DECLARE_FACTORY)
-#undef NMF_DECLARE_FACTORY
+#define NMF_DECLARE_DESCRIPTION(name) SolverInfo describe_##name##_solver();
+NMF_FOR_EACH_SOLVER(NMF_DECLARE_DESCRIPTION)
+#undef NMF_DECLARE_DESCRIPTION
+
+const std::vector<SolverInfo>& solver_catalog() {
+#define NMF_DESCRIBE(name) describe_##name##_solver(),
+  static const std::vector<SolverInfo> catalog{NMF_FOR_EACH_SOLVER(NMF_DESCRIBE)};
+#undef NMF_DESCRIBE
+  return catalog;
+}
+
+const SolverInfo& find_solver(const std::string& name) {
+  std::string known;
+  for (const SolverInfo& info : solver_catalog()) {
+    if (info.name == name) return info;
+    known += (known.empty() ? "" : ", ") + info.name;
+  }
+  NMF_THROW(UsageError, "unknown --algo '" + name + "': known solvers are " + known);
+}
+
+SolverOptionValues default_solver_options() {
+  SolverOptionValues values;
+  for (const SolverInfo& info : solver_catalog())
+    for (const SolverOption& option : info.options) values[option.name] = option.default_text;
+  return values;
+}
+
+std::unique_ptr<LocalSolver> make_solver(const std::string& name, const SolverParams& params) {
+  const SolverInfo& info = find_solver(name);
+  SolverParams complete = params;
+  for (const SolverOption& option : info.options) complete.options.emplace(option.name, option.default_text);
+  return info.make(complete);
+}
+
+// --- options ----------------------------------------------------------------------------------------------
 
 namespace {
-struct Registration {
-  SolverInfo info;
-  std::unique_ptr<LocalSolver> (*make)(const SolverParams&);
-};
 
-const std::vector<Registration>& registrations() {
-#define NMF_REGISTER(name, summary) Registration{{#name, summary}, &make_##name##_solver},
-  static const std::vector<Registration> all{NMF_FOR_EACH_SOLVER(NMF_REGISTER)};
-#undef NMF_REGISTER
-  return all;
+const SolverOption& declared_option(const std::string& name) {
+  for (const SolverInfo& info : solver_catalog())
+    for (const SolverOption& option : info.options)
+      if (option.name == name) return option;
+  NMF_THROW(Error, "no solver declares the option --" + name);
+}
+
+bool parse_number(const std::string& text, SolverOption::Kind kind, double& value) {
+  const char* first = text.data();
+  const char* last = first + text.size();
+  if (kind == SolverOption::Kind::integer) {
+    std::int64_t parsed = 0;
+    const auto [end, ec] = std::from_chars(first, last, parsed);
+    value = static_cast<double>(parsed);
+    return !text.empty() && ec == std::errc() && end == last;
+  }
+  const auto [end, ec] = std::from_chars(first, last, value);
+  return !text.empty() && ec == std::errc() && end == last && std::isfinite(value);
+}
+
+std::string bound_text(double value) {
+  std::ostringstream out;
+  out << value;
+  return out.str();
+}
+
+// "must be >= 1", "must be in (0, 2)": the admitted range in words.
+std::string range_text(const SolverOption& o) {
+  if (!o.has_upper) return std::string("must be ") + (o.lower_open ? "> " : ">= ") + bound_text(o.lower);
+  return std::string("must be in ") + (o.lower_open ? "(" : "[") + bound_text(o.lower) + ", " + bound_text(o.upper) +
+         (o.upper_open ? ")" : "]");
+}
+
+}  // namespace
+
+void validate_solver_option(const SolverOption& o, const std::string& text) {
+  const std::string bad = "bad --" + o.name + " '" + text + "': ";
+  if (o.kind == SolverOption::Kind::choice) {
+    std::string expected;
+    for (const std::string& choice : o.choices) {
+      if (choice == text) return;
+      expected += (expected.empty() ? "" : " or ") + choice;
+    }
+    NMF_THROW(UsageError, bad + "expected " + expected);
+  }
+  double value = 0;
+  if (!parse_number(text, o.kind, value))
+    NMF_THROW(UsageError, bad + (o.kind == SolverOption::Kind::integer ? "expected an integer" : "expected a number"));
+  const bool above = o.lower_open ? value > o.lower : value >= o.lower;
+  const bool below = !o.has_upper || (o.upper_open ? value < o.upper : value <= o.upper);
+  if (!above || !below) NMF_THROW(UsageError, bad + range_text(o));
+}
+
+namespace {
+const std::string& option_text(const SolverParams& params, const std::string& name) {
+  const auto found = params.options.find(name);
+  if (found != params.options.end()) return found->second;
+  return declared_option(name).default_text;
 }
 }  // namespace
 
-void LocalSolver::update_block(const BlockUpdateInputs&, DenseMatrix&) {
-  NMF_THROW(Error, "solver " + name() + " has no equation-based update");
+std::int64_t SolverParams::integer(const std::string& name) const {
+  double value = 0;
+  parse_number(option_text(*this, name), SolverOption::Kind::integer, value);
+  return static_cast<std::int64_t>(value);
 }
+
+double SolverParams::real(const std::string& name) const {
+  double value = 0;
+  parse_number(option_text(*this, name), SolverOption::Kind::real, value);
+  return value;
+}
+
+std::string SolverParams::choice(const std::string& name) const {
+  return option_text(*this, name);
+}
+
+// --- what every update shares -------------------------------------------------------------------------------
 
 void masked_gram(const UpdateInputs& inputs, index_t j, DenseMatrix& out) {
   const index_t k = inputs.gram.rows();
@@ -56,22 +147,21 @@ DenseMatrix shifted_cross(const UpdateInputs& inputs) {
   return shifted;
 }
 
-const std::vector<SolverInfo>& solver_catalog() {
-  static const std::vector<SolverInfo> catalog = [] {
-    std::vector<SolverInfo> infos;
-    for (const auto& r : registrations()) infos.push_back(r.info);
-    return infos;
-  }();
-  return catalog;
-}
+// --- the README's table --------------------------------------------------------------------------------------
 
-std::unique_ptr<LocalSolver> make_solver(const std::string& name, const SolverParams& params) {
-  std::string known;
-  for (const auto& r : registrations()) {
-    if (r.info.name == name) return r.make(params);
-    known += (known.empty() ? "" : ", ") + r.info.name;
+std::string solver_table_markdown() {
+  std::ostringstream out;
+  out << "| `--algo` | what it does | its options (default) |\n|---|---|---|\n";
+  for (const SolverInfo& info : solver_catalog()) {
+    out << "| `" << info.name << "` | " << info.summary << " | ";
+    if (info.options.empty()) out << "none";
+    for (std::size_t i = 0; i < info.options.size(); ++i) {
+      const SolverOption& o = info.options[i];
+      out << (i ? "<br>" : "") << "`--" << o.name << " " << o.value_name << "` (" << o.default_text << "): " << o.help;
+    }
+    out << " |\n";
   }
-  NMF_THROW(UsageError, "unknown --algo '" + name + "': known solvers are " + known);
+  return out.str();
 }
 
 }  // namespace nmf

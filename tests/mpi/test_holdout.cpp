@@ -22,14 +22,14 @@ MaskedRun run_masked(MPI_Comm comm, GridShape shape, InputSource& source, const 
                      int iterations, const HoldOutSpec& spec) {
   const ProcessGrid grid(comm, shape);
   const DistMatrix x = source.distribute(grid);
-  const HeldOutEntries held_out(x, grid, spec);
+  const std::unique_ptr<Loss> loss = make_held_out_loss(x, grid, spec);
   SolverParams params;
   params.k = k;
   auto solver = make_solver(algo, params);
   StopRules rules;
   rules.push_back(std::make_unique<MaxIterations>(iterations));
   DriverOptions options;
-  options.held_out = &held_out;
+  options.loss = loss.get();
   AlternatingFactorization driver(grid, x, *solver, options);
   MaskedRun run;
   run.result = driver.run(random_factors(x, grid, k, 5), rules, nullptr);

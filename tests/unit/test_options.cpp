@@ -72,7 +72,7 @@ TEST(ParseCommandLine, DefaultsRunTheBuiltInExample) {
   EXPECT_TRUE(o.input.empty());
   EXPECT_EQ(o.k, 3);
   EXPECT_TRUE(o.print);
-  EXPECT_EQ(o.algo, "als");
+  EXPECT_EQ(o.algo, "hals");
   EXPECT_EQ(o.max_iterations, 100);
   EXPECT_EQ(o.tol, 1e-6);
   EXPECT_EQ(o.seed, 1u);

@@ -1,19 +1,22 @@
 // The distributed alternating-update driver, in the style of MPI-FAUN (Kannan, Ballard and Park): the
-// driver owns every distributed product and collective; the LocalSolver supplies the local update.
+// driver owns every distributed product and collective; the LocalSolver supplies the local update and the Loss
+// says what is minimised.
 //
 // It minimises the penalized objective
-//   f(A, S) = 1/2 ||X - A S||_F^2 + l1_A sum(A) + l2_A/2 ||A||_F^2 + l1_S sum(S) + l2_S/2 ||S||_F^2
-// over A >= 0, S >= 0 (sum(A) is the element-wise L1 norm, as A >= 0).
+//   f(A, S) = 1/2 loss(X, A S) + l1_A sum(A) + l2_A/2 ||A||_F^2 + l1_S sum(S) + l2_S/2 ||S||_F^2
+// over A >= 0, S >= 0 (sum(A) is the element-wise L1 norm, as A >= 0), where the loss is ||X - A S||_F^2 unless
+// another one is given (cross-validation's held-out loss).
 //
-// One iteration, on rank (i, j) of a pr x pc grid:
-//   S update:  (A^T X) partial = At_rowblock * X_ij              local, dense BLAS or sparse gather
-//              A^T X slice     = reduce-scatter over grid column  each rank gets only its columns of S
-//              S slice         = solver(A^T A + l2_S I, A^T X slice, l1_S)
-//              S_colblock      = all-gather over grid column;  S S^T = all-reduce of local SYRK
-//   A update:  the same with S X^T over the grid row, giving the rank's rows of A
-//   objective: ||X||^2 - 2 <S X^T, A^T> + <A^T A, S S^T> plus the penalties, from quantities the next
-//              iteration needs anyway (recomputed directly from the blocks when the relative error is so
-//              small that the identity loses its digits to cancellation)
+// One iteration, on rank (i, j) of a pr x pc grid (src/driver/factorization.cpp reads in this order):
+//   update S      S slice  = solver(A^T A + l2_S I, A^T X slice, l1_S)        local
+//   share S       S_colblock = all-gather over the grid column; S S^T = all-reduce of local SYRKs
+//   S X^T         partial = S_colblock X_ij^T, reduce-scattered over the grid row to this rank's rows of A
+//   update A      A slice  = solver(S S^T + l2_A I, S X^T slice, l1_A)        local
+//   share A       A_rowblock = all-gather over the grid row; A^T A (+ the evaluation's sums) = all-reduce
+//   evaluate      the loss and the objective, from quantities at hand (see nmf/driver/loss.hpp)
+//   balance       (hals) equal column norms of A and row norms of S; A S unchanged
+//   A^T X         partial = At_rowblock X_ij, reduce-scattered over the grid column: the next S update's
+//   gradient      the projected gradient (with --tol-pg), from both products at the current factors
 #pragma once
 
 #include <cstdint>
@@ -21,7 +24,7 @@
 #include <vector>
 
 #include "nmf/distribution/dist_matrix.hpp"
-#include "nmf/driver/holdout.hpp"
+#include "nmf/driver/loss.hpp"
 #include "nmf/factors.hpp"
 #include "nmf/driver/monitor.hpp"
 #include "nmf/solvers/solver.hpp"
@@ -41,15 +44,9 @@ struct Penalties {
 struct DriverOptions {
   Penalties penalties;
   int eval_every = 1;  // evaluate the objective every N iterations (always at the first and the last)
-  // The Gram identity subtracts numbers of the size of ||X||^2, each accurate to about 1e-14 relative, so
-  // an error e keeps about 1e-14 / e^2 of relative accuracy in e^2: at e = 1e-3 that is 1e-8, enough for
-  // runs on different numbers of ranks to agree to 8 digits; below it the error is recomputed directly
-  // from the local blocks (one dense block product, n m k / P flops per rank). That is done only where it
-  // is affordable: dense storage, or a sparse X with at least 1/32 of its entries stored.
-  double direct_error_below = 1e-3;
-  // Cross-validation: the entries the training loss leaves out (the masked update path; null: none). With
-  // it, relative_error and the objective are the training loss's, and heldout_error is reported.
-  const HeldOutEntries* held_out = nullptr;
+  // The loss (nmf/driver/loss.hpp); null: ||X - A S||^2 over all of X. With a held-out loss, relative_error
+  // and the objective are the training loss's, and heldout_error is reported.
+  Loss* loss = nullptr;
 };
 
 // Seconds spent per phase, summed over iterations (this rank's clock).
@@ -67,7 +64,7 @@ struct FactorizationResult {
   std::string stop_reason;
   double relative_error = 0;
   double objective = 0;
-  double heldout_error = std::numeric_limits<double>::quiet_NaN();  // with DriverOptions::held_out
+  double heldout_error = std::numeric_limits<double>::quiet_NaN();  // with a held-out loss
   std::vector<IterationRecord> history;  // evaluated iterations, iteration 0 (initial factors) first
   double seconds = 0;                    // iterations only
   double comm_bytes_per_iteration = 0;   // summed over ranks
@@ -87,6 +84,9 @@ class AlternatingFactorization {
   FactorizationResult run(Factors initial, const StopRules& rules, IterationObserver* observer);
 
  private:
+  // Throws UsageError (the same on every rank) if the solver, the loss and the stop rules do not go together.
+  void check(bool want_pg, const Loss& loss) const;
+
   const ProcessGrid& grid_;
   const DistMatrix& x_;
   LocalSolver& solver_;

@@ -1,10 +1,12 @@
 // The solver interface. The driver (nmf/driver/factorization.hpp) owns everything distributed: the gathers of
-// factor slices, the Gram matrices, the products with X and their reduce-scatters, the error. A solver
-// only supplies the local update of one factor slice from those quantities. Adding a solver is one new
-// file in src/solvers/ and one line in src/solvers/registry.cpp.
+// factor slices, the Gram matrices, the products with X and their reduce-scatters, the loss. A solver only
+// supplies the local update of one factor from what the driver hands it, and declares its own options.
+// Adding a solver is one new file in src/solvers/ and one line in src/solvers/registry.cpp; --help, the
+// config file, the summary and the README's solver table pick up its options from the declaration.
 #pragma once
 
-#include <functional>
+#include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -16,33 +18,67 @@ namespace nmf {
 
 enum class FactorSide { A, S };
 
-// Parameters every solver may read; a solver that needs more adds its fields here.
-struct SolverParams {
-  int k = 0;
-  int inner_sweeps = 1;             // hals: coordinate-descent sweeps per update (Gillis & Glineur's acceleration)
-  std::uint64_t seed = 1;           // kaczmarz: the random streams are keyed by (seed, rank, iteration)
-  std::int64_t kaczmarz_steps = 0;  // kaczmarz: equations per subproblem and rank; 0 picks the default
-  int kaczmarz_block = 1;           // kaczmarz: equations per block step
-  std::string kaczmarz_sampling = "norm";  // kaczmarz: "norm" (probability ~ ||row||^2) or "uniform"
-  double kaczmarz_relaxation = 0.1;        // kaczmarz: step length relative to the full projection
+// One option a solver declares. Its command-line name is `name` (--name), its key in the summary's object
+// for the solver is `summary_key`; the value is validated once, when the command line is read.
+struct SolverOption {
+  enum class Kind { integer, real, choice };
+  std::string name;
+  std::string summary_key;
+  Kind kind = Kind::integer;
+  std::string default_text;
+  std::string value_name;  // shown in --help: N, L, norm|uniform
+  std::string help;
+  // integer and real: the admitted range; an open end excludes the bound itself
+  double lower = 0, upper = 0;
+  bool lower_open = false, upper_open = false, has_upper = false;
+  std::vector<std::string> choices;  // choice: the admitted values
 };
 
-// What the driver hands a solver for one update. For the S update: gram = A^T A + l2_S I, cross = A^T X
-// for this rank's columns of S, l1 = l1_S. For the A update: gram = S S^T + l2_A I, cross = S X^T for this
-// rank's rows of A (the factor slice, k x count, holds A^T's columns), l1 = l1_A. In both cases the update
-// minimises, for every column f of the slice independently,
+// Throws UsageError ("bad --NAME VALUE: ...") unless `text` is a valid value of `option`.
+void validate_solver_option(const SolverOption& option, const std::string& text);
+
+// The text of every solver option, keyed by name; the driver fills in each declared default that is missing.
+using SolverOptionValues = std::map<std::string, std::string>;
+
+struct SolverParams {
+  int k = 0;
+  std::uint64_t seed = 1;      // for solvers that draw random numbers (keyed by seed, rank and iteration)
+  SolverOptionValues options;  // validated; missing ones take their declared defaults
+
+  // Typed reads of a declared option (throws Error if `name` is not declared).
+  std::int64_t integer(const std::string& name) const;
+  double real(const std::string& name) const;
+  std::string choice(const std::string& name) const;
+};
+
+// What the driver hands a solver for one update.
+//
+// Solvers that update this rank's slice (UpdateScope::slice, all but Kaczmarz) read gram, cross and l1. For
+// the S update: gram = A^T A + l2_S I, cross = A^T X for this rank's columns of S, l1 = l1_S. For the A
+// update: gram = S S^T + l2_A I, cross = S X^T for this rank's rows of A (the factor slice, k x count, holds
+// A^T's columns), l1 = l1_A. In both cases the update minimises, for every column f of the slice
+// independently,
 //   1/2 f^T gram f - (cross - l1)^T f      subject to f >= 0,
-// which is the penalized objective of nmf_mpi restricted to one factor (see driver/factorization.hpp).
+// which is the penalized objective of nmf_mpi restricted to one factor.
+//
+// Solvers that work on the equations (UpdateScope::gathered_block, Kaczmarz) read x and other_block and update
+// their factor's gathered block: for the S update the equations are A's rows (other_block = A's row block,
+// k x n_i) with right-hand sides X_ij's rows; for the A update they are S's columns (other_block = S's column
+// block, k x m_j) with X_ij's columns. The driver then averages the block over the ranks that share it and
+// keeps this rank's slice.
 struct UpdateInputs {
   FactorSide side;
   const DenseMatrix& gram;   // k x k, replicated on every rank, L2 penalty included
   const DenseMatrix& cross;  // k x count, this rank's columns
   double l1;                 // element-wise L1 penalty of this factor
   int iteration;             // 1-based outer iteration
-  // The masked (held-out) path: when set, column j's subproblem has its own Gram matrix,
-  // gram - reshape(gram_corrections(:, j)) (k*k x count, column-major k x k per column): the contributions
-  // of the entries of X that the loss leaves out. `cross` already excludes them.
+  // A loss that leaves entries of X out (cross-validation): when set, column j's subproblem has its own Gram
+  // matrix, gram - reshape(gram_corrections(:, j)) (k*k x count, column-major k x k per column): the
+  // contributions of the entries of X that the loss leaves out. `cross` already excludes them.
   const DenseMatrix* gram_corrections = nullptr;
+  const LocalBlock* x = nullptr;             // gathered_block: X_ij
+  const DenseMatrix* other_block = nullptr;  // gathered_block: the other factor's gathered block
+  int rank = 0;                              // this rank in the grid: each rank samples its own stream
 };
 
 // The Gram matrix of column j of a masked update: inputs.gram minus the column's correction.
@@ -51,35 +87,25 @@ void masked_gram(const UpdateInputs& inputs, index_t j, DenseMatrix& out);
 // cross - l1, the linear term of the subproblem.
 DenseMatrix shifted_cross(const UpdateInputs& inputs);
 
-// What the driver hands a solver that works on the equations themselves rather than on the Gram matrices
-// (Kaczmarz): this rank's block X_ij and the other factor's gathered block. For the S update the
-// equations are A's rows (other_block = A's row block, k x n_i) with right-hand sides X_ij's rows; for the
-// A update they are S's columns (other_block = S's column block, k x m_j) with X_ij's columns. The solver
-// updates its own factor's gathered block in place; the driver then averages that block over the ranks
-// that share it (randomized Kaczmarz with averaging) and keeps this rank's slice.
-struct BlockUpdateInputs {
-  FactorSide side;
-  const LocalBlock& x;             // X_ij
-  const DenseMatrix& other_block;  // A's row block (S update) or S's column block (A update)
-  int iteration;                   // 1-based outer iteration
-  int rank;                        // grid rank: each rank samples its own stream
+// What a solver updates, and so what the driver computes for it.
+enum class UpdateScope {
+  slice,          // this rank's slice, from gram and cross (the driver forms A^T X and S X^T)
+  gathered_block  // the gathered block, from X_ij and the other factor's block (no products needed)
 };
 
 class LocalSolver {
  public:
   virtual ~LocalSolver() = default;
   virtual std::string name() const = 0;
-  // Replaces `factor` (k x count: this rank's slice of S, or of A^T) by its update. Local: no MPI.
+  virtual UpdateScope scope() const { return UpdateScope::slice; }
+  // Replaces `factor` by its update: this rank's slice of S or of A^T (k x count) for UpdateScope::slice,
+  // the gathered block for UpdateScope::gathered_block. Local: no MPI.
   virtual void update(const UpdateInputs& inputs, DenseMatrix& factor) = 0;
   // Diagonal ridges added to singular or ill-conditioned Gram matrices so far (reported in the log).
   virtual int ridges_added() const { return 0; }
   // Whether the driver should rescale A's columns and S's rows to equal norms after each iteration
   // (A S unchanged); solvers whose steps divide by a factor's column norms want it.
   virtual bool wants_balanced_scaling() const { return false; }
-  // Gram-based solvers (all but Kaczmarz) get UpdateInputs through update(); the others get
-  // BlockUpdateInputs through update_block(), and the driver skips the products they do not need.
-  virtual bool uses_gram() const { return true; }
-  virtual void update_block(const BlockUpdateInputs& inputs, DenseMatrix& block);
   // Whether the solver minimises the penalized objective (--l1-A and the others).
   virtual bool supports_penalties() const { return true; }
   // Whether the solver handles UpdateInputs::gram_corrections (losses that leave entries of X out, as
@@ -89,13 +115,24 @@ class LocalSolver {
 
 struct SolverInfo {
   std::string name;
-  std::string summary;  // one line for --help
+  std::string summary;                // one line for --help
+  std::vector<SolverOption> options;  // its own options, each --NAME
+  std::unique_ptr<LocalSolver> (*make)(const SolverParams&) = nullptr;
 };
 
 // The registered solvers, in registration order.
 const std::vector<SolverInfo>& solver_catalog();
 
-// Throws UsageError naming the known solvers if `name` is not one of them.
+// The registered solver called `name`; throws UsageError naming the known solvers if there is none.
+const SolverInfo& find_solver(const std::string& name);
+
+// Every solver's declared defaults, keyed by option name.
+SolverOptionValues default_solver_options();
+
+// The solver `name` with `params` (missing options take their defaults). Throws UsageError for an unknown name.
 std::unique_ptr<LocalSolver> make_solver(const std::string& name, const SolverParams& params);
+
+// The README's table of solvers and their options (Markdown), made from the declarations.
+std::string solver_table_markdown();
 
 }  // namespace nmf

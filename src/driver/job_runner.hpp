@@ -1,0 +1,35 @@
+// Internal to the driver: one factorization job (a restart, or a cross-validation fold) on one subgroup's copy
+// of X, from the run's options: the solver with its options, the stop rules, the loss, the initial factors.
+#pragma once
+
+#include "nmf/driver/factorization.hpp"
+#include "nmf/driver/jobs.hpp"
+#include "nmf/options.hpp"
+#include "report.hpp"
+
+namespace nmf::detail {
+
+class JobRunner {
+ public:
+  JobRunner(const Options& options, const ProcessGrid& grid, const DistMatrix& x, bool talk)
+      : o_(options), grid_(grid), x_(x), logger_(talk, options.log_every) {}
+
+  // Collective over the subgroup. A job with a fold (>= 0) leaves that fold's entries out of the loss. `log`
+  // shows the iterations (for a run of a single job).
+  FactorizationResult run(const Job& job, bool log);
+
+ private:
+  const Options& o_;
+  const ProcessGrid& grid_;
+  const DistMatrix& x_;
+  ConsoleLogger logger_;
+};
+
+// The stop rules the options ask for.
+StopRules stop_rules(const Options& options);
+
+// Throws the same UsageError on every rank (decided on replicated options only) if the solver cannot do what
+// the options ask: penalties, or the held-out loss of cross-validation.
+void check_solver(const Options& options, bool cross_validating);
+
+}  // namespace nmf::detail

@@ -1,0 +1,135 @@
+#include "nmf/driver/run.hpp"
+
+#include <cstdio>
+#include <optional>
+
+#include "cross_validation.hpp"
+#include "nmf/io/input.hpp"
+#include "nmf/io/output.hpp"
+#include "restarts.hpp"
+
+namespace nmf {
+
+namespace {
+
+constexpr index_t kMaxPrintedEntries = 100 * 100;
+
+// One subgroup's copy of X on its own grid.
+struct Problem {
+  SubGroups groups;
+  std::unique_ptr<InputSource> source;
+  std::unique_ptr<ProcessGrid> grid;
+  DistMatrix x;
+  double read_seconds = 0;
+};
+
+ReadOptions read_options(const Options& o) {
+  ReadOptions r;
+  r.path = o.input;
+  r.format = parse_input_format(o.format);
+  r.transpose = o.transpose;
+  r.storage = parse_storage_choice(o.storage);
+  r.chunk_bytes = o.read_chunk_mb << 20;
+  return r;
+}
+
+// The grid of `group_size` ranks the options ask for, checked against the matrix and every k.
+GridShape grid_shape_for(const Options& o, MPI_Comm world, int group_size, const InputShape& shape) {
+  return collectively(world, [&] {
+    for (int k : o.k_values) validate_rank_for_shape(k, shape.rows, shape.cols);
+    if (o.grid == "auto") return choose_grid_shape(group_size, shape.rows, shape.cols);
+    const GridShape requested = parse_grid_shape(o.grid);
+    validate_grid_shape(requested, group_size, shape.rows, shape.cols);
+    return requested;
+  });
+}
+
+// Collective over `world`: the subgroups, and each reads X itself onto its own grid.
+Problem read_problem(const Options& o, MPI_Comm world, double start) {
+  Problem p;
+  p.groups = split_into_groups(world, o.groups);
+  const MPI_Comm group = p.groups.group.get();
+  p.source = o.input.empty() ? dense_in_memory(builtin_example_matrix(),
+                                               "built-in example (the origin notebook's 12 x 10 matrix)", o.transpose)
+                             : open_input(group, read_options(o));
+  const InputShape shape = p.source->shape();
+  const GridShape grid_shape = grid_shape_for(o, world, p.groups.group.size(), shape);
+  if (o.print && shape.rows * shape.cols > kMaxPrintedEntries)
+    NMF_THROW_REPLICATED(ExitCode::usage, "--print is for matrices of at most 100 x 100 entries");
+  p.grid = std::make_unique<ProcessGrid>(group, grid_shape);
+  p.x = p.source->distribute(*p.grid);
+  p.read_seconds = MPI_Wtime() - start;
+  if (p.x.stats.frobenius_sq == 0.0)
+    NMF_THROW_REPLICATED(ExitCode::bad_input,
+                         p.source->description() + ": every entry is zero; there is nothing to factor");
+  return p;
+}
+
+// Collective over `world`: the winning subgroup writes the factors, the summary and the rank-selection table;
+// the whole job agrees on how it went.
+void write_outputs(const Options& o, MPI_Comm world, const Problem& p, const detail::FinalFit& fit,
+                   const std::optional<detail::RankChoice>& choice, double start) {
+  const OutputFormat format = parse_output_format(o.output_format);
+  const OutputPaths paths = output_paths(o.output, format);
+  const std::string csv_path = o.output + "_rank_selection.csv";
+  std::optional<LocalFailure> failure;
+  try {
+    if (fit.winner) {
+      const ProcessGrid& grid = *p.grid;
+      write_factors(grid, p.x.layout, fit.best.factors, paths, format);
+      nlohmann::ordered_json extra;
+      if (choice) extra["rank_selection"] = detail::rank_selection_json(*choice, o);
+      if (fit.jobs.size() > 1) {
+        extra["restarts"] = detail::restart_table(fit);
+        extra["best_restart"] = fit.best_index;
+      }
+      const detail::RunFacts facts{o,       p.source->description(), grid,  p.x, fit.best, p.read_seconds,
+                                   MPI_Wtime() - start, paths.a,    paths.s, 0,   p.groups.count, extra};
+      detail::RunFacts with_ranks = facts;
+      int world_ranks = 0;
+      NMF_MPI_CHECK(MPI_Comm_size(world, &world_ranks));
+      with_ranks.world_ranks = world_ranks;
+      const std::string summary = detail::build_summary(with_ranks).dump(1) + "\n";
+      collectively(grid.comm(), [&] {
+        if (grid.rank() != 0) return;
+        write_file_atomically(paths.summary, summary);
+        if (choice) write_file_atomically(csv_path, detail::rank_selection_csv(*choice));
+      });
+    }
+  } catch (const CollectiveError&) {
+    failure = describe_current_exception();
+  }
+  agree_on_failure(world, failure);
+  if (fit.winner && p.grid->rank() == 0 && !o.quiet)
+    std::printf("wrote %s, %s and %s%s\n", paths.a.c_str(), paths.s.c_str(), paths.summary.c_str(),
+                choice ? (" and " + csv_path).c_str() : "");
+}
+
+}  // namespace
+
+void run_factorization(const Options& options, MPI_Comm world) {
+  Options o = options;
+  const double start = MPI_Wtime();
+  int world_rank = 0, world_ranks = 0;
+  NMF_MPI_CHECK(MPI_Comm_rank(world, &world_rank));
+  NMF_MPI_CHECK(MPI_Comm_size(world, &world_ranks));
+  const bool talk = world_rank == 0 && !o.quiet;
+  if (!o.output.empty()) check_output_prefix(world, o.output);
+  detail::check_solver(o, detail::cross_validating(o));
+
+  const Problem p = read_problem(o, world, start);
+  if (talk) detail::print_header(o, world_ranks, p.groups.count, *p.grid, p.source->description(), p.x, p.read_seconds);
+  detail::JobRunner runner(o, *p.grid, p.x, talk);
+
+  std::optional<detail::RankChoice> choice;
+  if (detail::cross_validating(o)) {
+    choice = detail::choose_rank_by_cross_validation(o, world, p.groups, runner, talk);
+    o.k = choice->k;
+  }
+  const detail::FinalFit fit = detail::fit_with_restarts(o, world, p.groups, runner);
+  if (talk && fit.jobs.size() > 1) detail::print_restarts(fit);
+  if (fit.winner) detail::print_result(o, *p.grid, p.x, fit.best);
+  if (!o.output.empty()) write_outputs(o, world, p, fit, choice, start);
+}
+
+}  // namespace nmf
