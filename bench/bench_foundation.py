@@ -74,7 +74,7 @@ def bench_fashion(binary, repeats, workdir):
         per_iteration, errors = [], []
         for r in range(repeats):
             prefix = workdir / f"fm_p{ranks}_{r}"
-            run_nmf(binary, ranks, ["-i", str(FASHION), "-k", "20", "--iters", "50", "--tol", "0", "--quiet",
+            run_nmf(binary, ranks, ["-i", str(FASHION), "-k", "20", "--algo", "als", "--iters", "50", "--tol", "0", "--quiet",
                                     "-o", str(prefix)])
             summary = json.loads(Path(f"{prefix}_summary.json").read_text())
             per_iteration.append(summary["seconds_per_iteration"])
@@ -95,7 +95,7 @@ def bench_memory(binary, workdir):
                         "10000000"], check=True)
     peaks = {}
     for ranks in (1, 4):
-        done = run_nmf(binary, ranks, ["-i", str(matrix), "-k", "10", "--iters", "2", "--quiet"], wrap_time=True)
+        done = run_nmf(binary, ranks, ["-i", str(matrix), "-k", "10", "--algo", "als", "--iters", "2", "--quiet"], wrap_time=True)
         per_rank = [int(v) / 1024 for v in re.findall(r"peak_rss_kib=(\d+)", done.stderr)]
         peaks[ranks] = max(per_rank)
         print(f"P = {ranks}: peak RSS per rank (MiB) = {', '.join(f'{v:.0f}' for v in sorted(per_rank))}")

@@ -63,19 +63,12 @@ std::string algo_help() {
   return text;
 }
 
-}  // namespace
+// Every option, grouped as --help shows them; values go into `o`, and the three that need parsing into `texts`.
+struct OptionTexts {
+  std::string seed, rank, config_path;
+};
 
-std::string version_string() {
-  return NMF_VERSION;
-}
-
-CommandLine parse_command_line(int argc, const char* const* argv) {
-  CommandLine cli;
-  Options& o = cli.options;
-  std::string seed_text = std::to_string(o.seed);
-  std::string rank_text;
-  std::string config_path;
-
+void describe_options(Options& o, OptionTexts& texts, po::options_description& all) {
   // One option per entry reads better than the formatter's layout of these chains.
   // clang-format off
   po::options_description input("Input", kHelpWidth, kHelpDescriptionWidth);
@@ -97,11 +90,11 @@ CommandLine parse_command_line(int argc, const char* const* argv) {
       "  1/2 ||X - A S||_F^2 + l1_A sum(A) + l2_A/2 ||A||_F^2 + l1_S sum(S) + l2_S/2 ||S||_F^2",
       kHelpWidth, kHelpDescriptionWidth);
   factorization.add_options()
-      ("rank,k", po::value(&rank_text)->value_name("K"),
+      ("rank,k", po::value(&texts.rank)->value_name("K"),
        "number of factors k, 1 <= k <= min(n, m); required with --input (the built-in example uses 3). A list "
        "5,10,20 or a range 2:30[:step] sweeps k and picks one by cross-validation (see --cv-folds)")
       ("algo", po::value(&o.algo)->default_value(o.algo)->value_name("NAME"), algo_help().c_str())
-      ("seed", po::value(&seed_text)->default_value(seed_text)->value_name("S"),
+      ("seed", po::value(&texts.seed)->default_value(texts.seed)->value_name("S"),
        "seed of the random initial factors (and of kaczmarz's sampling); the same seed gives the same initial "
        "factors on any number of ranks")
       ("l1-A", po::value(&o.l1_a)->default_value(o.l1_a)->value_name("W"), "element-wise L1 penalty l1_A on A (sparser A)")
@@ -136,7 +129,7 @@ CommandLine parse_command_line(int argc, const char* const* argv) {
       ("cv-folds", po::value(&o.cv_folds)->default_value(o.cv_folds)->value_name("F"),
        "cross-validation: fit every k F times, each time leaving out a random --cv-fraction of the stored entries, "
        "and measure the error on them; 0 means 3 when several k are given, none otherwise")
-      ("cv-fraction", po::value(&o.cv_fraction)->default_value(o.cv_fraction)->value_name("F"),
+      ("cv-fraction", po::value(&o.cv_fraction)->default_value(o.cv_fraction, "0.1")->value_name("F"),
        "cross-validation: the fraction of X's stored entries each fold holds out")
       ("rank-select", po::value(&o.rank_select)->default_value(o.rank_select)->value_name("se|min"),
        "choice of k: se, the smallest k whose held-out error is within one standard error of the minimum; min, "
@@ -167,18 +160,36 @@ CommandLine parse_command_line(int argc, const char* const* argv) {
       ("help,h", "show this help and exit")
       ("version", "show the version and exit")
       ("list-solvers", "print the table of solvers and their options (Markdown, as in the README) and exit")
-      ("config", po::value(&config_path)->value_name("FILE"),
+      ("config", po::value(&texts.config_path)->value_name("FILE"),
        "read options from FILE: one 'long-option-name = value' per line, '#' comments; the command line wins");
   // clang-format on
 
-  po::options_description all(kHelpWidth, kHelpDescriptionWidth);
   all.add(input).add(factorization).add(solver_options).add(stopping).add(restarts).add(parallel).add(output).add(logging).add(general);
+}
+
+// --help: the usage lines and every option.
+std::string help_text(const po::options_description& all) {
   std::ostringstream help;
   help << "nmf_mpi " << version_string() << ": distributed non-negative matrix factorization\n\n"
        << "usage: mpirun -np P nmf_mpi -i FILE -k K -o PREFIX [options]\n"
        << "       mpirun -np P nmf_mpi            (the built-in example)\n"
        << all;
-  cli.help_text = help.str();
+  return help.str();
+}
+
+}  // namespace
+
+std::string version_string() {
+  return NMF_VERSION;
+}
+
+CommandLine parse_command_line(int argc, const char* const* argv) {
+  CommandLine cli;
+  Options& o = cli.options;
+  OptionTexts texts{std::to_string(o.seed), "", ""};
+  po::options_description all(kHelpWidth, kHelpDescriptionWidth);
+  describe_options(o, texts, all);
+  cli.help_text = help_text(all);
 
   for (int a = 0; a < argc; ++a) o.command_line += (a ? " " : "") + quote_if_needed(argv[a]);
 
@@ -207,14 +218,14 @@ CommandLine parse_command_line(int argc, const char* const* argv) {
   } catch (const po::error& e) {
     NMF_THROW(UsageError, std::string(e.what()) + " (see --help)");
   }
-  o.seed = parse_seed(seed_text);
+  o.seed = parse_seed(texts.seed);
   if (o.input.empty()) {
-    if (!vm.count("rank")) rank_text = "3";
+    if (!vm.count("rank")) texts.rank = "3";
     o.print = true;
   } else if (!vm.count("rank")) {
     NMF_THROW(UsageError, "-k/--rank is required with --input (see --help)");
   }
-  o.k_values = parse_rank_list(rank_text);
+  o.k_values = parse_rank_list(texts.rank);
   o.k = o.k_values.front();
   return cli;
 }

@@ -6,15 +6,7 @@
 #include <cmath>
 #include <vector>
 
-extern "C" {
-// LAPACK's Fortran interface (OpenBLAS exports it; Debian ships no LAPACKE for it by default).
-void dpotrf_(const char* uplo, const int* n, double* a, const int* lda, int* info);
-void dpocon_(const char* uplo, const int* n, const double* a, const int* lda, const double* anorm, double* rcond,
-             double* work, int* iwork, int* info);
-double dlansy_(const char* norm, const char* uplo, const int* n, const double* a, const int* lda, double* work);
-void dpotrs_(const char* uplo, const int* n, const int* nrhs, const double* a, const int* lda, double* b,
-             const int* ldb, int* info);
-}
+#include "lapack.hpp"
 
 namespace nmf {
 

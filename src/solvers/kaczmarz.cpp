@@ -129,7 +129,7 @@ SolverInfo describe_kaczmarz_solver() {
   relaxation.lower_open = relaxation.upper_open = relaxation.has_upper = true;
   relaxation.help =
       "step length relative to the full projection, 0 < L < 2; full steps (1) leave noisy data with a large "
-      "spread, short ones converge to a lower error (see README)";
+      "spread, short ones converge to a lower error (README, Solvers)";
   return {"kaczmarz",
           "projected randomized Kaczmarz on the rows of each subproblem, norm-weighted, averaged over the ranks "
           "that share a factor block",

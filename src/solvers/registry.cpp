@@ -149,15 +149,25 @@ DenseMatrix shifted_cross(const UpdateInputs& inputs) {
 
 // --- the README's table --------------------------------------------------------------------------------------
 
+namespace {
+// A table cell: '|' would end it.
+std::string cell(const std::string& text) {
+  std::string escaped;
+  for (char c : text) escaped += c == '|' ? std::string("\\|") : std::string(1, c);
+  return escaped;
+}
+}  // namespace
+
 std::string solver_table_markdown() {
   std::ostringstream out;
   out << "| `--algo` | what it does | its options (default) |\n|---|---|---|\n";
   for (const SolverInfo& info : solver_catalog()) {
-    out << "| `" << info.name << "` | " << info.summary << " | ";
+    out << "| `" << info.name << "` | " << cell(info.summary) << " | ";
     if (info.options.empty()) out << "none";
     for (std::size_t i = 0; i < info.options.size(); ++i) {
       const SolverOption& o = info.options[i];
-      out << (i ? "<br>" : "") << "`--" << o.name << " " << o.value_name << "` (" << o.default_text << "): " << o.help;
+      out << (i ? "<br>" : "") << "`--" << o.name << " " << cell(o.value_name) << "` (" << o.default_text
+          << "): " << cell(o.help);
     }
     out << " |\n";
   }
