@@ -10,6 +10,7 @@
 #include "nmf/driver/rank_selection.hpp"
 #include "nmf/io/input.hpp"
 #include "nmf/io/output.hpp"
+#include "nmf/io/output_set.hpp"
 #include "nmf/options.hpp"
 #include "report.hpp"
 
@@ -191,9 +192,10 @@ int run(const CommandLine& cli, const Comm& comm) {
 
   OutputFormat output_format = parse_output_format(o.output_format);
   OutputPaths paths;
+  std::optional<OutputSet> outputs;  // holds the prefix's lock until the run ends
   if (!o.output.empty()) {
-    paths = output_paths(o.output, output_format);
-    check_output_prefix(comm.get(), o.output);
+    outputs.emplace(comm.get(), o.output, output_format);
+    paths = outputs->paths();
   }
   const bool cross_validating = o.ranks.size() > 1 || o.cv_folds > 0;
   const int folds = o.cv_folds > 0 ? o.cv_folds : 3;
@@ -322,17 +324,14 @@ int run(const CommandLine& cli, const Comm& comm) {
     std::optional<LocalFailure> failure;
     try {
       if (winner) {
-        write_factors(grid, x.layout, result.factors, paths, output_format);
+        outputs->write_factors(grid, x.layout, result.factors);
+        if (!rank_csv.empty())
+          outputs->add_text_file(grid.comm(), "rank_selection", o.output + "_rank_selection.csv", rank_csv);
+        extra["files"] = nlohmann::ordered_json::parse(outputs->files_json());
         detail::RunFacts facts{
             o,       source->description(), grid,         x,    result, read_seconds, MPI_Wtime() - start, paths.a,
             paths.s, comm.size(),           groups.count, extra};
-        const std::string summary = detail::build_summary(facts).dump(1) + "\n";
-        collectively(grid.comm(), [&] {
-          if (grid.rank() == 0) {
-            write_file_atomically(paths.summary, summary);
-            if (!rank_csv.empty()) write_file_atomically(o.output + "_rank_selection.csv", rank_csv);
-          }
-        });
+        outputs->commit(grid.comm(), detail::build_summary(facts).dump(1) + "\n");
       }
     } catch (const CollectiveError&) {
       failure = describe_current_exception();
