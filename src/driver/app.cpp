@@ -1,5 +1,6 @@
 #include "nmf/app.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <iostream>
@@ -27,6 +28,7 @@ ReadOptions read_options(const Options& o) {
   r.transpose = o.transpose;
   r.storage = parse_storage_choice(o.storage);
   r.chunk_bytes = o.read_chunk_mb << 20;
+  r.factor_rank = *std::max_element(o.ranks.begin(), o.ranks.end());
   return r;
 }
 
