@@ -90,7 +90,6 @@ double parse_value(std::string_view text, Field field) {
   if (std::isinf(value)) throw LineProblem("value is infinite");
   if (value < 0.0)
     throw LineProblem("negative value " + printable(text) + " (NMF needs a non-negative matrix, X >= 0)");
-  if (!square_is_finite(value)) throw LineProblem("value " + printable(text) + " is too large: " + kTooLargeReason);
   return value;
 }
 
@@ -111,6 +110,13 @@ std::string printable(std::string_view text) {
     }
   }
   return shown;
+}
+
+void check_square_is_finite(double value) {
+  if (square_is_finite(value)) return;
+  char shortest[32];
+  const auto end = std::to_chars(shortest, shortest + sizeof shortest, value).ptr;
+  throw LineProblem("value " + std::string(shortest, end) + " is too large: " + kTooLargeReason);
 }
 
 std::string Header::banner_text() const {

@@ -91,6 +91,7 @@ class MatrixMarketSource final : public InputSource {
       t.row = value_index % header_.rows;
       t.col = value_index / header_.rows;
     }
+    mm::check_square_is_finite(t.value);
     const auto oriented = [&](Triplet e) {
       if (options_.transpose) std::swap(e.row, e.col);
       return e;

@@ -808,7 +808,7 @@ def case_nothing_lost_value_too_large(ctx):
     # Finite values whose square overflows a double: refused where they are, not reported later as a
     # failure of the factors.
     expect_bad_mtx(ctx, COORDINATE_REAL, "4 5 5", with_bad_entry(3, (4, 5, "1e200")), 3,
-                   ["value 1e200 is too large", "square"])
+                   ["value 1e+200 is too large", "square"])
     path = ctx.indir / "large.npy"
     x = np.ones((6, 5))
     x[4, 2] = 1e200

@@ -59,6 +59,9 @@ inline bool square_is_finite(double value) {
 }
 inline constexpr const char* kTooLargeReason =
     "its square overflows a double (the largest accepted value is about 1.34e154); scale the data down";
+// Throws LineProblem for a value whose square overflows. Separate from the line parsers, which read any
+// double the format holds (the factor files too); the readers call it on every entry of X.
+void check_square_is_finite(double value);
 
 // Formats a double with 17 significant digits, the shortest form that always round-trips.
 std::string format_value(double value);
