@@ -112,11 +112,15 @@ std::string printable(std::string_view text) {
   return shown;
 }
 
+std::string format_shortest(double value) {
+  char text[32];
+  const auto end = std::to_chars(text, text + sizeof text, value).ptr;
+  return std::string(text, end);
+}
+
 void check_square_is_finite(double value) {
-  if (square_is_finite(value)) return;
-  char shortest[32];
-  const auto end = std::to_chars(shortest, shortest + sizeof shortest, value).ptr;
-  throw LineProblem("value " + std::string(shortest, end) + " is too large: " + kTooLargeReason);
+  if (!square_is_finite(value))
+    throw LineProblem("value " + format_shortest(value) + " is too large: " + kTooLargeReason);
 }
 
 std::string Header::banner_text() const {

@@ -175,7 +175,7 @@ class NpySource final : public InputSource {
           const std::string what = std::isnan(v)   ? "is NaN"
                                    : std::isinf(v) ? "is infinite"
                                    : v < 0.0       ? "is negative: " + std::to_string(v)
-                                                   : "is too large: " + mm::format_value(v);
+                                                   : "is too large: " + mm::format_shortest(v);
           const std::string why = std::isfinite(v) && v > 0.0 ? std::string(mm::kTooLargeReason)
                                                               : "NMF needs a non-negative matrix, X >= 0";
           NMF_THROW(InputError, options_.path + ": element [" + std::to_string(file_row) + ", " +

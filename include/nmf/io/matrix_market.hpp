@@ -63,6 +63,9 @@ inline constexpr const char* kTooLargeReason =
 // double the format holds (the factor files too); the readers call it on every entry of X.
 void check_square_is_finite(double value);
 
+// The shortest text that reads back as `value` ("1e+200"), for messages.
+std::string format_shortest(double value);
+
 // Formats a double with 17 significant digits, the shortest form that always round-trips.
 std::string format_value(double value);
 // The same into buf (at least 32 bytes); returns the number of characters written.
