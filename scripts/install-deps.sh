@@ -10,6 +10,8 @@ packages=(
   openmpi-bin libopenmpi-dev libopenblas-dev liblapack-dev libscalapack-openmpi-dev
   # command line
   libboost-program-options-dev librandom123-dev nlohmann-json3-dev
+  # checksums of the output files (CRC-32)
+  zlib1g-dev
   # tests
   libgtest-dev python3 python3-numpy python3-scipy
   # benchmarks and measurement

@@ -17,11 +17,6 @@ void slice_counts(index_t k, const std::vector<index_t>& counts, std::vector<int
   }
 }
 
-int comm_rank(MPI_Comm comm) {
-  int rank = 0;
-  NMF_MPI_CHECK(MPI_Comm_rank(comm, &rank));
-  return rank;
-}
 }  // namespace
 
 void FactorCollectives::allgather(MPI_Comm comm, const DenseMatrix& slice, const std::vector<index_t>& counts,
@@ -45,7 +40,7 @@ void FactorCollectives::reduce_scatter(MPI_Comm comm, DenseMatrix& full, const s
   }
   std::vector<int> sizes, displs;
   slice_counts(k, counts, sizes, displs);
-  slice.resize(k, counts[static_cast<std::size_t>(comm_rank(comm))]);
+  slice.resize(k, counts[static_cast<std::size_t>(rank_in(comm))]);
   NMF_MPI_CHECK(MPI_Reduce_scatter(full.data(), slice.data(), sizes.data(), MPI_DOUBLE, MPI_SUM, comm));
   bytes_ += 8.0 * static_cast<double>(full.size() - slice.size());
 }

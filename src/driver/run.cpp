@@ -1,11 +1,13 @@
 #include "nmf/driver/run.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <optional>
 
 #include "cross_validation.hpp"
 #include "nmf/io/input.hpp"
 #include "nmf/io/output.hpp"
+#include "nmf/io/output_set.hpp"
 #include "restarts.hpp"
 
 namespace nmf {
@@ -30,6 +32,7 @@ ReadOptions read_options(const Options& o) {
   r.transpose = o.transpose;
   r.storage = parse_storage_choice(o.storage);
   r.chunk_bytes = o.read_chunk_mb << 20;
+  r.factor_rank = *std::max_element(o.k_values.begin(), o.k_values.end());  // the memory check counts the factors
   return r;
 }
 
@@ -65,36 +68,31 @@ Problem read_problem(const Options& o, MPI_Comm world, double start) {
   return p;
 }
 
-// Collective over `world`: the winning subgroup writes the factors, the summary and the rank-selection table;
-// the whole job agrees on how it went.
-void write_outputs(const Options& o, MPI_Comm world, const Problem& p, const detail::FinalFit& fit,
-                   const std::optional<detail::RankChoice>& choice, double start) {
-  const OutputFormat format = parse_output_format(o.output_format);
-  const OutputPaths paths = output_paths(o.output, format);
+// Collective over `world`: the winning subgroup writes the factors, the rank-selection table and last the
+// summary (with every file's checksum), committed as a set; the whole job agrees on how it went.
+void write_outputs(const Options& o, MPI_Comm world, OutputSet& outputs, const Problem& p,
+                   const detail::FinalFit& fit, const std::optional<detail::RankChoice>& choice, double start) {
+  const OutputPaths& paths = outputs.paths();
   const std::string csv_path = o.output + "_rank_selection.csv";
   std::optional<LocalFailure> failure;
   try {
     if (fit.winner) {
       const ProcessGrid& grid = *p.grid;
-      write_factors(grid, p.x.layout, fit.best.factors, paths, format);
+      outputs.write_factors(grid, p.x.layout, fit.best.factors);
       nlohmann::ordered_json extra;
-      if (choice) extra["rank_selection"] = detail::rank_selection_json(*choice, o);
+      if (choice) {
+        outputs.add_text_file(grid.comm(), "rank_selection", csv_path, detail::rank_selection_csv(*choice));
+        extra["rank_selection"] = detail::rank_selection_json(*choice, o);
+      }
       if (fit.jobs.size() > 1) {
         extra["restarts"] = detail::restart_table(fit);
         extra["best_restart"] = fit.best_index;
       }
-      const detail::RunFacts facts{o,       p.source->description(), grid,  p.x, fit.best, p.read_seconds,
-                                   MPI_Wtime() - start, paths.a,    paths.s, 0,   p.groups.count, extra};
-      detail::RunFacts with_ranks = facts;
-      int world_ranks = 0;
-      NMF_MPI_CHECK(MPI_Comm_size(world, &world_ranks));
-      with_ranks.world_ranks = world_ranks;
-      const std::string summary = detail::build_summary(with_ranks).dump(1) + "\n";
-      collectively(grid.comm(), [&] {
-        if (grid.rank() != 0) return;
-        write_file_atomically(paths.summary, summary);
-        if (choice) write_file_atomically(csv_path, detail::rank_selection_csv(*choice));
-      });
+      extra["files"] = nlohmann::ordered_json::parse(outputs.files_json());
+      const detail::RunFacts facts{o,       p.source->description(), grid,         p.x, fit.best, p.read_seconds,
+                                   MPI_Wtime() - start, paths.a,     paths.s, size_of(world), p.groups.count,
+                                   extra};
+      outputs.commit(grid.comm(), detail::build_summary(facts).dump(1) + "\n");
     }
   } catch (const CollectiveError&) {
     failure = describe_current_exception();
@@ -110,15 +108,13 @@ void write_outputs(const Options& o, MPI_Comm world, const Problem& p, const det
 void run_factorization(const Options& options, MPI_Comm world) {
   Options o = options;
   const double start = MPI_Wtime();
-  int world_rank = 0, world_ranks = 0;
-  NMF_MPI_CHECK(MPI_Comm_rank(world, &world_rank));
-  NMF_MPI_CHECK(MPI_Comm_size(world, &world_ranks));
-  const bool talk = world_rank == 0 && !o.quiet;
-  if (!o.output.empty()) check_output_prefix(world, o.output);
+  const bool talk = rank_in(world) == 0 && !o.quiet;
+  std::optional<OutputSet> outputs;  // holds the prefix's lock until the run ends
+  if (!o.output.empty()) outputs.emplace(world, o.output, parse_output_format(o.output_format));
   detail::check_solver(o, detail::cross_validating(o));
 
   const Problem p = read_problem(o, world, start);
-  if (talk) detail::print_header(o, world_ranks, p.groups.count, *p.grid, p.source->description(), p.x, p.read_seconds);
+  if (talk) detail::print_header(o, size_of(world), p.groups.count, *p.grid, p.source->description(), p.x, p.read_seconds);
   detail::JobRunner runner(o, *p.grid, p.x, talk);
 
   std::optional<detail::RankChoice> choice;
@@ -129,7 +125,7 @@ void run_factorization(const Options& options, MPI_Comm world) {
   const detail::FinalFit fit = detail::fit_with_restarts(o, world, p.groups, runner);
   if (talk && fit.jobs.size() > 1) detail::print_restarts(fit);
   if (fit.winner) detail::print_result(o, *p.grid, p.x, fit.best);
-  if (!o.output.empty()) write_outputs(o, world, p, fit, choice, start);
+  if (outputs) write_outputs(o, world, *outputs, p, fit, choice, start);
 }
 
 }  // namespace nmf

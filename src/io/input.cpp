@@ -34,12 +34,39 @@ Storage choose_storage(const InputShape& shape, const ReadOptions& options) {
 
 namespace detail {
 
+namespace {
+
+const char* kind_of_file(std::filesystem::file_type type) {
+  switch (type) {
+    case std::filesystem::file_type::directory:
+      return "a directory";
+    case std::filesystem::file_type::fifo:
+      return "a FIFO (named pipe)";
+    case std::filesystem::file_type::socket:
+      return "a socket";
+    case std::filesystem::file_type::character:
+      return "a character device";
+    case std::filesystem::file_type::block:
+      return "a block device";
+    default:
+      return "not a regular file";
+  }
+}
+
+}  // namespace
+
 index_t check_readable_file(const std::string& path) {
   std::error_code ec;
   const auto status = std::filesystem::status(path, ec);
   if (ec || !std::filesystem::exists(status)) NMF_THROW(InputError, "cannot open input '" + path + "': no such file");
+  // Only regular files, checked before anything opens the path: opening a FIFO blocks until a writer
+  // comes (forever, for a FIFO nobody writes), and devices and sockets have no size or offsets to split
+  // among ranks.
   if (std::filesystem::is_directory(status))
     NMF_THROW(InputError, "cannot open input '" + path + "': it is a directory");
+  if (!std::filesystem::is_regular_file(status))
+    NMF_THROW(InputError,
+              "cannot open input '" + path + "': it is " + kind_of_file(status.type()) + ", not a regular file");
   std::ifstream probe(path, std::ios::binary);
   if (!probe) NMF_THROW(InputError, "cannot open input '" + path + "': " + std::strerror(errno));
   const auto size = std::filesystem::file_size(path, ec);
@@ -71,6 +98,12 @@ DistMatrix finish_matrix(const ProcessGrid& grid, Layout layout, LocalBlock bloc
                          std::string source) {
   DistMatrix x;
   x.stats = reduce_matrix_stats(grid.comm(), block, local_duplicates);
+  // Each value's square was checked as it was read; their sum (all-reduced, so the same on every rank)
+  // can still overflow, and every solver and error needs it.
+  if (!std::isfinite(x.stats.frobenius_sq))
+    NMF_THROW_REPLICATED(ExitCode::bad_input, source +
+                                                  ": the sum of the squares of X's entries (||X||_F^2) "
+                                                  "overflows a double; scale the data down");
   x.layout = std::move(layout);
   x.block = std::move(block);
   x.source = std::move(source);

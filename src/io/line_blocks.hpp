@@ -6,8 +6,8 @@
 #include <string>
 #include <string_view>
 
-#include "nmf/partition.hpp"
 #include "nmf/io/mpi_file.hpp"
+#include "nmf/partition.hpp"
 
 namespace nmf::detail {
 

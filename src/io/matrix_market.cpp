@@ -56,7 +56,7 @@ bool parse_index_field(std::string_view text, index_t& value) {
 index_t parse_index(std::string_view text, index_t extent, const char* what) {
   index_t value = 0;
   if (!parse_index_field(text, value))
-    throw LineProblem(std::string(what) + " index '" + std::string(text) + "' is not an integer");
+    throw LineProblem(std::string(what) + " index '" + printable(text) + "' is not an integer");
   if (value < 1 || value > extent)
     throw LineProblem(std::string(what) + " index " + std::to_string(value) + " is out of range 1.." +
                       std::to_string(extent));
@@ -72,7 +72,7 @@ double parse_value(std::string_view text, Field field) {
     long long integer = 0;
     const auto [end, ec] = std::from_chars(first, last, integer);
     if (ec != std::errc() || end != last)
-      throw LineProblem("value '" + std::string(text) + "' is not an integer (the header says integer)");
+      throw LineProblem("value '" + printable(text) + "' is not an integer (the header says integer)");
     value = static_cast<double>(integer);
   } else {
     const auto [end, ec] = std::from_chars(first, last, value);
@@ -80,20 +80,48 @@ double parse_value(std::string_view text, Field field) {
       // from_chars reports underflow and overflow alike; a value too small for a double is zero.
       const double rounded = std::strtod(std::string(text).c_str(), nullptr);
       if (std::abs(rounded) == HUGE_VAL)
-        throw LineProblem("value '" + std::string(text) + "' is out of the range of a double");
+        throw LineProblem("value '" + printable(text) + "' is out of the range of a double");
       value = rounded;
     } else if (ec != std::errc() || end != last) {
-      throw LineProblem("value '" + std::string(text) + "' is not a number");
+      throw LineProblem("value '" + printable(text) + "' is not a number");
     }
   }
   if (std::isnan(value)) throw LineProblem("value is NaN");
   if (std::isinf(value)) throw LineProblem("value is infinite");
   if (value < 0.0)
-    throw LineProblem("negative value " + std::string(text) + " (NMF needs a non-negative matrix, X >= 0)");
+    throw LineProblem("negative value " + printable(text) + " (NMF needs a non-negative matrix, X >= 0)");
   return value;
 }
 
 }  // namespace
+
+std::string printable(std::string_view text) {
+  static const char* const kHex = "0123456789abcdef";
+  std::string shown;
+  shown.reserve(text.size());
+  for (const char c : text) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (byte < 0x20 || byte == 0x7f) {
+      shown += "\\x";
+      shown += kHex[byte >> 4];
+      shown += kHex[byte & 0xf];
+    } else {
+      shown += c;
+    }
+  }
+  return shown;
+}
+
+std::string format_shortest(double value) {
+  char text[32];
+  const auto end = std::to_chars(text, text + sizeof text, value).ptr;
+  return std::string(text, end);
+}
+
+void check_square_is_finite(double value) {
+  if (!square_is_finite(value))
+    throw LineProblem("value " + format_shortest(value) + " is too large: " + kTooLargeReason);
+}
 
 std::string Header::banner_text() const {
   const char* f = format == Format::coordinate ? "coordinate" : "array";
@@ -114,7 +142,7 @@ Header parse_header(std::istream& in, const std::string& path) {
     if (tag != "%%MatrixMarket")
       input_error(path, 1, "not a Matrix Market file: the first line must start with '%%MatrixMarket'");
     if (lower(object) != "matrix")
-      input_error(path, 1, "bad banner: object '" + object + "' is not supported, only 'matrix'");
+      input_error(path, 1, "bad banner: object '" + printable(object) + "' is not supported, only 'matrix'");
     format = lower(format);
     field = lower(field);
     symmetry = lower(symmetry);
@@ -123,7 +151,7 @@ Header parse_header(std::istream& in, const std::string& path) {
     else if (format == "array")
       header.format = Format::array;
     else
-      input_error(path, 1, "bad banner: format '" + format + "' must be 'coordinate' or 'array'");
+      input_error(path, 1, "bad banner: format '" + printable(format) + "' must be 'coordinate' or 'array'");
     if (field == "real" || field == "double")
       header.field = Field::real;
     else if (field == "integer")
@@ -132,8 +160,8 @@ Header parse_header(std::istream& in, const std::string& path) {
       header.field = Field::pattern;
     else
       input_error(path, 1,
-                  "bad banner: field '" + field + "' is not supported with '" + format + "' (use real or integer" +
-                      (header.format == Format::coordinate ? ", or pattern" : "") +
+                  "bad banner: field '" + printable(field) + "' is not supported with '" + printable(format) +
+                      "' (use real or integer" + (header.format == Format::coordinate ? ", or pattern" : "") +
                       "; NMF needs real non-negative data)");
     if (symmetry == "general")
       header.symmetry = Symmetry::general;
@@ -141,9 +169,10 @@ Header parse_header(std::istream& in, const std::string& path) {
       header.symmetry = Symmetry::symmetric;
     else
       input_error(path, 1,
-                  "bad banner: symmetry '" + symmetry + "' is not supported with '" + format + "' (use general" +
-                      (header.format == Format::coordinate ? " or symmetric" : "") + ")");
-    if (banner >> extra) input_error(path, 1, "bad banner: unexpected text '" + extra + "' after the symmetry");
+                  "bad banner: symmetry '" + printable(symmetry) + "' is not supported with '" + printable(format) +
+                      "' (use general" + (header.format == Format::coordinate ? " or symmetric" : "") + ")");
+    if (banner >> extra)
+      input_error(path, 1, "bad banner: unexpected text '" + printable(extra) + "' after the symmetry");
   }
   index_t offset = static_cast<index_t>(line.size()) + 1;
 
@@ -164,12 +193,12 @@ Header parse_header(std::istream& in, const std::string& path) {
   const int count = split_fields(line, fields, 3);
   const std::string usage = header.format == Format::coordinate ? "'rows columns entries'" : "'rows columns'";
   if (count != expected)
-    input_error(path, line_number, "bad size line '" + std::string(trim(line)) + "': expected " + usage);
+    input_error(path, line_number, "bad size line '" + printable(trim(line)) + "': expected " + usage);
   index_t sizes[3] = {0, 0, 0};
   for (int f = 0; f < count; ++f)
     if (!parse_index_field(fields[f], sizes[f]) || sizes[f] < 0)
       input_error(path, line_number,
-                  "bad size line '" + std::string(trim(line)) + "': expected " + usage + " as non-negative integers");
+                  "bad size line '" + printable(trim(line)) + "': expected " + usage + " as non-negative integers");
   header.rows = sizes[0];
   header.cols = sizes[1];
   if (header.format == Format::coordinate) {
@@ -201,7 +230,7 @@ Triplet parse_coordinate_line(std::string_view line, const Header& header) {
   const int count = split_fields(line, fields, expected);
   if (count != expected)
     throw LineProblem("expected " + std::string(expected == 2 ? "'row column'" : "'row column value'") + ", got '" +
-                      std::string(trim(line)) + "'");
+                      printable(trim(line)) + "'");
   Triplet t;
   t.row = parse_index(fields[0], header.rows, "row");
   t.col = parse_index(fields[1], header.cols, "column");
@@ -212,7 +241,7 @@ Triplet parse_coordinate_line(std::string_view line, const Header& header) {
 double parse_array_line(std::string_view line, const Header& header) {
   std::string_view fields[2];
   const int count = split_fields(line, fields, 1);
-  if (count != 1) throw LineProblem("expected one value per line, got '" + std::string(trim(line)) + "'");
+  if (count != 1) throw LineProblem("expected one value per line, got '" + printable(trim(line)) + "'");
   return parse_value(fields[0], header.field);
 }
 

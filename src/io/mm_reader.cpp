@@ -10,6 +10,7 @@
 #include <optional>
 
 #include "line_blocks.hpp"
+#include "memory_budget.hpp"
 #include "nmf/distribution/exchange.hpp"
 #include "nmf/io/matrix_market.hpp"
 #include "sources.hpp"
@@ -64,6 +65,10 @@ class MatrixMarketSource final : public InputSource {
     const index_t values_before = report_scan_failures(comm, scan);
 
     Layout layout = make_layout(grid, storage, scan);
+    // Nothing sized by the matrix has been allocated yet (the histograms have a fixed size).
+    const index_t stored = header_.entries * (header_.symmetry == mm::Symmetry::symmetric ? 2 : 1);
+    check_block_fits(grid, block_needs(grid, layout, storage, stored, options_.factor_rank), rank_memory_budget(comm),
+                     options_.path, shape_.rows, shape_.cols);
     index_t duplicates = 0;
     LocalBlock block = assemble_block(storage, layout.row_blocks.size(grid.row()), layout.col_blocks.size(grid.col()),
                                       route_entries(grid, file, range, layout, values_before), duplicates);
@@ -86,6 +91,7 @@ class MatrixMarketSource final : public InputSource {
       t.row = value_index % header_.rows;
       t.col = value_index / header_.rows;
     }
+    mm::check_square_is_finite(t.value);
     const auto oriented = [&](Triplet e) {
       if (options_.transpose) std::swap(e.row, e.col);
       return e;

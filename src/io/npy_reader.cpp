@@ -7,6 +7,8 @@
 #include <limits>
 #include <sstream>
 
+#include "memory_budget.hpp"
+#include "nmf/io/matrix_market.hpp"
 #include "nmf/io/mpi_file.hpp"
 #include "nmf/io/npy.hpp"
 #include "sources.hpp"
@@ -79,6 +81,8 @@ class NpySource final : public InputSource {
   DistMatrix distribute(const ProcessGrid& grid) override {
     Layout layout(shape_.rows, shape_.cols, grid.shape(), BlockPartition::even(shape_.rows, grid.shape().rows),
                   BlockPartition::even(shape_.cols, grid.shape().cols));
+    check_block_fits(grid, block_needs(grid, layout, Storage::dense, shape_.entries, options_.factor_rank),
+                     rank_memory_budget(grid.comm()), options_.path, shape_.rows, shape_.cols);
     LocalBlock block;
     block.storage = Storage::dense;
     block.rows = layout.row_blocks.size(grid.row());
@@ -167,13 +171,15 @@ class NpySource final : public InputSource {
         const double v = values[static_cast<std::size_t>(o * inner_count + q)];
         const index_t file_row = c_order ? outer0 + o : inner0 + q;
         const index_t file_col = c_order ? inner0 + q : outer0 + o;
-        if (!(v >= 0.0) || std::isinf(v)) {
+        if (!(v >= 0.0) || !mm::square_is_finite(v)) {
           const std::string what = std::isnan(v)   ? "is NaN"
                                    : std::isinf(v) ? "is infinite"
-                                                   : "is negative: " + std::to_string(v);
+                                   : v < 0.0       ? "is negative: " + std::to_string(v)
+                                                   : "is too large: " + mm::format_shortest(v);
+          const std::string why = std::isfinite(v) && v > 0.0 ? std::string(mm::kTooLargeReason)
+                                                              : "NMF needs a non-negative matrix, X >= 0";
           NMF_THROW(InputError, options_.path + ": element [" + std::to_string(file_row) + ", " +
-                                    std::to_string(file_col) + "] (0-based row, column) " + what +
-                                    " (NMF needs a non-negative matrix, X >= 0)");
+                                    std::to_string(file_col) + "] (0-based row, column) " + what + " (" + why + ")");
         }
         const index_t row = options_.transpose ? file_col : file_row;
         const index_t col = options_.transpose ? file_row : file_col;

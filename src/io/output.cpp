@@ -7,8 +7,8 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 
+#include "factor_files.hpp"
 #include "nmf/io/matrix_market.hpp"
 #include "nmf/io/mpi_file.hpp"
 #include "nmf/io/npy.hpp"
@@ -34,42 +34,20 @@ std::string directory_of(const std::string& prefix) {
   return parent.empty() ? std::string(".") : parent.string();
 }
 
-int rank_of(MPI_Comm comm) {
-  int rank = 0;
-  NMF_MPI_CHECK(MPI_Comm_rank(comm, &rank));
-  return rank;
-}
 
-// Collective: the temporary name of `path`, the same on every rank.
+}  // namespace
+
+namespace detail {
+
 std::string temporary_name(MPI_Comm comm, const std::string& path) {
   long long pid = static_cast<long long>(getpid());
   NMF_MPI_CHECK(MPI_Bcast(&pid, 1, MPI_LONG_LONG, 0, comm));
   return path + ".tmp-" + std::to_string(pid);
 }
 
-// Collective: creates the file under a temporary name, lets every rank write its part (write_part is
-// local: independent writes at computed offsets), closes it and renames it into place. On failure the
-// temporary file is removed, so a failed run leaves nothing behind.
-template <class WritePart>
-void write_file_collectively(MPI_Comm comm, const std::string& path, WritePart&& write_part) {
-  const std::string temporary = temporary_name(comm, path);
-  const bool root = rank_of(comm) == 0;
-  try {
-    {
-      MpiFile file(comm, temporary, MPI_MODE_CREATE | MPI_MODE_WRONLY);
-      NMF_MPI_CHECK(MPI_File_set_size(file.get(), 0));
-      collectively(comm, [&] { write_part(file); });
-      file.close();
-    }
-    collectively(comm, [&] {
-      if (root && std::rename(temporary.c_str(), path.c_str()) != 0)
-        NMF_THROW(OutputError, "cannot rename '" + temporary + "' to '" + path + "': " + std::strerror(errno));
-    });
-  } catch (const CollectiveError&) {
-    if (root) std::remove(temporary.c_str());
-    throw;
-  }
-}
+}  // namespace detail
+
+namespace {
 
 // Length of the text of `count` values value_at(0..count-1), one per line.
 template <class ValueAt>
@@ -82,7 +60,7 @@ index_t text_length(index_t count, ValueAt&& value_at) {
 
 // Writes the same text at `offset`, formatting at most 64 Ki values at a time so the buffer stays small.
 template <class ValueAt>
-void write_text(const MpiFile& file, index_t offset, index_t count, ValueAt&& value_at) {
+void write_text(detail::RecordingWriter& file, index_t offset, index_t count, ValueAt&& value_at) {
   constexpr index_t kValuesPerPiece = index_t{1} << 16;
   std::string text;
   for (index_t first = 0; first < count; first += kValuesPerPiece) {
@@ -104,8 +82,8 @@ std::string matrix_market_header(const char* name, index_t rows, index_t cols) {
 
 // A (n x k) is stored column by column in the file; column c holds every rank's rows in rank order
 // (the A slice order). An exclusive scan of each rank's per-column text lengths gives its offsets.
-void write_a_matrix_market(const ProcessGrid& grid, const Layout& layout, const DenseMatrix& a_t,
-                           const std::string& path) {
+detail::FileChecksum write_a_matrix_market(const ProcessGrid& grid, const Layout& layout, const DenseMatrix& a_t,
+                                           const std::string& path) {
   const index_t k = a_t.rows();
   const std::string header = matrix_market_header("A", layout.n, k);
   std::vector<index_t> lengths(static_cast<std::size_t>(k)), before(lengths.size(), 0), totals(lengths.size());
@@ -114,7 +92,7 @@ void write_a_matrix_market(const ProcessGrid& grid, const Layout& layout, const 
   NMF_MPI_CHECK(MPI_Exscan(lengths.data(), before.data(), count, MPI_INT64_T, MPI_SUM, grid.comm()));
   if (grid.rank() == 0) std::fill(before.begin(), before.end(), 0);
   NMF_MPI_CHECK(MPI_Allreduce(lengths.data(), totals.data(), count, MPI_INT64_T, MPI_SUM, grid.comm()));
-  write_file_collectively(grid.comm(), path, [&](const MpiFile& file) {
+  return detail::write_verified_file(grid.comm(), path, [&](detail::RecordingWriter& file) {
     if (grid.rank() == 0) file.write_at(0, header.data(), static_cast<index_t>(header.size()));
     index_t column_start = static_cast<index_t>(header.size());
     for (index_t c = 0; c < k; ++c) {
@@ -126,8 +104,8 @@ void write_a_matrix_market(const ProcessGrid& grid, const Layout& layout, const 
 
 // S (k x m) stored column by column is the k values of column 0, then column 1...: each rank's columns
 // are one contiguous run, placed in S slice order.
-void write_s_matrix_market(const ProcessGrid& grid, const Layout& layout, const DenseMatrix& s,
-                           const std::string& path) {
+detail::FileChecksum write_s_matrix_market(const ProcessGrid& grid, const Layout& layout, const DenseMatrix& s,
+                                           const std::string& path) {
   const std::string header = matrix_market_header("S", s.rows(), layout.m);
   const double* values = s.data();
   const auto value_at = [values](index_t i) { return values[i]; };
@@ -137,7 +115,7 @@ void write_s_matrix_market(const ProcessGrid& grid, const Layout& layout, const 
   int s_order_rank = 0;
   NMF_MPI_CHECK(MPI_Comm_rank(grid.s_order_comm(), &s_order_rank));
   if (s_order_rank == 0) before = 0;
-  write_file_collectively(grid.comm(), path, [&](const MpiFile& file) {
+  return detail::write_verified_file(grid.comm(), path, [&](detail::RecordingWriter& file) {
     if (grid.rank() == 0) file.write_at(0, header.data(), static_cast<index_t>(header.size()));
     write_text(file, static_cast<index_t>(header.size()) + before, s.size(), value_at);
   });
@@ -145,11 +123,11 @@ void write_s_matrix_market(const ProcessGrid& grid, const Layout& layout, const 
 
 // A as C order (n, k): rows are contiguous, and a_t (k x rows, column-major) is exactly those bytes.
 // S as Fortran order (k, m): columns are contiguous, and s is exactly those bytes.
-void write_npy(const ProcessGrid& grid, const DenseMatrix& slice, index_t first, const std::vector<index_t>& shape,
-               bool fortran_order, const std::string& path) {
+detail::FileChecksum write_npy(const ProcessGrid& grid, const DenseMatrix& slice, index_t first,
+                               const std::vector<index_t>& shape, bool fortran_order, const std::string& path) {
   const std::string header = npy::format_float64_header(shape, fortran_order);
   const index_t k = slice.rows();
-  write_file_collectively(grid.comm(), path, [&](const MpiFile& file) {
+  return detail::write_verified_file(grid.comm(), path, [&](detail::RecordingWriter& file) {
     if (grid.rank() == 0) file.write_at(0, header.data(), static_cast<index_t>(header.size()));
     file.write_at(static_cast<index_t>(header.size()) + first * k * 8, reinterpret_cast<const char*>(slice.data()),
                   slice.size() * 8);
@@ -160,7 +138,7 @@ void write_npy(const ProcessGrid& grid, const DenseMatrix& slice, index_t first,
 
 void check_output_prefix(MPI_Comm comm, const std::string& prefix) {
   collectively(comm, [&] {
-    if (rank_of(comm) != 0) return;
+    if (rank_in(comm) != 0) return;
     const std::string directory = directory_of(prefix);
     std::error_code ec;
     const auto status = std::filesystem::status(directory, ec);
@@ -176,37 +154,60 @@ void check_output_prefix(MPI_Comm comm, const std::string& prefix) {
   });
 }
 
+namespace detail {
+
+FactorChecksums write_factor_files(const ProcessGrid& grid, const Layout& layout, const Factors& factors,
+                                   OutputFormat format, const std::string& a_path, const std::string& s_path) {
+  const index_t k = factors.a_t.rows();
+  FactorChecksums checksums;
+  if (format == OutputFormat::mtx) {
+    checksums.a = write_a_matrix_market(grid, layout, factors.a_t, a_path);
+    checksums.s = write_s_matrix_market(grid, layout, factors.s, s_path);
+  } else {
+    checksums.a = write_npy(grid, factors.a_t, layout.a_slices.begin(layout.a_slice_of(grid.row(), grid.col())),
+                            {layout.n, k}, false, a_path);
+    checksums.s = write_npy(grid, factors.s, layout.s_slices.begin(layout.s_slice_of(grid.row(), grid.col())),
+                            {k, layout.m}, true, s_path);
+  }
+  return checksums;
+}
+
+}  // namespace detail
+
 void write_factors(const ProcessGrid& grid, const Layout& layout, const Factors& factors, const OutputPaths& paths,
                    OutputFormat format) {
-  const index_t k = factors.a_t.rows();
-  if (format == OutputFormat::mtx) {
-    write_a_matrix_market(grid, layout, factors.a_t, paths.a);
-    write_s_matrix_market(grid, layout, factors.s, paths.s);
-  } else {
-    write_npy(grid, factors.a_t, layout.a_slices.begin(layout.a_slice_of(grid.row(), grid.col())), {layout.n, k}, false,
-              paths.a);
-    write_npy(grid, factors.s, layout.s_slices.begin(layout.s_slice_of(grid.row(), grid.col())), {k, layout.m}, true,
-              paths.s);
+  // Each file is written whole under a temporary name and renamed; for a set committed together, with
+  // checksums, see OutputSet.
+  const MPI_Comm comm = grid.comm();
+  const std::string a_temporary = detail::temporary_name(comm, paths.a);
+  const std::string s_temporary = detail::temporary_name(comm, paths.s);
+  const bool root = grid.rank() == 0;
+  try {
+    detail::write_factor_files(grid, layout, factors, format, a_temporary, s_temporary);
+    collectively(comm, [&] {
+      if (!root) return;
+      for (const auto& [from, to] : {std::pair{a_temporary, paths.a}, std::pair{s_temporary, paths.s}})
+        if (std::rename(from.c_str(), to.c_str()) != 0)
+          NMF_THROW(OutputError, "cannot rename '" + from + "' to '" + to + "': " + std::strerror(errno));
+    });
+  } catch (const CollectiveError&) {
+    if (root) {
+      std::remove(a_temporary.c_str());
+      std::remove(s_temporary.c_str());
+    }
+    throw;
   }
 }
 
 void write_file_atomically(const std::string& path, const std::string& text) {
   const std::string temporary = path + ".tmp-" + std::to_string(getpid());
-  {
-    std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
-    if (!out) NMF_THROW(OutputError, "cannot create '" + temporary + "': " + std::strerror(errno));
-    out << text;
-    out.flush();
-    if (!out) {
-      const std::string reason = std::strerror(errno);
-      std::remove(temporary.c_str());
-      NMF_THROW(OutputError, "cannot write '" + temporary + "': " + reason);
-    }
-  }
-  if (std::rename(temporary.c_str(), path.c_str()) != 0) {
-    const std::string reason = std::strerror(errno);
+  try {
+    detail::write_text_file_durably(temporary, text);
+    if (std::rename(temporary.c_str(), path.c_str()) != 0)
+      NMF_THROW(OutputError, "cannot rename '" + temporary + "' to '" + path + "': " + std::strerror(errno));
+  } catch (...) {
     std::remove(temporary.c_str());
-    NMF_THROW(OutputError, "cannot rename '" + temporary + "' to '" + path + "': " + reason);
+    throw;
   }
 }
 

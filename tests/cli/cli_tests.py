@@ -630,6 +630,206 @@ def case_bad_first_of_two_bad_lines(ctx):
                      ["'oops'", "not a number"], ranks=ranks, location=f"{f.path}:{f.entry_line(first)}:")
 
 
+# Nothing lost: outputs are committed as a set, never half-written or mixed, and inputs that cannot be
+# factored are refused before anything is allocated or blocks.
+
+def file_hashes(directory):
+    """Name -> sha256 of every file in `directory`."""
+    import hashlib
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(Path(directory).iterdir())
+            if p.is_file()}
+
+
+def check_summary_matches_files(x, prefix, run=None):
+    """The set under `prefix` belongs together: ||X - A S|| / ||X|| of the files is the summary's
+    relative_error, and each file's size and CRC-32 are those the summary records."""
+    import zlib
+    summary = load_summary(prefix)
+    a, s = load_factors(prefix)
+    check(a.shape[1] == summary["k"] and s.shape[0] == summary["k"],
+          f"{prefix}: A is {a.shape} and S is {s.shape}, the summary says k = {summary['k']}", run)
+    check_close(summary["relative_error"], numpy_error(x, a, s), RTOL_ERROR,
+                f"{prefix}: summary relative_error vs the files' ||X - A S||_F / ||X||_F", run)
+    check(set(summary["files"]) >= {"A", "S"}, f"{prefix}: the summary's files are {list(summary['files'])}", run)
+    for role, record in summary["files"].items():
+        data = Path(record["path"]).read_bytes()
+        check(record["algorithm"] == "crc32", f"{role}: algorithm {record['algorithm']!r}", run)
+        check(record["bytes"] == len(data), f"{role}: the summary says {record['bytes']} bytes, the file has "
+              f"{len(data)}", run)
+        check(record["checksum"] == f"{zlib.crc32(data):08x}",
+              f"{role}: the summary's checksum {record['checksum']} is not the file's {zlib.crc32(data):08x}", run)
+    return summary
+
+
+def check_no_leftovers(directory, run=None):
+    left = sorted(p.name for p in Path(directory).iterdir()
+                  if ".tmp-" in p.name or ".old-" in p.name or p.name.endswith(".lock"))
+    check(not left, f"temporary, backup or lock files were left behind: {left}", run)
+
+
+def expect_output_error(ctx, args, keywords, ranks=2):
+    """Like expect_error for exit code 4, but the output directory may hold a previous run's files."""
+    run = ctx.run(ranks, args)
+    check(run.returncode == EXIT_OUTPUT_ERROR, f"exit code {run.returncode}, expected {EXIT_OUTPUT_ERROR}", run)
+    lines = error_lines(run)
+    check(len(lines) == 1 and run.stderr.count("nmf_mpi: error:") == 1,
+          "expected the line 'nmf_mpi: error: ...' exactly once on stderr", run)
+    check("fatal" not in run.stderr and "MPI_ABORT" not in run.stderr, "a rank aborted the job", run)
+    for word in keywords:
+        check(word.lower() in lines[0].lower(), f"the message does not mention {word!r}", run)
+    return run
+
+
+class MountedTmpfs:
+    """A tmpfs of `size` mounted on `path` for the with-block; CaseSkipped where mounting is not allowed."""
+
+    def __init__(self, path, size):
+        self.path, self.size = Path(path), size
+
+    def __enter__(self):
+        self.path.mkdir()
+        result = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={self.size}", "tmpfs", str(self.path)],
+                                capture_output=True, text=True)
+        if result.returncode != 0:
+            raise CaseSkipped(f"cannot mount a tmpfs to fill (needs root): {result.stderr.strip()}")
+        return self.path
+
+    def __exit__(self, *exc):
+        subprocess.run(["umount", str(self.path)], check=True)
+
+
+def fill_disk(directory):
+    """Writes a filler file until the file system of `directory` is full."""
+    import errno
+    fd = os.open(Path(directory) / "filler", os.O_WRONLY | os.O_CREAT, 0o644)
+    try:
+        while True:
+            os.write(fd, b"\0" * 4096)
+    except OSError as error:
+        check(error.errno == errno.ENOSPC, f"filling the disk: {error}")
+    finally:
+        os.close(fd)
+
+
+@case
+def case_nothing_lost_full_disk(ctx):
+    # Open MPI 4.1 reports success for a write cut short by a full disk; the outputs on a 64 KiB tmpfs are
+    # first written whole (small problem), then a larger problem must fail with exit 4 and leave them as
+    # they were; so must any run once the disk is full.
+    small, large = ctx.indir / "small.npy", ctx.indir / "large.npy"
+    x_small = np.random.default_rng(1).uniform(0, 1, (20, 15))
+    np.save(small, x_small)
+    np.save(large, np.random.default_rng(2).uniform(0, 1, (400, 300)))  # A alone is ~190 KB as text
+    with MountedTmpfs(ctx.workdir / "disk", "64k") as disk:
+        prefix = disk / "res"
+        ctx.run_ok(2, ["-i", small, "-k", 3, "-o", prefix])
+        check_summary_matches_files(x_small, prefix)
+        before = file_hashes(disk)
+        for ranks in (1, 2):
+            run = expect_output_error(ctx, ["-i", large, "-k", 20, "--iters", 1, "-o", prefix],
+                                      ["no space left", f"{prefix}_A.mtx"], ranks=ranks)
+            check("wrote " not in run.stdout, "a failed run said it wrote the outputs", run)
+            check(file_hashes(disk) == before, "the failed run changed the previous outputs", run)
+            check_no_leftovers(disk, run)
+        fill_disk(disk)
+        before = file_hashes(disk)
+        expect_output_error(ctx, ["-i", small, "-k", 4, "-o", prefix], ["no space left"])
+        check(file_hashes(disk) == before, "a run on a full disk changed the previous outputs")
+        check_no_leftovers(disk)
+        expect_output_error(ctx, ["-i", small, "-k", 4, "-o", disk / "fresh"], ["no space left"])
+        check(not any(p.name.startswith("fresh") for p in disk.iterdir()), "a run on a full disk left files")
+
+
+@case
+def case_nothing_lost_concurrent_runs(ctx):
+    # Two runs on one prefix at the same time: the second is refused (the first holds the prefix's lock),
+    # or they did not overlap; either way the set left behind is one run's, never a mix.
+    from concurrent.futures import ThreadPoolExecutor
+    x = random_sparse(60, 40, 0.5, seed=11)
+    f = write_coordinate(ctx.indir / "x.mtx", x)
+    prefix = out_prefix(ctx)
+    refused = 0
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        for trial in range(20):
+            runs = list(pool.map(lambda k: ctx.run(1, ["-i", f, "-k", k, "--iters", 150, "--tol", 0, "--seed",
+                                                       trial, "-o", prefix, "--quiet"]), (2, 3)))
+            for run in runs:
+                check(run.returncode in (0, EXIT_OUTPUT_ERROR), f"trial {trial}: exit code {run.returncode}", run)
+                if run.returncode == EXIT_OUTPUT_ERROR:
+                    refused += 1
+                    check("another run is writing outputs with prefix" in run.stderr and f"{prefix}.lock" in run.stderr,
+                          f"trial {trial}: the refusal does not say why", run)
+            check(any(run.returncode == 0 for run in runs), f"trial {trial}: neither run succeeded", runs[0])
+            check_summary_matches_files(x, prefix, runs[0])
+            check_no_leftovers(ctx.outdir, runs[0])
+    check(refused > 0, "in 20 trials the two runs never overlapped, so the lock was never tested")
+
+
+@case
+def case_nothing_lost_summary_is_directory(ctx):
+    # Committing the summary cannot succeed: the new A and S must not replace the old ones.
+    x = random_sparse(30, 20, 0.5, seed=12)
+    f = write_coordinate(ctx.indir / "x.mtx", x)
+    prefix = out_prefix(ctx)
+    ctx.run_ok(2, ["-i", f, "-k", 2, "-o", prefix])
+    Path(f"{prefix}_summary.json").unlink()
+    Path(f"{prefix}_summary.json").mkdir()
+    before = file_hashes(ctx.outdir)
+    expect_output_error(ctx, ["-i", f, "-k", 3, "-o", prefix], [f"{prefix}_summary.json", "directory"])
+    check(file_hashes(ctx.outdir) == before, "the failed run replaced the previous factors")
+    check(Path(f"{prefix}_summary.json").is_dir(), "the directory was removed")
+    check_no_leftovers(ctx.outdir)
+
+
+@case
+def case_nothing_lost_huge_dimensions(ctx):
+    # Declared sizes whose blocks no rank can hold: exit 3 and what would be allocated, before allocating.
+    entries = small_mtx_lines([(1, 1, "1"), (2, 2, "2"), (3, 3, "3")])
+    square = write_mtx(ctx.indir / "square.mtx", COORDINATE_REAL, "1000000000000 1000000000000 3", entries)
+    tall = write_mtx(ctx.indir / "tall.mtx", COORDINATE_REAL, "100000000000 3 3", entries)
+    for f, extra in ((square, []), (square, ["--storage", "dense"]), (tall, ["--storage", "dense"]), (tall, [])):
+        expect_error(ctx, ["-i", f, "-k", "1", "-o", out_prefix(ctx)] + extra, EXIT_BAD_INPUT,
+                     ["would allocate at least", "one rank can use"], location=f"{f.path}:")
+
+
+@case
+def case_nothing_lost_fifo(ctx):
+    # Nobody writes the FIFO: opening it would block forever.
+    fifo = ctx.indir / "pipe.mtx"
+    os.mkfifo(fifo)
+    expect_error(ctx, ["-i", fifo, "-k", "2", "-o", out_prefix(ctx)], EXIT_BAD_INPUT,
+                 ["FIFO", "not a regular file"], location=f"'{fifo}'")
+    expect_error(ctx, ["-i", fifo, "--format", "npy", "-k", "2", "-o", out_prefix(ctx)], EXIT_BAD_INPUT,
+                 ["FIFO", "not a regular file"], location=f"'{fifo}'")
+
+
+@case
+def case_nothing_lost_value_too_large(ctx):
+    # Finite values whose square overflows a double: refused where they are, not reported later as a
+    # failure of the factors.
+    expect_bad_mtx(ctx, COORDINATE_REAL, "4 5 5", with_bad_entry(3, (4, 5, "1e200")), 3,
+                   ["value 1e+200 is too large", "square"])
+    path = ctx.indir / "large.npy"
+    x = np.ones((6, 5))
+    x[4, 2] = 1e200
+    np.save(path, x)
+    expect_error(ctx, ["-i", path, "-k", "2", "-o", out_prefix(ctx)], EXIT_BAD_INPUT,
+                 ["element [4, 2]", "too large"], location=f"{path}:")
+    # Each value's square is finite, their sum is not.
+    np.save(path, np.full((6, 5), 1e154))
+    expect_error(ctx, ["-i", path, "-k", "2", "-o", out_prefix(ctx)], EXIT_BAD_INPUT, ["overflows"],
+                 location=f"{path}")
+
+
+@case
+def case_nothing_lost_nul_byte(ctx):
+    # A NUL byte inside a value must not cut the message short: it is shown escaped.
+    f = write_mtx(ctx.indir / "nul.mtx", COORDINATE_REAL, "4 5 5", with_bad_entry(2, (3, 2, "3\x004")))
+    message = expect_error(ctx, ["-i", f, "-k", "2", "-o", out_prefix(ctx)], EXIT_BAD_INPUT,
+                           ["'3\\x004'", "not a number"], location=f"{f.path}:{f.entry_line(2)}:")
+    check(message.endswith("not a number"), f"the message is cut short: {message!r}")
+
+
 # End to end.
 
 @case

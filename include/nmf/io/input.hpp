@@ -26,6 +26,9 @@ struct ReadOptions {
   index_t chunk_bytes = index_t{16} << 20;
   // Automatic storage keeps coordinate input dense from this density up.
   double dense_threshold = 0.3;
+  // The largest k the run will fit. Before allocating its block, each rank checks that the block and
+  // its slices of A and S for this k fit in the memory it can use (0: the block alone).
+  index_t factor_rank = 0;
 };
 
 // The matrix as it will be factored (after --transpose).
@@ -43,7 +46,8 @@ class InputSource {
   // "file.mtx (Matrix Market coordinate real general)" or similar, for the log and the summary.
   virtual std::string description() const = 0;
   // Collective over grid.comm(): reads the data and returns this rank's block of X. Bad data raises
-  // InputError "path:line: problem" on every rank, after the ranks agree.
+  // InputError "path:line: problem" on every rank, after the ranks agree; so does a block that would not
+  // fit in the memory a rank can use (checked before it is allocated).
   virtual DistMatrix distribute(const ProcessGrid& grid) = 0;
 };
 

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <istream>
+#include <limits>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -46,6 +47,24 @@ Triplet parse_coordinate_line(std::string_view line, const Header& header);
 
 // Parses the single value of an array-format line, with the same checks.
 double parse_array_line(std::string_view line, const Header& header);
+
+// `text` from a file, fit for a message: control bytes (NUL, escape, ...) shown as \xNN, so a stray
+// byte can neither cut the message short nor garble the terminal.
+std::string printable(std::string_view text);
+
+// NMF works with the squares of X's entries (||X||_F^2, Gram matrices); a value whose square overflows a
+// double (above about 1.34e154) cannot be factored without scaling, so the readers refuse it.
+inline bool square_is_finite(double value) {
+  return value * value <= std::numeric_limits<double>::max();
+}
+inline constexpr const char* kTooLargeReason =
+    "its square overflows a double (the largest accepted value is about 1.34e154); scale the data down";
+// Throws LineProblem for a value whose square overflows. Separate from the line parsers, which read any
+// double the format holds (the factor files too); the readers call it on every entry of X.
+void check_square_is_finite(double value);
+
+// The shortest text that reads back as `value` ("1e+200"), for messages.
+std::string format_shortest(double value);
 
 // Formats a double with 17 significant digits, the shortest form that always round-trips.
 std::string format_value(double value);

@@ -1,6 +1,7 @@
 // Writing results. Factors are written by all ranks at once with MPI-IO, each rank its own slice at a
 // computed offset, so no factor is ever gathered on one rank. Every file is written under a temporary
-// name and renamed when complete, so a reader never sees half a file.
+// name, its byte counts checked and its data flushed to disk, and renamed when complete, so a reader never
+// sees half a file. A run's outputs as a set (with the prefix lock and checksums): nmf/io/output_set.hpp.
 #pragma once
 
 #include <string>
@@ -29,7 +30,8 @@ void check_output_prefix(MPI_Comm comm, const std::string& prefix);
 void write_factors(const ProcessGrid& grid, const Layout& layout, const Factors& factors, const OutputPaths& paths,
                    OutputFormat format);
 
-// Local: writes `text` to path.tmp-PID and renames it to `path`. Throws OutputError.
+// Local: writes `text` to path.tmp-PID (every write, the fsync and the close checked) and renames it to
+// `path`. Throws OutputError; the temporary file is removed on failure.
 void write_file_atomically(const std::string& path, const std::string& text);
 
 }  // namespace nmf
