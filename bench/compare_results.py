@@ -13,7 +13,13 @@ Configurations (the solvers' targets in bench_quality.py, plus the paths a refac
   a sparse 2000 x 1000 Matrix Market file (1% stored), hals, mu and kaczmarz at P = 2 and 4;
   --tol-pg, --eval-every, penalties, --restarts with --groups, and choosing k by cross-validation.
 
+With --speed R it times instead: dense 4000 x 3000 and sparse 20000 x 10000 (1% stored) problems, k = 20, 30
+iterations, hals, bpp and kaczmarz at P = 1 and 2, each binary R times, alternating before/after so that the
+shared machine's slow spells hit both; it prints the medians of seconds_per_iteration and their ratio
+after / before (the before binary is the reference measured in the same run).
+
 usage: bench/compare_results.py --before OLD/nmf_mpi --after NEW/nmf_mpi [--workdir DIR] [--rtol 1e-12]
+                                [--speed R]
 """
 import os
 
@@ -133,14 +139,54 @@ def compare(name, before, after):
     return relative_difference(old[worst], new[worst]), f"largest at {worst}: {old[worst]!r} -> {new[worst]!r}"
 
 
+def speed_inputs(workdir):
+    dense = saved_npy(workdir / "dense_4000x3000.npy", lambda: np.random.default_rng(11).random((4000, 3000)))
+    path = workdir / "sparse_20000x10000_1pct.mtx"
+    if not path.exists():
+        rng = np.random.default_rng(12)
+        n, m, nnz = 20000, 10000, 2000000
+        flat = np.unique(rng.integers(0, n * m, size=nnz))
+        rows, cols, values = flat // m + 1, flat % m + 1, rng.random(flat.size) + 0.01
+        partial = path.with_name(path.name + ".partial")
+        with open(partial, "w") as out:
+            out.write(f"%%MatrixMarket matrix coordinate real general\n{n} {m} {flat.size}\n")
+            np.savetxt(out, np.column_stack([rows, cols, values]), fmt="%d %d %.17g")
+        partial.replace(path)
+    return {"dense": dense, "sparse": path}
+
+
+def compare_speed(args):
+    import statistics
+    inputs = speed_inputs(args.workdir)
+    print(f"{'problem':8s} {'algo':9s} {'P':>2s} {'before ms':>10s} {'after ms':>10s} {'after/before':>13s}")
+    for problem, path in inputs.items():
+        for algo in ("hals", "bpp", "kaczmarz"):
+            for ranks in (1, 2):
+                arguments = ["-i", path, "-k", 20, "--iters", 30, "--tol", 0, "--algo", algo, "--quiet"]
+                times = {"before": [], "after": []}
+                for repeat in range(args.speed):
+                    for label, binary in (("before", args.before), ("after", args.after)):
+                        summary = run_nmf_summary(binary, ranks, arguments, args.workdir / "speed" / label)
+                        if isinstance(summary, str):
+                            sys.exit(summary)
+                        times[label].append(1000 * summary["seconds_per_iteration"])
+                before, after = statistics.median(times["before"]), statistics.median(times["after"])
+                print(f"{problem:8s} {algo:9s} {ranks:2d} {before:10.2f} {after:10.2f} {after / before:13.3f}",
+                      flush=True)
+    return 0
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--before", required=True, type=Path)
     parser.add_argument("--after", required=True, type=Path)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/nmf_compare_results"))
     parser.add_argument("--rtol", type=float, default=1e-12)
+    parser.add_argument("--speed", type=int, default=0, help="time instead of comparing results, R runs each")
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
+    if args.speed:
+        return compare_speed(args)
     worst_overall, failed = 0.0, 0
     for name, ranks, arguments in configurations(args.workdir):
         tag = name.replace(" ", "_").replace("=", "").replace(":", "-")

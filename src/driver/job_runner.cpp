@@ -30,7 +30,7 @@ template <class Predicate>
 std::string solvers_that(Predicate has) {
   std::vector<std::string> names;
   for (const SolverInfo& info : solver_catalog())
-    if (has(*make_solver(info.name, SolverParams{1}))) names.push_back(info.name);
+    if (has(*make_solver(info.name, SolverParams{1, 1, {}}))) names.push_back(info.name);
   std::string text;
   for (std::size_t i = 0; i < names.size(); ++i)
     text += (i == 0 ? "" : i + 1 == names.size() ? " or " : ", ") + names[i];
@@ -39,7 +39,7 @@ std::string solvers_that(Predicate has) {
 }  // namespace
 
 void check_solver(const Options& o, bool cross_validating) {
-  const std::unique_ptr<LocalSolver> solver = make_solver(o.algo, SolverParams{o.k});
+  const std::unique_ptr<LocalSolver> solver = make_solver(o.algo, SolverParams{o.k, o.seed, {}});
   const Penalties penalties{o.l1_a, o.l2_a, o.l1_s, o.l2_s};
   if (!solver->supports_penalties() && penalties.any())
     NMF_THROW_REPLICATED(ExitCode::usage,

@@ -106,14 +106,8 @@ class HalsSolver final : public LocalSolver {
 }  // namespace
 
 SolverInfo describe_hals_solver() {
-  SolverOption inner;
-  inner.name = "inner";
-  inner.summary_key = "inner";
-  inner.kind = SolverOption::Kind::integer;
-  inner.default_text = "1";
-  inner.value_name = "N";
-  inner.help = "coordinate-descent sweeps per update (repeating them is cheap: no new products)";
-  inner.lower = 1;
+  const SolverOption inner = SolverOption::integer_at_least(
+      "inner", "inner", "1", "N", 1, "coordinate-descent sweeps per update (repeating them is cheap: no new products)");
   return {"hals",
           "hierarchical ALS: exact coordinate descent on one column of A or row of S at a time (Cichocki & Phan "
           "2009); the default",

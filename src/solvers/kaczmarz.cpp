@@ -85,51 +85,25 @@ class KaczmarzSolver final : public LocalSolver {
   const LocalBlock* transposed_source_ = nullptr;
 };
 
-SolverOption integer_option(const char* name, const char* key, const char* default_text, const char* value_name,
-                            double lower, const char* help) {
-  SolverOption o;
-  o.name = name;
-  o.summary_key = key;
-  o.kind = SolverOption::Kind::integer;
-  o.default_text = default_text;
-  o.value_name = value_name;
-  o.lower = lower;
-  o.help = help;
-  return o;
-}
-
 }  // namespace
 
 SolverInfo describe_kaczmarz_solver() {
-  SolverOption steps = integer_option(
+  const SolverOption steps = SolverOption::integer_at_least(
       "kaczmarz-steps", "steps", "0", "N", 0,
       "equations each rank steps through per subproblem and outer iteration; 0 takes an eighth of a sweep (an "
       "eighth of the block's rows, or of its stored entries per column for sparse X), at least k / relaxation");
-  SolverOption block = integer_option("kaczmarz-block", "block", "1", "B", 1,
-                                      "equations per step; B > 1 solves each block's least-squares problem on "
-                                      "BLAS-3 (Needell & Tropp 2014); B > k works best");
-  SolverOption sampling;
-  sampling.name = "kaczmarz-sampling";
-  sampling.summary_key = "sampling";
-  sampling.kind = SolverOption::Kind::choice;
-  sampling.default_text = "norm";
-  sampling.value_name = "norm|uniform";
-  sampling.choices = {"norm", "uniform"};
-  sampling.help =
+  const SolverOption block = SolverOption::integer_at_least(
+      "kaczmarz-block", "block", "1", "B", 1,
+      "equations per step; B > 1 solves each block's least-squares problem on BLAS-3 (Needell & Tropp 2014); B > k "
+      "works best");
+  const SolverOption sampling = SolverOption::one_of(
+      "kaczmarz-sampling", "sampling", {"norm", "uniform"},
       "draw equations with probability proportional to their squared norms (Strohmer & Vershynin 2009) or "
-      "uniformly";
-  SolverOption relaxation;
-  relaxation.name = "kaczmarz-relaxation";
-  relaxation.summary_key = "relaxation";
-  relaxation.kind = SolverOption::Kind::real;
-  relaxation.default_text = "0.1";
-  relaxation.value_name = "L";
-  relaxation.lower = 0;
-  relaxation.upper = 2;
-  relaxation.lower_open = relaxation.upper_open = relaxation.has_upper = true;
-  relaxation.help =
-      "step length relative to the full projection, 0 < L < 2; full steps (1) leave noisy data with a large "
-      "spread, short ones converge to a lower error (README, Solvers)";
+      "uniformly");
+  const SolverOption relaxation = SolverOption::real_between(
+      "kaczmarz-relaxation", "relaxation", "0.1", "L", 0, 2,
+      "step length relative to the full projection, 0 < L < 2; full steps (1) leave noisy data with a large spread, "
+      "short ones converge to a lower error (README, Solvers)");
   return {"kaczmarz",
           "projected randomized Kaczmarz on the rows of each subproblem, norm-weighted, averaged over the ranks "
           "that share a factor block",

@@ -89,6 +89,42 @@ std::string range_text(const SolverOption& o) {
 
 }  // namespace
 
+SolverOption SolverOption::integer_at_least(std::string name, std::string summary_key, std::string default_text,
+                                            std::string value_name, double lower, std::string help) {
+  SolverOption o;
+  o.name = std::move(name);
+  o.summary_key = std::move(summary_key);
+  o.kind = Kind::integer;
+  o.default_text = std::move(default_text);
+  o.value_name = std::move(value_name);
+  o.help = std::move(help);
+  o.lower = lower;
+  return o;
+}
+
+SolverOption SolverOption::real_between(std::string name, std::string summary_key, std::string default_text,
+                                        std::string value_name, double lower, double upper, std::string help) {
+  SolverOption o = integer_at_least(std::move(name), std::move(summary_key), std::move(default_text),
+                                    std::move(value_name), lower, std::move(help));
+  o.kind = Kind::real;
+  o.upper = upper;
+  o.has_upper = o.lower_open = o.upper_open = true;
+  return o;
+}
+
+SolverOption SolverOption::one_of(std::string name, std::string summary_key, std::vector<std::string> choices,
+                                  std::string help) {
+  SolverOption o;
+  o.name = std::move(name);
+  o.summary_key = std::move(summary_key);
+  o.kind = Kind::choice;
+  o.default_text = choices.front();
+  for (const std::string& c : choices) o.value_name += (o.value_name.empty() ? "" : "|") + c;
+  o.choices = std::move(choices);
+  o.help = std::move(help);
+  return o;
+}
+
 void validate_solver_option(const SolverOption& o, const std::string& text) {
   const std::string bad = "bad --" + o.name + " '" + text + "': ";
   if (o.kind == SolverOption::Kind::choice) {

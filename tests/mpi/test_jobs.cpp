@@ -3,6 +3,8 @@
 // depend on how many subgroups run them.
 #include <gtest/gtest.h>
 
+#include <new>
+#include <optional>
 #include <set>
 
 #include "nmf/driver/jobs.hpp"
@@ -11,12 +13,6 @@
 
 namespace nmf::test {
 namespace {
-
-int size_of(MPI_Comm comm) {
-  int size = 0;
-  MPI_Comm_size(comm, &size);
-  return size;
-}
 
 TEST(SubGroups, UnevenGroupsAreRefusedOnEveryRank) {
   // P + 1 groups never divide P ranks; the error must reach every rank (no hang, the same message).
@@ -103,6 +99,70 @@ TEST(RunJobs, AFailingJobIsReportedAndTheOthersGoOn) {
   for (int i : {0, 2, 3}) EXPECT_TRUE(outcomes[static_cast<std::size_t>(i)].ok) << i;
   EXPECT_NE(best, 1);
   EXPECT_GE(best, 0);
+}
+
+// Failures that escape `collectively` (a count too large for MPI, an allocation, an MPI error) used to abort the
+// whole run; now the subgroup agrees on them at the end of the job, skips the job and goes on.
+TEST(RunJobs, AFailureOutsideCollectivelySkipsOnlyItsJob) {
+  const SubGroups groups = split_into_groups(MPI_COMM_WORLD, 1);
+  std::vector<Job> jobs;
+  for (int i = 0; i < 3; ++i) jobs.push_back(Job{i, 2, -1, i, restart_seed(1, i)});
+  const std::vector<JobOutcome> outcomes = run_jobs(MPI_COMM_WORLD, groups, jobs, [&](const Job& job) {
+    FactorizationResult result;
+    result.objective = 1.0 + job.index;
+    result.stop_reason = "max_iterations";
+    // Job 1 fails on the last rank only, with a plain (unagreed) error, and on rank 0 with bad_alloc.
+    if (job.index == 1 && world_rank() == world_size() - 1) (void)mpi_count(index_t{1} << 40, "test count");
+    if (job.index == 1 && world_rank() == 0) throw std::bad_alloc();
+    return result;
+  });
+  ASSERT_EQ(outcomes.size(), 3u);
+  EXPECT_TRUE(outcomes[0].ok);
+  EXPECT_FALSE(outcomes[1].ok);
+  EXPECT_TRUE(outcomes[2].ok);
+  // The lowest failing rank's message: rank 0's allocation (with one rank, the count too large fails first).
+  const std::string expected = world_size() == 1 ? "exceeds MPI's 32-bit count" : "out of memory";
+  EXPECT_NE(outcomes[1].error.find(expected), std::string::npos) << outcomes[1].error;
+}
+
+TEST(FailureAgreement, NoFailureMeansNoThrow) {
+  FailureAgreement agreement(MPI_COMM_WORLD);
+  EXPECT_NO_THROW(agreement.agree(std::nullopt));
+}
+
+TEST(FailureAgreement, AFailureOnOneRankReachesEveryRankWithItsCodeAndRank) {
+  FailureAgreement agreement(MPI_COMM_WORLD);
+  const int last = world_size() - 1;
+  std::optional<LocalFailure> failure;
+  if (world_rank() == last) {
+    try {
+      (void)blas_int(index_t{1} << 33, "test dimension");
+    } catch (...) {
+      failure = describe_current_exception();
+    }
+  }
+  try {
+    agreement.agree(failure);
+    ADD_FAILURE() << "no exception on rank " << world_rank();
+  } catch (const CollectiveError& e) {
+    EXPECT_EQ(e.code(), ExitCode::too_large);
+    EXPECT_EQ(e.origin_rank(), last);
+    EXPECT_NE(std::string(e.what()).find("test dimension"), std::string::npos);
+  }
+}
+
+TEST(FailureAgreement, MpiErrorsAndAllocationsHaveTheirOwnExitCodes) {
+  try {
+    NMF_MPI_CHECK(MPI_ERR_COMM);
+    ADD_FAILURE() << "no exception";
+  } catch (...) {
+    EXPECT_EQ(describe_current_exception().code, ExitCode::mpi_error);
+  }
+  try {
+    throw std::bad_alloc();
+  } catch (...) {
+    EXPECT_EQ(describe_current_exception().code, ExitCode::out_of_memory);
+  }
 }
 
 }  // namespace

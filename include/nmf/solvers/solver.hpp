@@ -32,6 +32,16 @@ struct SolverOption {
   double lower = 0, upper = 0;
   bool lower_open = false, upper_open = false, has_upper = false;
   std::vector<std::string> choices;  // choice: the admitted values
+
+  // An integer option admitting values >= lower.
+  static SolverOption integer_at_least(std::string name, std::string summary_key, std::string default_text,
+                                       std::string value_name, double lower, std::string help);
+  // A real option admitting values strictly between lower and upper.
+  static SolverOption real_between(std::string name, std::string summary_key, std::string default_text,
+                                   std::string value_name, double lower, double upper, std::string help);
+  // One of `choices`; value_name lists them.
+  static SolverOption one_of(std::string name, std::string summary_key, std::vector<std::string> choices,
+                             std::string help);
 };
 
 // Throws UsageError ("bad --NAME VALUE: ...") unless `text` is a valid value of `option`.
