@@ -10,9 +10,9 @@ namespace nmf {
 // Exit codes of nmf_mpi: one per kind of failure, so batch scripts can tell a typo from a broken file.
 enum class ExitCode : int {
   success = 0,
-  failure = 1,      // numerical or internal failure
-  usage = 2,        // bad command line or configuration
-  bad_input = 3,    // unreadable or malformed input data
+  failure = 1,        // numerical or internal failure
+  usage = 2,          // bad command line or configuration
+  bad_input = 3,      // unreadable or malformed input data
   output_error = 4,   // cannot write the results
   out_of_memory = 5,  // an allocation failed on some rank
   too_large = 6,      // a count or size exceeds a 32-bit interface (MPI counts, LP64 BLAS): use more ranks

@@ -118,8 +118,9 @@ constexpr double kUnagreedFailureSeconds = 10.0;
 // it never matches a collective of the computation. Every rank calls agree() once at the same point (the end
 // of a job, the end of the run): ranks with nothing to report wait for everyone; a rank with a failure (which
 // some ranks may not share: only its subgroup agreed on it, or nobody) waits at most `timeout_seconds`, since
-// the others may be blocked in a collective it left, and then aborts the job with its message and rank (abort_unagreed). If every rank arrives, all throw the same
-// CollectiveError with the first failing rank's message and exit code.
+// the others may be blocked in a collective it left, and then aborts the job with its message and rank
+// (abort_unagreed). If every rank arrives, all throw the same CollectiveError with the first failing rank's message and
+// exit code.
 class FailureAgreement {
  public:
   explicit FailureAgreement(MPI_Comm comm);

@@ -17,7 +17,7 @@ using index_t = std::int64_t;
 inline int blas_int(index_t value, const char* what) {
   if (value < 0 || value > INT_MAX)
     NMF_THROW(TooLargeError, std::string(what) + " = " + std::to_string(value) +
-                         " exceeds the 32-bit BLAS interface; use more ranks so local blocks are smaller");
+                                 " exceeds the 32-bit BLAS interface; use more ranks so local blocks are smaller");
   return static_cast<int>(value);
 }
 
@@ -25,7 +25,7 @@ inline int blas_int(index_t value, const char* what) {
 inline int mpi_count(index_t value, const char* what) {
   if (value < 0 || value > INT_MAX)
     NMF_THROW(TooLargeError, std::string(what) + " = " + std::to_string(value) +
-                         " exceeds MPI's 32-bit count; use more ranks so each message is smaller");
+                                 " exceeds MPI's 32-bit count; use more ranks so each message is smaller");
   return static_cast<int>(value);
 }
 

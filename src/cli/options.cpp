@@ -164,7 +164,15 @@ void describe_options(Options& o, OptionTexts& texts, po::options_description& a
        "read options from FILE: one 'long-option-name = value' per line, '#' comments; the command line wins");
   // clang-format on
 
-  all.add(input).add(factorization).add(solver_options).add(stopping).add(restarts).add(parallel).add(output).add(logging).add(general);
+  all.add(input)
+      .add(factorization)
+      .add(solver_options)
+      .add(stopping)
+      .add(restarts)
+      .add(parallel)
+      .add(output)
+      .add(logging)
+      .add(general);
 }
 
 // --help: the usage lines and every option.

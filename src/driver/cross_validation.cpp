@@ -47,8 +47,8 @@ bool cross_validating(const Options& o) {
   return o.k_values.size() > 1 || o.cv_folds > 0;
 }
 
-RankChoice choose_rank_by_cross_validation(const Options& o, MPI_Comm world, const SubGroups& groups,
-                                           JobRunner& runner, bool talk) {
+RankChoice choose_rank_by_cross_validation(const Options& o, MPI_Comm world, const SubGroups& groups, JobRunner& runner,
+                                           bool talk) {
   RankChoice choice;
   choice.folds = o.cv_folds > 0 ? o.cv_folds : 3;
   const std::vector<Job> jobs = sweep_jobs(o, choice.folds);

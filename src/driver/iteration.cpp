@@ -91,8 +91,8 @@ void Iteration::update_slice(FactorSide side, int iteration) {
     const DenseMatrix gram = penalized(s_side ? gram_a_replicated_ : gram_s_replicated_, s_side ? p.l2_s : p.l2_a);
     const DenseMatrix* corrections =
         loss_.corrects_gram() ? (s_side ? &corrections_for_s_local_ : &corrections_for_a_local_) : nullptr;
-    const UpdateInputs inputs{side, gram, s_side ? at_x_local_ : s_xt_local_, s_side ? p.l1_s : p.l1_a, iteration,
-                              corrections};
+    const UpdateInputs inputs{side,      gram,       s_side ? at_x_local_ : s_xt_local_, s_side ? p.l1_s : p.l1_a,
+                              iteration, corrections};
     collectively(grid_.comm(), [&] { solver_.update(inputs, s_side ? f_.s : f_.a_t); });
   });
 }
@@ -103,8 +103,8 @@ void Iteration::update_gathered_block(FactorSide side, int iteration) {
   const bool s_side = side == FactorSide::S;
   DenseMatrix& block = s_side ? s_colblock_ : a_t_rowblock_;
   timed(phases_.update, [&] {
-    UpdateInputs inputs{side, s_side ? gram_a_replicated_ : gram_s_replicated_, s_side ? at_x_local_ : s_xt_local_,
-                        0.0, iteration};
+    UpdateInputs inputs{side, s_side ? gram_a_replicated_ : gram_s_replicated_, s_side ? at_x_local_ : s_xt_local_, 0.0,
+                        iteration};
     inputs.x = &x_.block;
     inputs.other_block = s_side ? &a_t_rowblock_ : &s_colblock_;
     inputs.rank = grid_.rank();
@@ -132,8 +132,7 @@ void Iteration::all_reduce_gram(const DenseMatrix& slice, DenseMatrix& gram_repl
 
 void Iteration::share_s(bool gather) {
   if (gather)
-    timed(phases_.collectives,
-          [&] { collectives_.allgather(grid_.col_comm(), f_.s, s_counts_in_col_, s_colblock_); });
+    timed(phases_.collectives, [&] { collectives_.allgather(grid_.col_comm(), f_.s, s_counts_in_col_, s_colblock_); });
   std::vector<double> extras{sum_of(f_.s)};
   all_reduce_gram(f_.s, gram_s_replicated_, extras);
   sum_s_ = extras[0];
@@ -226,10 +225,8 @@ double Iteration::projected_gradient() {
   timed(phases_.evaluation, [&] {
     const Penalties& p = options_.penalties;
     std::vector<double> rows(static_cast<std::size_t>(k_), 0.0);
-    add_projected_gradient_row_norms(penalized(gram_s_replicated_, p.l2_a), shifted(s_xt_local_, p.l1_a), f_.a_t,
-                                     rows);
-    add_projected_gradient_row_norms(penalized(gram_a_replicated_, p.l2_s), shifted(at_x_local_, p.l1_s), f_.s,
-                                     rows);
+    add_projected_gradient_row_norms(penalized(gram_s_replicated_, p.l2_a), shifted(s_xt_local_, p.l1_a), f_.a_t, rows);
+    add_projected_gradient_row_norms(penalized(gram_a_replicated_, p.l2_s), shifted(at_x_local_, p.l1_s), f_.s, rows);
     std::vector<double> total{0.0};
     for (double v : rows) total[0] += v;
     timed(phases_.collectives, [&] { collectives_.allreduce_sum(grid_.comm(), total); });

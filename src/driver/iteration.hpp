@@ -15,8 +15,8 @@ namespace nmf::detail {
 
 class Iteration {
  public:
-  Iteration(const ProcessGrid& grid, const DistMatrix& x, LocalSolver& solver, Loss& loss,
-            const DriverOptions& options, Factors& factors, bool projected_gradient);
+  Iteration(const ProcessGrid& grid, const DistMatrix& x, LocalSolver& solver, Loss& loss, const DriverOptions& options,
+            Factors& factors, bool projected_gradient);
 
   // The loss's setup (collective).
   void start_loss() { loss_.start(collectives_); }

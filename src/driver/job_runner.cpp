@@ -13,9 +13,9 @@ StopRules stop_rules(const Options& o) {
 
 FactorizationResult JobRunner::run(const Job& job, bool log) {
   const std::unique_ptr<LocalSolver> solver = make_solver(o_.algo, SolverParams{job.k, job.seed, o_.solver_options});
-  const std::unique_ptr<Loss> loss =
-      job.fold >= 0 ? make_held_out_loss(x_, grid_, HoldOutSpec{o_.cv_fraction, o_.seed, job.fold})
-                    : make_full_loss(x_, grid_);
+  const std::unique_ptr<Loss> loss = job.fold >= 0
+                                         ? make_held_out_loss(x_, grid_, HoldOutSpec{o_.cv_fraction, o_.seed, job.fold})
+                                         : make_full_loss(x_, grid_);
   DriverOptions options;
   options.penalties = Penalties{o_.l1_a, o_.l2_a, o_.l1_s, o_.l2_s};
   options.eval_every = o_.eval_every;

@@ -24,11 +24,11 @@ void print_header(const Options& o, int world_ranks, int groups, const ProcessGr
                   const std::string& description, const DistMatrix& x, double read_seconds) {
   const MatrixStats& st = x.stats;
   if (groups == 1)
-    std::printf("nmf_mpi %s: %d rank%s as a %s grid\n", NMF_VERSION, grid.size(),
-                grid.size() == 1 ? "" : "s", grid.shape().str().c_str());
+    std::printf("nmf_mpi %s: %d rank%s as a %s grid\n", NMF_VERSION, grid.size(), grid.size() == 1 ? "" : "s",
+                grid.shape().str().c_str());
   else
-    std::printf("nmf_mpi %s: %d ranks in %d subgroups of %d, each a %s grid with its own copy of X\n",
-                NMF_VERSION, world_ranks, groups, grid.size(), grid.shape().str().c_str());
+    std::printf("nmf_mpi %s: %d ranks in %d subgroups of %d, each a %s grid with its own copy of X\n", NMF_VERSION,
+                world_ranks, groups, grid.size(), grid.shape().str().c_str());
   std::printf("input: %s%s\n", description.c_str(), o.transpose ? ", transposed" : "");
   std::printf("X: %lld x %lld, %lld nonzeros, %s storage, read in %.3f s; nonzeros per rank min %lld max %lld\n",
               static_cast<long long>(x.layout.n), static_cast<long long>(x.layout.m),

@@ -68,8 +68,8 @@ nlohmann::ordered_json restart_table(const FinalFit& fit) {
 }
 
 void print_restarts(const FinalFit& fit) {
-  std::printf("%8s %22s %8s %22s %10s %9s  %s\n", "restart", "seed", "group", "relative error", "iterations",
-              "seconds", "stop");
+  std::printf("%8s %22s %8s %22s %10s %9s  %s\n", "restart", "seed", "group", "relative error", "iterations", "seconds",
+              "stop");
   for (const JobOutcome& out : fit.outcomes) {
     std::printf("%8d %22llu %8d %22.15g %10d %9.3f  %s%s\n", out.index,
                 static_cast<unsigned long long>(fit.jobs[static_cast<std::size_t>(out.index)].seed), out.group,

@@ -70,8 +70,8 @@ Problem read_problem(const Options& o, MPI_Comm world, double start) {
 
 // Collective over `world`: the winning subgroup writes the factors, the rank-selection table and last the
 // summary (with every file's checksum), committed as a set; the whole job agrees on how it went.
-void write_outputs(const Options& o, MPI_Comm world, OutputSet& outputs, const Problem& p,
-                   const detail::FinalFit& fit, const std::optional<detail::RankChoice>& choice, double start) {
+void write_outputs(const Options& o, MPI_Comm world, OutputSet& outputs, const Problem& p, const detail::FinalFit& fit,
+                   const std::optional<detail::RankChoice>& choice, double start) {
   const OutputPaths& paths = outputs.paths();
   const std::string csv_path = o.output + "_rank_selection.csv";
   std::optional<LocalFailure> failure;
@@ -89,8 +89,17 @@ void write_outputs(const Options& o, MPI_Comm world, OutputSet& outputs, const P
         extra["best_restart"] = fit.best_index;
       }
       extra["files"] = nlohmann::ordered_json::parse(outputs.files_json());
-      const detail::RunFacts facts{o,       p.source->description(), grid,         p.x, fit.best, p.read_seconds,
-                                   MPI_Wtime() - start, paths.a,     paths.s, size_of(world), p.groups.count,
+      const detail::RunFacts facts{o,
+                                   p.source->description(),
+                                   grid,
+                                   p.x,
+                                   fit.best,
+                                   p.read_seconds,
+                                   MPI_Wtime() - start,
+                                   paths.a,
+                                   paths.s,
+                                   size_of(world),
+                                   p.groups.count,
                                    extra};
       outputs.commit(grid.comm(), detail::build_summary(facts).dump(1) + "\n");
     }
@@ -114,7 +123,8 @@ void run_factorization(const Options& options, MPI_Comm world) {
   detail::check_solver(o, detail::cross_validating(o));
 
   const Problem p = read_problem(o, world, start);
-  if (talk) detail::print_header(o, size_of(world), p.groups.count, *p.grid, p.source->description(), p.x, p.read_seconds);
+  if (talk)
+    detail::print_header(o, size_of(world), p.groups.count, *p.grid, p.source->description(), p.x, p.read_seconds);
   detail::JobRunner runner(o, *p.grid, p.x, talk);
 
   std::optional<detail::RankChoice> choice;

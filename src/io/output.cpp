@@ -34,7 +34,6 @@ std::string directory_of(const std::string& prefix) {
   return parent.empty() ? std::string(".") : parent.string();
 }
 
-
 }  // namespace
 
 namespace detail {

@@ -17,7 +17,6 @@ namespace nmf {
 
 namespace {
 
-
 std::string system_reason() {
   return std::strerror(errno);
 }

@@ -36,8 +36,9 @@ class MuSolver final : public LocalSolver {
 }  // namespace
 
 SolverInfo describe_mu_solver() {
-  return {"mu", "Lee-Seung multiplicative updates", {},
-          [](const SolverParams&) -> std::unique_ptr<LocalSolver> { return std::make_unique<MuSolver>(); }};
+  return {"mu", "Lee-Seung multiplicative updates", {}, [](const SolverParams&) -> std::unique_ptr<LocalSolver> {
+            return std::make_unique<MuSolver>();
+          }};
 }
 
 }  // namespace nmf

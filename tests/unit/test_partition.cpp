@@ -6,8 +6,8 @@
 #include <random>
 #include <vector>
 
-#include "nmf/partition.hpp"
 #include "nmf/error.hpp"
+#include "nmf/partition.hpp"
 
 namespace {
 

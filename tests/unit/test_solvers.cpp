@@ -132,7 +132,8 @@ TEST(AlsUpdate, CountsRidgesForSingularGram) {
 // One update of `factor` by a fresh solver `name`.
 DenseMatrix updated(const std::string& name, const DenseMatrix& gram, const DenseMatrix& cross, double l1,
                     DenseMatrix factor, int inner_sweeps = 1) {
-  auto solver = nmf::make_solver(name, nmf::SolverParams{static_cast<int>(gram.rows()), 1, {{"inner", std::to_string(inner_sweeps)}}});
+  auto solver = nmf::make_solver(
+      name, nmf::SolverParams{static_cast<int>(gram.rows()), 1, {{"inner", std::to_string(inner_sweeps)}}});
   solver->update(UpdateInputs{FactorSide::S, gram, cross, l1, 1}, factor);
   return factor;
 }
@@ -293,8 +294,8 @@ TEST(HalsUpdate, NoSweepIncreasesTheObjective) {
         const DenseMatrix cross = random_dense(k, count, rng, -0.5, 1.0);
         // Above the 1e-16 floor, so each coordinate step minimizes over an interval containing the old value.
         const DenseMatrix factor = random_dense(k, count, rng, 0.01, 2.0);
-        expect_no_update_increases_the_objective("hals", nmf::SolverParams{static_cast<int>(k), 1, {{"inner", "1"}}}, FactorSide::S, gram,
-                                                 cross, l1, factor, 5);
+        expect_no_update_increases_the_objective("hals", nmf::SolverParams{static_cast<int>(k), 1, {{"inner", "1"}}},
+                                                 FactorSide::S, gram, cross, l1, factor, 5);
       }
     }
   }
@@ -497,7 +498,8 @@ TEST(AllSolvers, SingularGramLeavesNoNanOrInf) {
                        << info.name << ", " << gram_name << ", " << (cross == &consistent ? "consistent" : "arbitrary")
                        << " cross, l1 = " << l1);
           auto solver = nmf::make_solver(info.name, nmf::SolverParams{static_cast<int>(k), 1, {{"inner", "2"}}});
-          if (solver->scope() != nmf::UpdateScope::slice) continue;  // equation-based (kaczmarz): tested in test_kaczmarz.cpp
+          if (solver->scope() != nmf::UpdateScope::slice)
+            continue;  // equation-based (kaczmarz): tested in test_kaczmarz.cpp
           const DenseMatrix start = random_dense(k, count, rng, 0.1, 1.0);
           DenseMatrix factor = start;
           for (int iteration = 1; iteration <= 3; ++iteration) {

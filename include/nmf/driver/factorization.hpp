@@ -25,8 +25,8 @@
 
 #include "nmf/distribution/dist_matrix.hpp"
 #include "nmf/driver/loss.hpp"
-#include "nmf/factors.hpp"
 #include "nmf/driver/monitor.hpp"
+#include "nmf/factors.hpp"
 #include "nmf/solvers/solver.hpp"
 
 namespace nmf {

@@ -33,8 +33,8 @@ struct LossInputs {
 };
 
 struct LossValue {
-  double residual_sq = 0;     // the squared residual the loss covers
-  double relative_error = 0;  // sqrt(residual_sq / ||X||^2 over the same entries)
+  double residual_sq = 0;                                           // the squared residual the loss covers
+  double relative_error = 0;                                        // sqrt(residual_sq / ||X||^2 over the same entries)
   double heldout_error = std::numeric_limits<double>::quiet_NaN();  // error on entries left out, if any
   bool direct = false;  // whether the residual was recomputed entry by entry (see FullResidual)
 };
@@ -59,8 +59,7 @@ class Loss {
 
   // Local sums at the current factors that evaluate() needs summed over the ranks (the driver adds them to
   // an all-reduce it makes anyway). Always the same length.
-  virtual std::vector<double> local_sums(const DenseMatrix& /*a_t_rowblock*/,
-                                         const DenseMatrix& /*s_colblock*/) const {
+  virtual std::vector<double> local_sums(const DenseMatrix& /*a_t_rowblock*/, const DenseMatrix& /*s_colblock*/) const {
     return {};
   }
 
