@@ -9,7 +9,9 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-FASHION = ROOT.parent / "shared" / "data" / "fashion-mnist" / "t10k-images-10000x784-uint8.npy"
+# The shared data sets (NMF_SHARED_DATA overrides where they are looked for, as in tests/cli/cli_tests.py).
+SHARED_DATA = Path(os.environ.get("NMF_SHARED_DATA", ROOT.parent / "shared" / "data"))
+FASHION = SHARED_DATA / "fashion-mnist" / "t10k-images-10000x784-uint8.npy"
 # Exit status of a benchmark that checked nothing because what it needs is absent (e.g. the shared data):
 # tests/CMakeLists.txt sets ctest's SKIP_RETURN_CODE to it, so a skip is reported as skipped, never as passed.
 EXIT_SKIPPED = 77
