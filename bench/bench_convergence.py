@@ -40,7 +40,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchlib import FASHION, ROOT, nmf_binary, run_nmf_summary  # noqa: E402
+from benchlib import EXIT_SKIPPED, FASHION, ROOT, nmf_binary, run_nmf_summary  # noqa: E402
 
 PLOT_SCRIPT = ROOT / "scripts" / "plot_convergence.py"
 DEFAULT_PLOT = ROOT / "bench" / "results" / "convergence_fashion_k{k}.png"  # {k}: --k (20 by default)
@@ -225,7 +225,7 @@ def main():
     binary = nmf_binary(args.build_dir)
     if not FASHION.exists():
         print(f"SKIP: {FASHION} is absent")
-        return 0
+        return EXIT_SKIPPED  # not a pass: nothing was measured
     workdir = Path(args.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     if args.plot is None:

@@ -12,7 +12,7 @@ Four parts (--parts planted,fashion,ranks,kaczmarz):
              Target: at least 4 of the 5 seeds reach 1e-6 within 300 iterations, for each algo.
 
 (b) fashion  Fashion-MNIST t10k images (10000 x 784, uint8; ../shared/data/fashion-mnist/ relative to the repo
-             root; skipped with a message if absent), k = 20 and 50, 200 iterations from a random start:
+             root, or --fashion; skipped with a message, and exit status 77, if absent), k = 20 and 50, 200 iterations from a random start:
              scikit-learn NMF(solver='cd', init='random', max_iter=200, tol=0, random_state=0) with its relative
              error ||X - W H||_F / ||X||_F computed here in float64, against nmf_mpi's final relative_error with
              -k K --iters 200 --tol 0 at -np 2 for hals and bpp (the targets) and als and mu (for information).
@@ -36,10 +36,16 @@ Everything runs with one BLAS thread per process (OPENBLAS_NUM_THREADS=1, set be
              at -np 1, 2 and 4. Targets: at least 4 of 5 seeds reach 1e-4 within 200 iterations at P = 1 and at
              P = 2, and every run (P = 1, 2, 4) ends converged (below 1e-8).
 
-Exits with status 1 if any target fails (the test suite runs the planted part this way).
+Every run must complete: a run that fails (crashes, exits non-zero, writes no summary) fails its part's target
+"every run completes", whatever the other runs give. Inputs are generated once and kept in --workdir under a
+name keyed by the generator's arguments and source (benchlib.cached_npy), so a changed generator is never
+served a stale input.
+
+Exits with status 1 if any target fails, 77 if nothing failed but a part was skipped (ctest's SKIP_RETURN_CODE:
+a skipped part is not a pass), 0 otherwise (the test suite runs the parts this way).
 
 usage: bench/bench_quality.py [--build-dir build] [--workdir /tmp/nmf_bench_quality] [--parts planted,fashion,ranks]
-                              [--seeds 1,2,3,4,5]
+                              [--seeds 1,2,3,4,5] [--fashion PATH]
 """
 import os
 
@@ -53,8 +59,8 @@ import warnings
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchlib import (FASHION, ROOT, planted_factors_product, prepare, report_targets,  # noqa: E402
-                      run_nmf_summary, saved_npy, verdict)
+from benchlib import (FASHION, ROOT, cached_npy, planted_factors_product, prepare, report_targets,  # noqa: E402
+                      run_nmf_summary, verdict)
 
 import numpy as np
 
@@ -79,6 +85,24 @@ def planted_matrix(seed, shape=PLANTED_SHAPE, rank=PLANTED_RANK):
     return planted_factors_product(np.random.default_rng(seed), shape, rank)
 
 
+def planted_input(workdir, seed):
+    """The planted matrix of `seed` as .npy in workdir (generated once per generator version)."""
+    return cached_npy(workdir, f"planted_{seed}", planted_matrix, seed, PLANTED_SHAPE, PLANTED_RANK)
+
+
+def planted_cut(seed, rows, cols):
+    """The top-left rows x cols corner of planted_matrix(seed) (part c)."""
+    return np.ascontiguousarray(planted_matrix(seed)[:rows, :cols])
+
+
+def every_run_completes(label, failures, runs):
+    """The target that no run failed: a crashed run must not be counted out quietly."""
+    passed = not failures
+    print(f"{label}: {runs - len(failures)} of {runs} runs completed: {verdict(passed)}"
+          + (f" (failed: {', '.join(failures)})" if failures else ""))
+    return (f"{label}: all {runs} runs complete", passed)
+
+
 
 
 def first_iteration_below(summary, threshold):
@@ -97,16 +121,17 @@ def part_planted(binary, workdir, seeds):
     header = f"{'algo':<5} {'seed':>4} {'final rel. error':>17} {'first iter <= 1e-6':>19} {'s/iter':>8}"
     print(header)
     print("-" * len(header))
-    results = []
+    results, failures = [], []
     for algo in ("bpp", "hals"):
         reached = 0
         for seed in seeds:
-            x_path = saved_npy(workdir / f"planted_{seed}.npy", lambda: planted_matrix(seed))
+            x_path = planted_input(workdir, seed)
             summary = run_nmf(binary, 2, ["-i", str(x_path), "-k", str(PLANTED_RANK), "--algo", algo, "--iters",
                                           str(PLANTED_ITERS), "--tol", "0", "--seed", str(seed)],
                               workdir / "runs" / f"planted_{algo}_s{seed}")
             if isinstance(summary, str):
                 print(f"{algo:<5} {seed:>4} FAILED: {summary}")
+                failures.append(f"{algo} seed {seed}")
                 continue
             first = first_iteration_below(summary, PLANTED_THRESHOLD)
             reached += first is not None
@@ -117,6 +142,7 @@ def part_planted(binary, workdir, seeds):
         print(f"{algo}: {reached} of {len(seeds)} seeds reach {PLANTED_THRESHOLD:g} within {PLANTED_ITERS} iterations "
               f"(target >= {needed}): {verdict(passed)}")
         results.append((f"planted {algo}: >= {needed} of {len(seeds)} seeds reach 1e-6", passed))
+    results.append(every_run_completes("planted", failures, 2 * len(seeds)))
     return results
 
 
@@ -128,16 +154,17 @@ def part_kaczmarz(binary, workdir, seeds):
     header = f"{'P':>2} {'seed':>4} {'final rel. error':>17} {'first iter <= 1e-4':>19} {'s/iter':>8}"
     print(header)
     print("-" * len(header))
-    results, finals = [], {}
+    results, finals, failures = [], {}, []
     for ranks in (1, 2, 4):
         reached = 0
         for seed in seeds:
-            x_path = saved_npy(workdir / f"planted_{seed}.npy", lambda: planted_matrix(seed))
+            x_path = planted_input(workdir, seed)
             summary = run_nmf(binary, ranks, ["-i", str(x_path), "-k", str(PLANTED_RANK), "--algo", "kaczmarz",
                                               "--iters", str(iterations), "--tol", "0", "--seed", str(seed)],
                               workdir / "runs" / f"kaczmarz_p{ranks}_s{seed}")
             if isinstance(summary, str):
                 print(f"{ranks:>2} {seed:>4} FAILED: {summary}")
+                failures.append(f"P = {ranks} seed {seed}")
                 continue
             first = first_iteration_below(summary, threshold)
             reached += first is not None
@@ -152,9 +179,12 @@ def part_kaczmarz(binary, workdir, seeds):
             results.append((f"kaczmarz P={ranks}: >= {needed} of {len(seeds)} seeds reach 1e-4", passed))
     # All layouts converge: every final error is far below the target, where 'within 10%' of each other can only
     # mean the same order of magnitude (the digits near round-off are noise).
-    converged = all(e <= 1e-8 for by_rank in finals.values() for e in by_rank.values())
+    # A failed run has no final error: it counts as not converged (and fails the target below as well).
+    ended = [e for by_rank in finals.values() for e in by_rank.values()]
+    converged = len(ended) == 3 * len(seeds) and all(e <= 1e-8 for e in ended)
     print(f"every P = 1, 2, 4 run ends below 1e-8 (converged): {verdict(converged)}")
     results.append(("kaczmarz P=1,2,4 all converge below 1e-8", converged))
+    results.append(every_run_completes("kaczmarz", failures, 3 * len(seeds)))
     return results
 
 
@@ -176,12 +206,13 @@ def sklearn_relative_error(x, k, iterations):
     return error, model.n_iter_, seconds
 
 
-def part_fashion(binary, workdir):
+def part_fashion(binary, workdir, fashion):
+    """(results, skipped): the targets, or nothing and the reason when the data is absent."""
     print(f"\n== (b) Fashion-MNIST 10000 x 784, {FASHION_ITERS} iterations, random start, tol 0; nmf_mpi at -np 2 ==")
-    if not FASHION.exists():
-        print(f"SKIP: {FASHION} is absent")
-        return []
-    x = np.load(FASHION).astype(np.float64)
+    if not fashion.exists():
+        print(f"SKIP: {fashion} is absent")
+        return [], [f"fashion: {fashion} is absent"]
+    x = np.load(fashion).astype(np.float64)
     header = (f"{'k':>3} {'method':<22} {'rel. error':>11} {'- sklearn':>10} {'iters':>6} {'seconds':>8}  target")
     print(header)
     print("-" * len(header))
@@ -191,7 +222,7 @@ def part_fashion(binary, workdir):
         print(f"{k:>3} {'sklearn cd':<22} {reference:>11.6f} {0:>10.6f} {iterations:>6} {seconds:>8.1f}  "
               f"(issue quotes {FASHION_QUOTED[k]})")
         for algo in ALGOS:
-            summary = run_nmf(binary, 2, ["-i", str(FASHION), "-k", str(k), "--algo", algo, "--iters",
+            summary = run_nmf(binary, 2, ["-i", str(fashion), "-k", str(k), "--algo", algo, "--iters",
                                           str(FASHION_ITERS), "--tol", "0"], workdir / "runs" / f"fashion_{algo}_k{k}")
             label = f"nmf_mpi {algo}"
             if isinstance(summary, str):
@@ -209,7 +240,7 @@ def part_fashion(binary, workdir):
                   f"{summary['iteration_seconds']:>8.1f}  {target}")
     print("(seconds: sklearn's fit_transform on 1 thread; nmf_mpi's iteration time at 2 ranks -- not comparable, "
           "for orientation only)")
-    return results
+    return results, []
 
 
 # ---------------------------------------------------------------------------------------------- (c)
@@ -219,8 +250,7 @@ def part_ranks(binary, workdir, seed):
     rows, cols = RANKS_SHAPE
     print(f"\n== (c) rank-count agreement: planted (seed {seed}) cut to {rows} x {cols}, k = {PLANTED_RANK}, "
           f"{RANKS_ITERS} iterations, tol 0, at -np {', '.join(map(str, RANKS_COUNTS))} ==")
-    x_path = saved_npy(workdir / f"planted_{seed}_{rows}x{cols}.npy",
-                       lambda: np.ascontiguousarray(planted_matrix(seed)[:rows, :cols]))
+    x_path = cached_npy(workdir, f"planted_{seed}_{rows}x{cols}", planted_cut, seed, rows, cols)
     x = np.load(x_path)
     header = (f"{'algo':<5} " + " ".join(f"{'rel. error P=' + str(p):>24}" for p in RANKS_COUNTS) +
               f" {'grids':>12} {'max rel. diff':>14}  {'target':<16} {'A, S diff':>19} {'direct diff':>12}")
@@ -269,6 +299,7 @@ def main():
     parser.add_argument("--workdir", default="/tmp/nmf_bench_quality", help="inputs are kept and reused here")
     parser.add_argument("--parts", default="planted,fashion,ranks,kaczmarz")
     parser.add_argument("--seeds", default="1,2,3,4,5", help="seeds of the planted problems (part a; c uses the first)")
+    parser.add_argument("--fashion", type=Path, default=FASHION, help="the Fashion-MNIST .npy of part b")
     args = parser.parse_args()
     parts = [p for p in args.parts.split(",") if p]
     for p in parts:
@@ -277,18 +308,20 @@ def main():
     seeds = [int(s) for s in args.seeds.split(",") if s]
     binary, workdir = prepare(args.build_dir, args.workdir)
 
-    results = []
+    results, skipped = [], []
     started = time.perf_counter()
     if "planted" in parts:
         results += part_planted(binary, workdir, seeds)
     if "fashion" in parts:
-        results += part_fashion(binary, workdir)
+        fashion_results, fashion_skipped = part_fashion(binary, workdir, args.fashion)
+        results += fashion_results
+        skipped += fashion_skipped
     if "ranks" in parts:
         results += part_ranks(binary, workdir, seeds[0])
     if "kaczmarz" in parts:
         results += part_kaczmarz(binary, workdir, seeds)
 
-    return report_targets(results, time.perf_counter() - started)
+    return report_targets(results, time.perf_counter() - started, skipped)
 
 
 if __name__ == "__main__":

@@ -46,7 +46,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchlib import MPI_ENV, ROOT, prepare, report_targets, run_nmf_summary, saved_npy, verdict  # noqa: E402
+from benchlib import MPI_ENV, ROOT, cached_npy, prepare, report_targets, run_nmf_summary, verdict  # noqa: E402
 
 import numpy as np
 
@@ -228,6 +228,11 @@ def part_table(binary, workdir, x_path, seed):
     return results
 
 
+def random_matrix(shape):
+    """Uniform on [0, 1), from np.random.default_rng(0)."""
+    return np.random.default_rng(0).random(shape)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--build-dir", default=str(ROOT / "build"))
@@ -238,8 +243,7 @@ def main():
     if args.runs < 2:
         parser.error("--runs must be at least 2 (hyperfine's minimum)")
     binary, workdir = prepare(args.build_dir, args.workdir)
-    x_path = saved_npy(workdir / f"random_{SHAPE[0]}x{SHAPE[1]}.npy",
-                       lambda: np.random.default_rng(0).random(SHAPE))
+    x_path = cached_npy(workdir, f"random_{SHAPE[0]}x{SHAPE[1]}", random_matrix, SHAPE)
 
     started = time.perf_counter()
     results = part_timing(binary, workdir, x_path, args.runs)

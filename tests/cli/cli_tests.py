@@ -3,14 +3,18 @@
 
 Run with Debian's Python (numpy, scipy):
 
-    /usr/bin/python3 tests/cli/cli_tests.py --list
+    /usr/bin/python3 tests/cli/cli_tests.py --list      # "CASE RANKS" lines: the most MPI ranks the case runs
     /usr/bin/python3 tests/cli/cli_tests.py --binary build/nmf_mpi --mpiexec /usr/bin/mpirun CASE
     /usr/bin/python3 tests/cli/cli_tests.py --binary build/nmf_mpi --mpiexec /usr/bin/mpirun   # every case
 
-A case exits 0 when it passes (or prints "SKIP: ..." and exits 0 when shared data is absent) and 1 with
-an explanation when it fails. Every case works in its own temporary directory, writes its own input
-files (numpy with fixed seeds; Matrix Market text written by hand, byte by byte) and checks the results
-against numpy, never against values copied from the program's output.
+A case exits 0 when it passes, 1 with an explanation when it fails, and 77 (EXIT_SKIPPED, ctest's
+SKIP_RETURN_CODE in tests/CMakeLists.txt) after printing "SKIP: ..." when the shared data it needs is absent:
+a skip is never reported as a pass. NMF_SHARED_DATA overrides where the shared data is looked for.
+
+Every case works in its own temporary directory, writes its own input files (numpy with fixed seeds; Matrix
+Market text written by hand, byte by byte) and checks the results against numpy, never against values copied
+from the program's output. A case declares the most ranks it runs at once (@case(ranks=4); 2 by default), which
+ctest reserves as its PROCESSORS.
 """
 import argparse
 import json
@@ -27,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+SHARED_DATA = Path(os.environ.get("NMF_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
 FASHION_MNIST = SHARED_DATA / "fashion-mnist" / "t10k-images-10000x784-uint8.npy"
 
 MPI_ENV = {
@@ -35,6 +39,7 @@ MPI_ENV = {
     "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",
     "OPENBLAS_NUM_THREADS": "1",
 }
+EXIT_SKIPPED = 77  # a case that could not run; tests/CMakeLists.txt sets SKIP_RETURN_CODE to it
 TIMEOUT_SECONDS = 60  # every mpirun; running out of it is a hang, and a failure
 ERROR_DEADLINE_SECONDS = 20  # a rejected input must be reported well within the timeout
 
@@ -111,8 +116,9 @@ def kill_session(session_id):
 
 
 class Context:
-    def __init__(self, binary, mpiexec, workdir):
+    def __init__(self, binary, mpiexec, workdir, max_ranks=None):
         self.binary = binary
+        self.max_ranks = max_ranks  # what the case declared (ctest reserves that many PROCESSORS)
         self.mpiexec = mpiexec
         self.workdir = Path(workdir)
         self.indir = self.workdir / "in"
@@ -122,6 +128,8 @@ class Context:
 
     def run(self, ranks, args, timeout=TIMEOUT_SECONDS):
         """Runs nmf_mpi on `ranks` ranks; returns a Run (returncode, stdout, stderr, elapsed)."""
+        check(self.max_ranks is None or ranks <= self.max_ranks,
+              f"test bug: the case runs {ranks} ranks but declares {self.max_ranks} (@case(ranks=...))")
         command = [self.mpiexec, "-np", str(ranks), "--oversubscribe", self.binary] + [str(a) for a in args]
         env = dict(os.environ, **MPI_ENV)
         start = time.monotonic()
@@ -334,11 +342,18 @@ def with_bad_entry(index, entry):
 # --- cases -------------------------------------------------------------------------------------------------------
 
 CASES = {}
+CASE_RANKS = {}  # the most ranks each case runs at once: ctest gives the case that many PROCESSORS
+DEFAULT_CASE_RANKS = 2
 
 
-def case(function):
-    CASES[function.__name__[len("case_"):]] = function
-    return function
+def case(function=None, *, ranks=DEFAULT_CASE_RANKS):
+    """Registers a case: @case (runs at most 2 ranks at once) or @case(ranks=4). Context.run enforces it."""
+    def register(f):
+        name = f.__name__[len("case_"):]
+        CASES[name] = f
+        CASE_RANKS[name] = ranks
+        return f
+    return register(function) if function is not None else register
 
 
 # Bad input: each at -np 2, exit code and a single message naming the file, line and problem.
@@ -591,7 +606,7 @@ def large_entry_lines(seed):
     return flat, [f"{p // m + 1} {p % m + 1} {real_text(v)}" for p, v in zip(flat, values)]
 
 
-@case
+@case(ranks=4)
 def case_bad_line_far_into_file(ctx):
     # > 3 MB of entries read in 1 MB blocks: the bad line, near the end, lies in the last rank's range
     # (at -np 2 beyond its first block), so its number comes from lines counted by other ranks and blocks.
@@ -615,7 +630,7 @@ def case_bad_line_far_into_file(ctx):
                      ["negative", "-7.25"], ranks=ranks, location=f"{f.path}:{f.entry_line(bad)}:")
 
 
-@case
+@case(ranks=4)
 def case_bad_first_of_two_bad_lines(ctx):
     # Two bad lines read by different ranks (and, at -np 2, different 1 MB blocks): the earlier one is
     # reported, whichever rank finds its own first.
@@ -859,7 +874,7 @@ def factor_on_ranks(ctx, x, f, output_format):
     results = {}
     for ranks in (1, 2, 4):
         prefix = out_prefix(ctx, f"np{ranks}_{output_format}")
-        run = ctx.run_ok(ranks, ["-i", f, "-k", k, "--iters", 30, "--tol", 0, "-o", prefix,
+        run = ctx.run_ok(ranks, ["-i", f, "-k", k, "--algo", "als", "--iters", 30, "--tol", 0, "-o", prefix,
                                  "--output-format", output_format])
         a, s, summary = check_factorization(x, prefix, k, output_format, run)
         check(summary["iterations"] == 30, f"-np {ranks}: {summary['iterations']} iterations, expected 30", run)
@@ -870,25 +885,25 @@ def factor_on_ranks(ctx, x, f, output_format):
     return results
 
 
-@case
+@case(ranks=4)
 def case_e2e_mtx_ranks(ctx):
     x, f = ranks_matrix(ctx)
     factor_on_ranks(ctx, x, f, "mtx")
 
 
-@case
+@case(ranks=4)
 def case_e2e_npy_output(ctx):
     x, f = ranks_matrix(ctx)
     npy = factor_on_ranks(ctx, x, f, "npy")
     # The same run written as Matrix Market holds the same numbers (both formats are exact).
     prefix = out_prefix(ctx, "np2_mtx")
-    ctx.run_ok(2, ["-i", f, "-k", 5, "--iters", 30, "--tol", 0, "-o", prefix])
+    ctx.run_ok(2, ["-i", f, "-k", 5, "--algo", "als", "--iters", 30, "--tol", 0, "-o", prefix])
     a, s = load_factors(prefix, "mtx")
     check_same_matrix(a, npy[2][0], 0.0, "A written as .mtx vs .npy")
     check_same_matrix(s, npy[2][1], 0.0, "S written as .mtx vs .npy")
 
 
-@case
+@case(ranks=4)
 def case_e2e_iters0(ctx):
     x, f = ranks_matrix(ctx)
     layouts = [(1, []), (2, []), (4, []), (4, ["--grid", "1x4"]), (4, ["--grid", "2x2"])]
@@ -929,11 +944,10 @@ def check_summary_keys(summary, x, ranks, grid, k, iterations, run):
     check(summary["n"] == x.shape[0] and summary["m"] == x.shape[1], "summary n, m do not match X", run)
     check(summary["nnz"] == int(np.count_nonzero(x)),
           f"summary nnz {summary['nnz']}, X has {np.count_nonzero(x)} nonzeros", run)
-    check(summary["k"] == k and summary["algo"] == "hals" and summary["seed"] == 1,
-          f"summary k/algo/seed {summary['k']}/{summary['algo']}/{summary['seed']}, expected {k}/hals/1 (the default)",
-          run)
-    check(summary.get("hals") == {"inner": 1}, f"the summary's solver options {summary.get('hals')}, expected "
-          "{'inner': 1} (hals declares --inner, default 1)", run)
+    check(summary["k"] == k and summary["algo"] == "als" and summary["seed"] == 1,
+          f"summary k/algo/seed {summary['k']}/{summary['algo']}/{summary['seed']}, expected {k}/als/1", run)
+    check(summary.get("als") == {}, f"the summary's options of als {summary.get('als')}, expected {{}} (it declares "
+          "none)", run)
     check(summary["iterations"] == iterations and summary["stop_reason"] == "max_iterations",
           f"summary iterations/stop_reason {summary['iterations']}/{summary['stop_reason']}", run)
     check(isinstance(summary["command"], str) and "nmf_mpi" in summary["command"] and "--iters" in summary["command"],
@@ -958,7 +972,7 @@ def case_e2e_summary_keys(ctx):
     version = project_version()
     for ranks, grid in [(1, [1, 1]), (2, None), (2, [1, 2])]:
         prefix = out_prefix(ctx, f"np{ranks}_{grid}")
-        args = ["-i", f, "-k", 4, "--iters", 3, "--tol", 0, "-o", prefix]
+        args = ["-i", f, "-k", 4, "--algo", "als", "--iters", 3, "--tol", 0, "-o", prefix]
         if grid is not None and ranks > 1:
             args += ["--grid", f"{grid[0]}x{grid[1]}"]
         run = ctx.run_ok(ranks, args)
@@ -972,7 +986,7 @@ def case_e2e_summary_keys(ctx):
             check(comm > 0, f"comm_bytes_per_iteration {comm} at -np {ranks}, expected > 0", run)
 
 
-@case
+@case(ranks=4)
 def case_e2e_transpose(ctx):
     x, f = ranks_matrix(ctx)
     xt = x.T
@@ -1001,7 +1015,7 @@ def check_initial_error(ctx, x, path, ranks, k=3, extra=()):
     return run, summary
 
 
-@case
+@case(ranks=4)
 def case_e2e_formats(ctx):
     x = random_integer_matrix(13, 11, seed=21)
     files = [
@@ -1030,7 +1044,7 @@ def case_e2e_formats(ctx):
         check_initial_error(ctx, intended, path, 4, extra=["--grid", "2x2"])
 
 
-@case
+@case(ranks=4)
 def case_e2e_formats_chunked(ctx):
     # Files of several MB read in 1 MB blocks: entries cut at block and rank boundaries are read once, and
     # array values keep their (row, column) position across blocks and ranks.
@@ -1047,7 +1061,7 @@ def case_e2e_formats_chunked(ctx):
             check_initial_error(ctx, x, path, ranks, extra=["--read-chunk-mb", "1"] + extra)
 
 
-@case
+@case(ranks=4)
 def case_e2e_duplicates(ctx):
     x = random_integer_matrix(20, 16, seed=31, high=50)
     entries = [(i, j, x[i, j]) for i, j in zip(*np.nonzero(x))]
@@ -1079,7 +1093,7 @@ def case_e2e_tolerance(ctx):
     x, f = ranks_matrix(ctx)
     limit = 200
     prefix = out_prefix(ctx, "tol")
-    run = ctx.run_ok(2, ["-i", f, "-k", 5, "--iters", limit, "--tol", "1e-3", "-o", prefix])
+    run = ctx.run_ok(2, ["-i", f, "-k", 5, "--algo", "als", "--iters", limit, "--tol", "1e-3", "-o", prefix])
     summary = load_summary(prefix)
     check(summary["stop_reason"] == "tolerance", f"stop_reason {summary['stop_reason']!r}, expected 'tolerance'", run)
     check(summary["iterations"] < limit, f"{summary['iterations']} iterations: did not stop before {limit}", run)
@@ -1094,7 +1108,7 @@ def case_e2e_tolerance(ctx):
                 "objective (no penalties: half the squared residual)", run)
 
     prefix = out_prefix(ctx, "notol")
-    run = ctx.run_ok(2, ["-i", f, "-k", 5, "--iters", 25, "--tol", 0, "-o", prefix])
+    run = ctx.run_ok(2, ["-i", f, "-k", 5, "--algo", "als", "--iters", 25, "--tol", 0, "-o", prefix])
     summary = load_summary(prefix)
     check(summary["stop_reason"] == "max_iterations",
           f"stop_reason {summary['stop_reason']!r}, expected 'max_iterations'", run)
@@ -1184,6 +1198,12 @@ def case_e2e_solver_table(ctx):
     check(summary["kaczmarz"] == {"steps": 0, "block": 6, "sampling": "uniform", "relaxation": 0.1},
           f"the summary's kaczmarz options {summary.get('kaczmarz')}", run)
     check("hals" not in summary, "the summary names the options of a solver that did not run", run)
+    # With no --algo: the default, hals, with its declared default.
+    run = ctx.run_ok(2, ["-i", f, "-k", 3, "--iters", 2, "-o", prefix])
+    summary = load_summary(prefix)
+    check(summary["algo"] == "hals" and summary.get("hals") == {"inner": 1},
+          f"the default run's summary says algo {summary['algo']} with {summary.get('hals')}, expected hals with "
+          "{'inner': 1}", run)
 
 
 @case
@@ -1211,7 +1231,7 @@ def case_e2e_fashion_mnist(ctx):
 def run_case(name, binary, mpiexec):
     """Returns ('PASS' | 'SKIP' | 'FAIL', message)."""
     with tempfile.TemporaryDirectory(prefix=f"nmf_cli_{name}_") as workdir:
-        ctx = Context(binary, mpiexec, workdir)
+        ctx = Context(binary, mpiexec, workdir, CASE_RANKS[name])
         try:
             CASES[name](ctx)
         except CaseSkipped as skip:
@@ -1255,6 +1275,37 @@ def case_e2e_solvers_and_penalties(ctx):
                   f"{algo}: the objective increased: {history}", run)
 
 
+# Time beyond the iteration that reaches --time-limit that a run may take: the summary's clock stops with that
+# iteration, so only rounding separates it from the history; the whole run adds reading and writing a small matrix.
+TIME_LIMIT_MARGIN_SECONDS = 0.05
+SETUP_MARGIN_SECONDS = 5.0
+
+
+def check_stops_within_one_iteration(summary, limit, run):
+    """The run stopped at the first iteration whose clock reached `limit`: the iteration before it was still below the
+    limit, and the iteration seconds are < limit + the longest iteration + a margin (not a minute later). Needs a
+    history of every iteration (--eval-every 1)."""
+    history = summary["history"]
+    check([h["iteration"] for h in history] == list(range(summary["iterations"] + 1)),
+          "test premise: the history holds every iteration", run)
+    check(len(history) >= 2, f"--time-limit {limit}: stopped after {summary['iterations']} iterations", run)
+    seconds = [h["seconds"] for h in history]
+    check(seconds[-1] == summary["iteration_seconds"],
+          f"the last iteration's clock {seconds[-1]} is not the summary's iteration_seconds "
+          f"{summary['iteration_seconds']}", run)
+    check(seconds[-2] < limit, f"--time-limit {limit}: iteration {history[-2]['iteration']} was already at "
+          f"{seconds[-2]} s, yet the run went on", run)
+    longest = max(b - a for a, b in zip(seconds, seconds[1:]))
+    bound = limit + longest + TIME_LIMIT_MARGIN_SECONDS
+    check(summary["iteration_seconds"] < bound,
+          f"--time-limit {limit}: {summary['iteration_seconds']} s of iterations, more than the limit + the longest "
+          f"iteration ({longest:.3f} s) + {TIME_LIMIT_MARGIN_SECONDS} s", run)
+    check(summary["seconds"] < bound + SETUP_MARGIN_SECONDS,
+          f"--time-limit {limit}: the run took {summary['seconds']} s in all", run)
+    check(run.elapsed < bound + 4 * SETUP_MARGIN_SECONDS,
+          f"--time-limit {limit}: mpirun took {run.elapsed:.1f} s", run)
+
+
 @case
 def case_e2e_stop_rules(ctx):
     """Each stop rule fires and is named; with --eval-every the history holds the evaluated iterations."""
@@ -1268,11 +1319,13 @@ def case_e2e_stop_rules(ctx):
     check(summary["history"][-1]["projected_gradient"] <= 1e-3, "the last projected gradient is above 1e-3", run)
 
     prefix = out_prefix(ctx, "time")
-    run = ctx.run_ok(2, ["-i", f, "-k", 4, "--algo", "mu", "--iters", 10 ** 7, "--tol", 0, "--time-limit", "0.2",
+    limit = 0.2
+    run = ctx.run_ok(2, ["-i", f, "-k", 4, "--algo", "mu", "--iters", 10 ** 7, "--tol", 0, "--time-limit", limit,
                          "-o", prefix])
     summary = load_summary(prefix)
-    check(summary["stop_reason"] == "time_limit" and summary["iteration_seconds"] >= 0.2,
-          f"--time-limit 0.2: stop_reason {summary['stop_reason']!r}, {summary['iteration_seconds']} s", run)
+    check(summary["stop_reason"] == "time_limit" and summary["iteration_seconds"] >= limit,
+          f"--time-limit {limit}: stop_reason {summary['stop_reason']!r}, {summary['iteration_seconds']} s", run)
+    check_stops_within_one_iteration(summary, limit, run)
     a, s_factor = load_factors(prefix)
     check_close(summary["relative_error"], numpy_error(x, a, s_factor), RTOL_ERROR, "error after a time limit", run)
 
@@ -1286,22 +1339,39 @@ def case_e2e_stop_rules(ctx):
     check_close(summary["relative_error"], numpy_error(x, a, s_factor), RTOL_ERROR, "final error", run)
 
 
+KACZMARZ_DEFAULTS = {"steps": 0, "block": 1, "sampling": "norm", "relaxation": 0.1}  # include/nmf/options.hpp
+
+
 @case
 def case_e2e_kaczmarz(ctx):
-    """--algo kaczmarz on the built-in example (the notebook's Kaczmarz ended at 0.7 to above 1), its options in the
-    summary, and a sparse input with explicit steps and blocks whose reported error is numpy's."""
+    """--algo kaczmarz on the built-in example (the notebook's Kaczmarz ended at 0.7 to above 1); on a sparse input,
+    each of its options is reported in the summary as given, changes the result, and the error is numpy's."""
     run = ctx.run_ok(2, ["--algo", "kaczmarz", "--iters", 300, "--tol", 0])
     match = re.search(r"relative error \|\|X - A S\|\|_F / \|\|X\|\|_F = (\S+)", run.stdout)
     check(match is not None and float(match.group(1)) <= 1e-3, "kaczmarz on the built-in example above 1e-3", run)
     x, f = ranks_matrix(ctx)
-    for extra in (["--kaczmarz-block", 8, "--kaczmarz-steps", 64], ["--kaczmarz-sampling", "uniform"]):
-        prefix = out_prefix(ctx, "kz")
-        run = ctx.run_ok(2, ["-i", f, "-k", 4, "--algo", "kaczmarz", "--iters", 15, "--tol", 0, "-o", prefix] + extra)
+    variants = [("defaults", {}), ("block", {"block": 8, "steps": 64}), ("steps", {"steps": 64}),
+                ("sampling", {"sampling": "uniform"}), ("relaxation", {"relaxation": 0.5})]
+    factors = {}
+    for name, given in variants:
+        prefix = out_prefix(ctx, f"kz_{name}")
+        options = [a for key, value in given.items() for a in (f"--kaczmarz-{key}", value)]
+        run = ctx.run_ok(2, ["-i", f, "-k", 4, "--algo", "kaczmarz", "--iters", 15, "--tol", 0, "-o", prefix] + options)
         summary = load_summary(prefix)
         a, s_factor = load_factors(prefix)
-        check(a.min() >= 0 and s_factor.min() >= 0, "kaczmarz factors have negative entries", run)
-        check_close(summary["relative_error"], numpy_error(x, a, s_factor), RTOL_ERROR, "kaczmarz error", run)
-        check(summary["kaczmarz"]["sampling"] in ("norm", "uniform"), "the summary lacks the kaczmarz options", run)
+        check(a.min() >= 0 and s_factor.min() >= 0, f"{name}: kaczmarz factors have negative entries", run)
+        check_close(summary["relative_error"], numpy_error(x, a, s_factor), RTOL_ERROR, f"{name}: kaczmarz error", run)
+        expected = dict(KACZMARZ_DEFAULTS, **given)
+        check(summary.get("kaczmarz") == expected,
+              f"{name}: the summary's kaczmarz options {summary.get('kaczmarz')} are not the ones given {expected}", run)
+        factors[name] = (a, s_factor)
+    # An option that is reported but ignored would leave the result as it is with the defaults.
+    base_a, base_s = factors["defaults"]
+    for name, _ in variants[1:]:
+        a, s_factor = factors[name]
+        change = max(np.abs(a - base_a).max() / np.abs(base_a).max(),
+                     np.abs(s_factor - base_s).max() / np.abs(base_s).max())
+        check(change > 1e-6, f"--kaczmarz-{name}: the factors are those of the defaults (change {change:.2g})")
 
 
 @case
@@ -1309,7 +1379,9 @@ def case_bad_kaczmarz_options(ctx):
     f = good_4x5_file(ctx)
     expect_error(ctx, ["-i", f, "-k", "2", "--algo", "kaczmarz", "--l2-S", "0.5", "-o", out_prefix(ctx)], EXIT_USAGE,
                  ["--algo kaczmarz", "penalties"])
-    for option, value in (("--kaczmarz-block", "0"), ("--kaczmarz-steps", "-5"), ("--kaczmarz-sampling", "row")):
+    for option, value in (("--kaczmarz-block", "0"), ("--kaczmarz-steps", "-5"), ("--kaczmarz-sampling", "row"),
+                          ("--kaczmarz-relaxation", "0"), ("--kaczmarz-relaxation", "2"),
+                          ("--kaczmarz-relaxation", "-0.5"), ("--kaczmarz-relaxation", "nan")):
         expect_error(ctx, ["-i", f, "-k", "2", "--algo", "kaczmarz", option, value, "-o", out_prefix(ctx)], EXIT_USAGE,
                      [option])
 
@@ -1352,6 +1424,77 @@ def case_bad_groups(ctx):
 
 
 @case
+def case_bad_restarts_and_cv_values(ctx):
+    """Values out of range for the options of restarts and of the choice of k: a usage error naming the option."""
+    f = good_4x5_file(ctx)
+    for option, value, words in (("--restarts", "0", []), ("--restarts", "-2", ["-2"]), ("--groups", "0", []),
+                                 ("--cv-folds", "-1", ["-1"]), ("--cv-fraction", "0", []),
+                                 ("--cv-fraction", "1", []), ("--cv-fraction", "1.5", ["1.5"]),
+                                 ("--rank-select", "max", ["'max'"])):
+        expect_error(ctx, ["-i", f, "-k", "2:3", "--algo", "hals", option, value, "-o", out_prefix(ctx)], EXIT_USAGE,
+                     [option] + words)
+
+
+def planted_decaying(seed, n=150, m=120, rank=8, decay=0.5, noise=0.5):
+    """A0 S0 (half their entries zero) whose components weigh 1, 1/2, 1/4, ..., plus heavy noise: no clear rank, so
+    the held-out error is flat near its minimum and the one-standard-error rule can choose below it."""
+    g = np.random.default_rng(seed)
+    a0 = g.random((n, rank)) * (g.random((n, rank)) >= 0.5)
+    s0 = g.random((rank, m)) * (g.random((rank, m)) >= 0.5)
+    x = (a0 * decay ** np.arange(rank)) @ s0
+    return np.maximum(0.0, x + noise * x.mean() * g.standard_normal(x.shape))
+
+
+def read_rank_selection_csv(prefix, run):
+    import csv
+    with open(f"{prefix}_rank_selection.csv", newline="") as table:
+        rows = list(csv.DictReader(table))
+    check(rows and list(rows[0]) == ["k", "folds", "train_error", "train_std", "heldout_error", "heldout_std",
+                                      "chosen"], f"{prefix}_rank_selection.csv: unexpected columns", run)
+    return {key: np.array([float(r[key]) for r in rows]) for key in rows[0]}
+
+
+@case
+def case_e2e_rank_select_min(ctx):
+    """--rank-select min chooses the k of the smallest mean held-out error in PREFIX_rank_selection.csv; se (the
+    default rule) chooses the smallest k within one standard error (std / sqrt(folds)) of it, computed here from the
+    same table, and on this matrix that is a smaller k. The rule does not change the table."""
+    x = planted_decaying(seed=11)
+    path = ctx.indir / "decaying.npy"
+    np.save(path, x)
+    chosen, tables = {}, {}
+    for rule in ("min", "se"):
+        prefix = out_prefix(ctx, f"cv_{rule}")
+        run = ctx.run_ok(2, ["-i", path, "-k", "2:7", "--algo", "hals", "--iters", 200, "--rank-select", rule,
+                             "-o", prefix])
+        summary = load_summary(prefix)
+        selection = summary["rank_selection"]
+        check(selection["rule"] == rule, f"summary rule {selection['rule']!r}, expected {rule!r}", run)
+        table = read_rank_selection_csv(prefix, run)
+        check(list(table["k"]) == list(range(2, 8)) and np.all(table["folds"] == 3), "CSV k and folds", run)
+        heldout, folds = table["heldout_error"], table["folds"]
+        best = int(np.argmin(heldout))
+        if rule == "min":
+            expected = int(table["k"][best])
+        else:
+            bound = heldout[best] + table["heldout_std"][best] / np.sqrt(folds[best])
+            expected = int(table["k"][np.flatnonzero(heldout <= bound)[0]])
+        check(selection["chosen"] == expected and summary["k"] == expected,
+              f"--rank-select {rule}: chose k = {selection['chosen']} (fitted {summary['k']}), the table gives "
+              f"{expected}: held-out {heldout.tolist()}", run)
+        check(list(table["chosen"]) == [float(k == expected) for k in table["k"]],
+              f"--rank-select {rule}: the CSV marks {table['chosen'].tolist()}", run)
+        a, _ = load_factors(prefix)
+        check(a.shape == (x.shape[0], expected), f"--rank-select {rule}: the final fit has k = {a.shape[1]}", run)
+        chosen[rule], tables[rule] = expected, table
+    for key in ("k", "folds", "train_error", "train_std", "heldout_error", "heldout_std"):
+        check(np.array_equal(tables["min"][key], tables["se"][key]), f"the rule changed the table's {key}")
+    check(chosen["se"] < chosen["min"],
+          f"test premise: on this matrix the one-standard-error rule should choose a smaller k than the minimum "
+          f"(se {chosen['se']}, min {chosen['min']})")
+
+
+@case
 def case_e2e_rank_selection(ctx):
     """Sweeping k by cross-validation finds the rank of a planted noisy matrix, and writes the table."""
     g = np.random.default_rng(7)
@@ -1379,13 +1522,14 @@ def case_e2e_rank_selection(ctx):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--list", action="store_true", help="print the case names and exit")
+    parser.add_argument("--list", action="store_true",
+                        help="print 'CASE RANKS' lines (RANKS: the most ranks the case runs at once) and exit")
     parser.add_argument("--binary", help="path of nmf_mpi")
     parser.add_argument("--mpiexec", default=shutil.which("mpirun"), help="path of mpirun")
     parser.add_argument("cases", nargs="*", metavar="CASE", help="cases to run (default: all)")
     args = parser.parse_args()
     if args.list:
-        print("\n".join(CASES))
+        print("\n".join(f"{name} {CASE_RANKS[name]}" for name in CASES))
         return 0
     if not args.binary or not args.mpiexec:
         parser.error("--binary and --mpiexec are required to run cases")
@@ -1402,9 +1546,9 @@ def main():
             print(f"FAIL: {args.cases[0]}: {message}")
         else:
             print(f"PASS: {args.cases[0]}")
-        return 1 if status == "FAIL" else 0
+        return {"FAIL": 1, "SKIP": EXIT_SKIPPED}.get(status, 0)
 
-    failed = []
+    failed, skipped = [], []
     start = time.monotonic()
     for name in args.cases or list(CASES):
         case_start = time.monotonic()
@@ -1413,7 +1557,11 @@ def main():
               flush=True)
         if status == "FAIL":
             failed.append(name)
-    print(f"{len(args.cases or CASES) - len(failed)} passed or skipped, {len(failed)} failed"
+        elif status == "SKIP":
+            skipped.append(name)
+    total = len(args.cases or CASES)
+    print(f"{total - len(failed) - len(skipped)} passed, {len(skipped)} skipped"
+          f"{' (' + ', '.join(skipped) + ')' if skipped else ''}, {len(failed)} failed"
           f"{': ' + ', '.join(failed) if failed else ''} ({time.monotonic() - start:.1f} s)")
     return 1 if failed else 0
 

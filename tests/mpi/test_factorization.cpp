@@ -128,15 +128,21 @@ DenseMatrix planted(index_t n, index_t m, index_t rank, std::uint64_t seed) {
 }
 
 TEST(AlternatingFactorization, SmallErrorsAgreeAcrossRankCountsToEightDigits) {
-  // On an exactly low-rank matrix the errors fall to 1e-3 .. 1e-6 within a few dozen iterations, where the
-  // Gram identity alone would carry only a few correct digits and differ between rank counts.
+  // On an exactly low-rank matrix the errors fall below 1e-3 (to 1e-7 for als and bpp) within 60 iterations,
+  // where the Gram identity alone would carry only a few correct digits and differ between rank counts. MU is
+  // left out: it stays above 0.1 here (its agreement at ordinary errors is SameIteratesOnOneRankAndOnEveryGrid's).
   const DenseMatrix full = planted(60, 48, 6, 31);
   auto source = dense_in_memory(full, "planted", false);
-  for (const char* algo : kSolvers) {
-    const FactorRun reference = factor(MPI_COMM_SELF, GridShape{1, 1}, *source, config(algo, 6, 40, 3));
+  const int iterations = 60;
+  for (const char* algo : {"als", "bpp", "hals"}) {
+    const FactorRun reference = factor(MPI_COMM_SELF, GridShape{1, 1}, *source, config(algo, 6, iterations, 3));
+    ASSERT_EQ(reference.result.history.size(), static_cast<std::size_t>(iterations + 1)) << algo;
+    // The premise: the errors compared below did get small.
+    EXPECT_LT(reference.result.relative_error, 1e-3) << algo;
     for (const GridShape shape : all_grid_shapes(world_size())) {
       SCOPED_TRACE(std::string(algo) + " on grid " + shape.str());
-      const FactorRun run = factor(MPI_COMM_WORLD, shape, *source, config(algo, 6, 40, 3));
+      const FactorRun run = factor(MPI_COMM_WORLD, shape, *source, config(algo, 6, iterations, 3));
+      ASSERT_EQ(run.result.history.size(), reference.result.history.size());
       for (std::size_t t = 0; t < run.result.history.size(); ++t)
         EXPECT_NEAR(run.result.history[t].relative_error, reference.result.history[t].relative_error,
                     1e-8 * reference.result.history[t].relative_error)
@@ -229,7 +235,12 @@ TEST(AlternatingFactorization, L1PenaltyMakesTheFactorsSparser) {
   const FactorRun a = factor(MPI_COMM_WORLD, shape, *source, plain);
   const FactorRun b = factor(MPI_COMM_WORLD, shape, *source, sparse);
   EXPECT_GT(zeros(b.a) + zeros(b.s), zeros(a.a) + zeros(a.s) + 30);
-  EXPECT_LT(b.result.relative_error, 0.9);  // still a factorization, not all zeros
+  // Still a factorization, not all zeros (error 1) nor the random start (about 0.9 here): the penalized fit keeps
+  // at least half of the improvement the plain fit makes over the common starting point.
+  const double initial = b.result.history.front().relative_error;
+  ASSERT_EQ(initial, a.result.history.front().relative_error);  // the same start
+  EXPECT_LT(a.result.relative_error, initial);
+  EXPECT_LT(b.result.relative_error, initial - 0.5 * (initial - a.result.relative_error));
 }
 
 TEST(AlternatingFactorization, ZeroRowsAndColumnsAndSingularGramsGiveNoNaN) {
@@ -292,8 +303,18 @@ TEST(StopRules, EachRuleFiresAndIsNamed) {
   c.time_limit = 0.05;
   run = factor(MPI_COMM_WORLD, shape, *source, c);
   EXPECT_EQ(run.result.stop_reason, "time_limit");
-  EXPECT_GE(run.result.seconds, 0.05);
   EXPECT_LT(run.result.iterations, 1000000);
+  // The run stops at the first iteration that reaches the limit: not before it, and not an iteration later
+  // (every iteration is evaluated, so the history holds each one's clock).
+  const auto& h = run.result.history;
+  ASSERT_GE(h.size(), 2u);
+  ASSERT_EQ(h.back().iteration, run.result.iterations);
+  EXPECT_GE(run.result.seconds, c.time_limit);
+  EXPECT_EQ(run.result.seconds, h.back().seconds);
+  EXPECT_LT(h[h.size() - 2].seconds, c.time_limit) << "the run went on past the iteration that reached the limit";
+  double longest_iteration = 0.0;
+  for (std::size_t t = 1; t < h.size(); ++t) longest_iteration = std::max(longest_iteration, h[t].seconds - h[t - 1].seconds);
+  EXPECT_LT(run.result.seconds, c.time_limit + longest_iteration + 0.05);
 }
 
 TEST(StopRules, EvaluationEveryFewIterationsStillEndsWithTheFinalError) {
