@@ -90,8 +90,8 @@ void Iteration::update_slice(FactorSide side, int iteration) {
   timed(phases_.update, [&] {
     const DenseMatrix gram = penalized(s_side ? gram_a_replicated_ : gram_s_replicated_, s_side ? p.l2_s : p.l2_a);
     const DenseMatrix* corrections =
-        loss_.corrects_gram() ? (s_side ? &corrections_for_s_local_ : &corrections_for_a_local_) : nullptr;
-    const UpdateInputs inputs{side,      gram,       s_side ? at_x_local_ : s_xt_local_, s_side ? p.l1_s : p.l1_a,
+        loss_.corrects_gram() ? (s_side ? &at_x_.corrections_local : &s_xt_.corrections_local) : nullptr;
+    const UpdateInputs inputs{side,      gram,       s_side ? at_x_.local : s_xt_.local, s_side ? p.l1_s : p.l1_a,
                               iteration, corrections};
     collectively(grid_.comm(), [&] { solver_.update(inputs, s_side ? f_.s : f_.a_t); });
   });
@@ -103,7 +103,7 @@ void Iteration::update_gathered_block(FactorSide side, int iteration) {
   const bool s_side = side == FactorSide::S;
   DenseMatrix& block = s_side ? s_colblock_ : a_t_rowblock_;
   timed(phases_.update, [&] {
-    UpdateInputs inputs{side, s_side ? gram_a_replicated_ : gram_s_replicated_, s_side ? at_x_local_ : s_xt_local_, 0.0,
+    UpdateInputs inputs{side, s_side ? gram_a_replicated_ : gram_s_replicated_, s_side ? at_x_.local : s_xt_.local, 0.0,
                         iteration};
     inputs.x = &x_.block;
     inputs.other_block = s_side ? &a_t_rowblock_ : &s_colblock_;
@@ -146,7 +146,7 @@ IterationRecord Iteration::share_a(int iteration, bool evaluate, bool gather) {
   // loss's own sums.
   std::vector<double> extras{sum_of(f_.a_t), grid_.rank() == 0 ? MPI_Wtime() - start_time_ : 0.0};
   if (evaluate) {
-    extras.push_back(frobenius_dot(s_xt_local_, f_.a_t));
+    extras.push_back(frobenius_dot(s_xt_.local, f_.a_t));
     const std::vector<double> loss_sums = loss_.local_sums(a_t_rowblock_, s_colblock_);
     extras.insert(extras.end(), loss_sums.begin(), loss_sums.end());
   }
@@ -161,32 +161,41 @@ IterationRecord Iteration::share_a(int iteration, bool evaluate, bool gather) {
 
 // --- the products -----------------------------------------------------------------------------------------------
 
-// The loss's corrections of a local product, then the reduce-scatter of both over the ranks sharing the
-// factor the product is for (the grid column for S, the grid row for A).
-void Iteration::reduce_product(FactorSide side, DenseMatrix& partial, DenseMatrix& corrections_partial,
-                               DenseMatrix& local, DenseMatrix& corrections_local) {
+// The local product for the `side` update (A^T X for S, S X^T for A), the loss's corrections, and the
+// reduce-scatter of both over the ranks sharing that factor (the grid column for S, the grid row for A).
+void Iteration::form_product(FactorSide side) {
   const bool s_side = side == FactorSide::S;
+  Product& product = s_side ? at_x_ : s_xt_;
   const MPI_Comm sharing = s_side ? grid_.col_comm() : grid_.row_comm();
-  const std::vector<index_t>& counts = s_side ? s_counts_in_col_ : a_counts_in_row_;
+  const bool alone = (s_side ? grid_.shape().rows : grid_.shape().cols) == 1;
+  DenseMatrix& partial = alone ? product.local : product.partial;
+  DenseMatrix& corrections_partial = alone ? product.corrections_local : product.corrections_partial;
+  timed(phases_.local_products, [&] {
+    if (s_side)
+      products_.at_x(a_t_rowblock_, partial);
+    else
+      products_.s_xt(s_colblock_, partial);
+  });
   const bool corrects_gram = loss_.corrects_gram();
   timed(phases_.evaluation, [&] {
     if (corrects_gram) corrections_partial.resize(k_ * k_, partial.cols());
     loss_.correct_products(side, s_side ? a_t_rowblock_ : s_colblock_, partial, corrections_partial);
   });
+  if (alone) return;
+  const std::vector<index_t>& counts = s_side ? s_counts_in_col_ : a_counts_in_row_;
   if (corrects_gram)
-    timed(phases_.collectives,
-          [&] { collectives_.reduce_scatter(sharing, corrections_partial, counts, corrections_local); });
-  timed(phases_.collectives, [&] { collectives_.reduce_scatter(sharing, partial, counts, local); });
+    timed(phases_.collectives, [&] {
+      collectives_.reduce_scatter(sharing, corrections_partial, counts, product.corrections_local);
+    });
+  timed(phases_.collectives, [&] { collectives_.reduce_scatter(sharing, partial, counts, product.local); });
 }
 
 void Iteration::product_s_xt() {
-  timed(phases_.local_products, [&] { products_.s_xt(s_colblock_, s_xt_partial_); });
-  reduce_product(FactorSide::A, s_xt_partial_, corrections_for_a_partial_, s_xt_local_, corrections_for_a_local_);
+  form_product(FactorSide::A);
 }
 
 void Iteration::product_at_x() {
-  timed(phases_.local_products, [&] { products_.at_x(a_t_rowblock_, at_x_partial_); });
-  reduce_product(FactorSide::S, at_x_partial_, corrections_for_s_partial_, at_x_local_, corrections_for_s_local_);
+  form_product(FactorSide::S);
 }
 
 // --- evaluation -------------------------------------------------------------------------------------------------
@@ -213,7 +222,7 @@ void Iteration::fill_objective(IterationRecord& record, double x_dot_as, const s
 
 void Iteration::evaluate_now(IterationRecord& record) {
   product_s_xt();
-  std::vector<double> sums{frobenius_dot(s_xt_local_, f_.a_t)};
+  std::vector<double> sums{frobenius_dot(s_xt_.local, f_.a_t)};
   const std::vector<double> loss_sums = loss_.local_sums(a_t_rowblock_, s_colblock_);
   sums.insert(sums.end(), loss_sums.begin(), loss_sums.end());
   timed(phases_.collectives, [&] { collectives_.allreduce_sum(grid_.comm(), sums); });
@@ -225,8 +234,8 @@ double Iteration::projected_gradient() {
   timed(phases_.evaluation, [&] {
     const Penalties& p = options_.penalties;
     std::vector<double> rows(static_cast<std::size_t>(k_), 0.0);
-    add_projected_gradient_row_norms(penalized(gram_s_replicated_, p.l2_a), shifted(s_xt_local_, p.l1_a), f_.a_t, rows);
-    add_projected_gradient_row_norms(penalized(gram_a_replicated_, p.l2_s), shifted(at_x_local_, p.l1_s), f_.s, rows);
+    add_projected_gradient_row_norms(penalized(gram_s_replicated_, p.l2_a), shifted(s_xt_.local, p.l1_a), f_.a_t, rows);
+    add_projected_gradient_row_norms(penalized(gram_a_replicated_, p.l2_s), shifted(at_x_.local, p.l1_s), f_.s, rows);
     std::vector<double> total{0.0};
     for (double v : rows) total[0] += v;
     timed(phases_.collectives, [&] { collectives_.allreduce_sum(grid_.comm(), total); });
@@ -257,7 +266,7 @@ void Iteration::balance_scales() {
     scale_rows(a_t_rowblock_, d);
     scale_rows(f_.s, inverse);
     scale_rows(s_colblock_, inverse);
-    scale_rows(s_xt_local_, inverse);  // S X^T becomes D^-1 S X^T, so <S X^T, A^T> keeps its value
+    scale_rows(s_xt_.local, inverse);  // S X^T becomes D^-1 S X^T, so <S X^T, A^T> keeps its value
     for (index_t q = 0; q < k_; ++q) {
       for (index_t p = 0; p < k_; ++p) {
         gram_a_replicated_(p, q) *= d[static_cast<std::size_t>(p)] * d[static_cast<std::size_t>(q)];

@@ -69,8 +69,7 @@ class Iteration {
   void update_slice(FactorSide side, int iteration);
   void update_gathered_block(FactorSide side, int iteration);
   void all_reduce_gram(const DenseMatrix& slice, DenseMatrix& gram_replicated, std::vector<double>& extras);
-  void reduce_product(FactorSide side, DenseMatrix& partial, DenseMatrix& corrections_partial, DenseMatrix& local,
-                      DenseMatrix& corrections_local);
+  void form_product(FactorSide side);
   void fill_objective(IterationRecord& record, double x_dot_as, const std::vector<double>& loss_sums);
 
   const ProcessGrid& grid_;
@@ -91,11 +90,16 @@ class Iteration {
   DenseMatrix gram_s_replicated_;  // S S^T
   double sum_a_ = 0, sum_s_ = 0;   // sums of all entries of A and of S
 
-  DenseMatrix at_x_partial_, at_x_local_;  // A^T X (the loss's) for this block / for this rank's columns of S
-  DenseMatrix s_xt_partial_, s_xt_local_;  // S X^T (the loss's) for this block / for this rank's rows of A
-  // A loss that leaves entries out: their Gram corrections (k*k per column) for the S and the A update.
-  DenseMatrix corrections_for_s_partial_, corrections_for_s_local_;
-  DenseMatrix corrections_for_a_partial_, corrections_for_a_local_;
+  // One of the two products with X, as the loss makes it, and (for a loss that leaves entries out) the Gram
+  // corrections of its columns (k*k each). `partial` is this block's share, `local` the sum for this rank's
+  // columns of S (A^T X) or rows of A (S X^T). On a communicator of one rank the sum is the share itself, so
+  // the product is formed in `local` and `partial` stays empty (no second copy of a factor-sized matrix).
+  struct Product {
+    DenseMatrix partial, local;
+    DenseMatrix corrections_partial, corrections_local;
+  };
+  Product at_x_;  // A^T X, reduce-scattered over the grid column
+  Product s_xt_;  // S X^T, reduce-scattered over the grid row
 
   double pg_initial_ = 0;
   std::vector<double> reduce_buffer_;
