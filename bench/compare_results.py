@@ -31,26 +31,34 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchlib import FASHION, planted_factors_product, run_nmf_summary, saved_npy  # noqa: E402
+from benchlib import FASHION, cached_npy, planted_factors_product, run_nmf_summary  # noqa: E402
 
 import numpy as np
 
 ALGOS = ("als", "bpp", "hals", "mu", "kaczmarz")
 
 
+def planted_block(rows, cols, seed):
+    """The top-left rows x cols of bench_quality's planted 2000 x 1500 rank-10 matrix of `seed`."""
+    return planted_factors_product(np.random.default_rng(seed), (2000, 1500), 10)[:rows, :cols]
+
+
+def noisy_rank4(seed):
+    rng = np.random.default_rng(seed)
+    x = planted_factors_product(rng, (300, 240), 4)
+    return np.clip(x + 0.05 * x.std() * rng.standard_normal(x.shape), 0, None)
+
+
+def uniform_dense(rows, cols, seed):
+    return np.random.default_rng(seed).random((rows, cols))
+
+
 def planted(workdir, shape, seed):
-    def make():
-        x = planted_factors_product(np.random.default_rng(seed), (2000, 1500), 10)
-        return x[:shape[0], :shape[1]]
-    return saved_npy(workdir / f"planted_{shape[0]}x{shape[1]}_s{seed}.npy", make)
+    return cached_npy(workdir, f"planted_{shape[0]}x{shape[1]}_s{seed}", planted_block, shape[0], shape[1], seed)
 
 
 def noisy_planted(workdir):
-    def make():
-        rng = np.random.default_rng(7)
-        x = planted_factors_product(rng, (300, 240), 4)
-        return np.clip(x + 0.05 * x.std() * rng.standard_normal(x.shape), 0, None)
-    return saved_npy(workdir / "noisy_planted_300x240_r4.npy", make)
+    return cached_npy(workdir, "noisy_planted_300x240_r4", noisy_rank4, 7)
 
 
 def sparse_mtx(workdir):
@@ -140,7 +148,7 @@ def compare(name, before, after):
 
 
 def speed_inputs(workdir):
-    dense = saved_npy(workdir / "dense_4000x3000.npy", lambda: np.random.default_rng(11).random((4000, 3000)))
+    dense = cached_npy(workdir, "dense_4000x3000", uniform_dense, 4000, 3000, 11)
     path = workdir / "sparse_20000x10000_1pct.mtx"
     if not path.exists():
         rng = np.random.default_rng(12)
