@@ -77,8 +77,10 @@ void describe_options(Options& o, OptionTexts& texts, po::options_description& a
        "matrix to factor: Matrix Market (.mtx: coordinate real|integer|pattern, general|symmetric; array real|integer "
        "general) or NumPy .npy (uint8, int32, int64, float32, float64; C or Fortran order). Omit it to factor the "
        "built-in 12 x 10 example")
-      ("format", po::value(&o.format)->default_value(o.format)->value_name("auto|mtx|npy"),
-       "input format; auto looks at the file's first bytes")
+      ("format", po::value(&o.format)->default_value(o.format)->value_name("auto|mtx|npy|ratings"),
+       "input format; auto looks at the file's first bytes. ratings: one 'user item rating' line per rating "
+       "(separated by tabs, '::', commas or spaces; an optional header line), ids remapped to rows and columns "
+       "in order of first occurrence (PREFIX_rows.txt and PREFIX_cols.txt map them back)")
       ("transpose", po::bool_switch(&o.transpose), "factor X^T instead of X (no converted copy is made)")
       ("storage", po::value(&o.storage)->default_value(o.storage)->value_name("auto|dense|sparse"),
        "local storage of X; auto keeps .npy and array input dense, and coordinate input sparse below 30% density")

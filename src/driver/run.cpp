@@ -79,6 +79,10 @@ void write_outputs(const Options& o, MPI_Comm world, OutputSet& outputs, const P
     if (fit.winner) {
       const ProcessGrid& grid = *p.grid;
       outputs.write_factors(grid, p.x.layout, fit.best.factors);
+      if (const IdMaps* ids = p.source->id_maps()) {  // rating files: the original ids of rows and columns
+        outputs.add_text_pieces(grid.comm(), "row_ids", o.output + "_rows.txt", ids->rows);
+        outputs.add_text_pieces(grid.comm(), "col_ids", o.output + "_cols.txt", ids->cols);
+      }
       nlohmann::ordered_json extra;
       if (choice) {
         outputs.add_text_file(grid.comm(), "rank_selection", csv_path, detail::rank_selection_csv(*choice));

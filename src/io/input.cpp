@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "nmf/io/ratings.hpp"
 #include "sources.hpp"
 
 namespace nmf {
@@ -14,7 +15,8 @@ InputFormat parse_input_format(const std::string& text) {
   if (text == "auto") return InputFormat::automatic;
   if (text == "mtx") return InputFormat::mtx;
   if (text == "npy") return InputFormat::npy;
-  NMF_THROW(UsageError, "bad --format '" + text + "': expected auto, mtx or npy");
+  if (text == "ratings") return InputFormat::ratings;
+  NMF_THROW(UsageError, "bad --format '" + text + "': expected auto, mtx, npy or ratings");
 }
 
 StorageChoice parse_storage_choice(const std::string& text) {
@@ -112,26 +114,52 @@ DistMatrix finish_matrix(const ProcessGrid& grid, Layout layout, LocalBlock bloc
 
 }  // namespace detail
 
+namespace {
+
+// What the first bytes of a file look like: the .npy magic string, a rating file (a first line that is not a
+// Matrix Market banner and has 3 or more fields), or else Matrix Market (whose reader reports a bad banner if
+// it is not that either).
+InputFormat sniff_format(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::string first(64 * 1024, '\0');  // a first line longer than this is no rating line
+  in.read(first.data(), static_cast<std::streamsize>(first.size()));
+  first.resize(static_cast<std::size_t>(in.gcount()));
+  if (first.size() >= 6 && first.compare(0, 6, "\x93NUMPY") == 0) return InputFormat::npy;
+  if (first.rfind("%%MatrixMarket", 0) == 0 || first.rfind("%", 0) == 0) return InputFormat::mtx;
+  first = first.substr(0, first.find('\n'));
+  if (!first.empty() && first.back() == '\r') first.pop_back();
+  try {
+    ratings::split_fields(first, ratings::detect_separator(first));
+    return InputFormat::ratings;
+  } catch (const mm::LineProblem&) {
+    return InputFormat::mtx;
+  }
+}
+
+}  // namespace
+
 std::unique_ptr<InputSource> open_input(MPI_Comm comm, const ReadOptions& options) {
   InputFormat format = options.format;
   if (format == InputFormat::automatic) {
-    // Sniff the first bytes on one rank: the .npy magic string, or else Matrix Market (whose reader
-    // reports a bad banner if it is not that either).
-    int rank = 0;
-    NMF_MPI_CHECK(MPI_Comm_rank(comm, &rank));
-    int is_npy = 0;
+    // Sniff on one rank; the others learn the answer.
+    const int rank = rank_in(comm);
+    int sniffed = 0;
     collectively(comm, [&] {
       if (rank != 0) return;
       detail::check_readable_file(options.path);
-      std::ifstream in(options.path, std::ios::binary);
-      char magic[6] = {};
-      in.read(magic, sizeof(magic));
-      is_npy = in.gcount() == 6 && std::memcmp(magic, "\x93NUMPY", 6) == 0;
+      sniffed = static_cast<int>(sniff_format(options.path));
     });
-    NMF_MPI_CHECK(MPI_Bcast(&is_npy, 1, MPI_INT, 0, comm));
-    format = is_npy ? InputFormat::npy : InputFormat::mtx;
+    NMF_MPI_CHECK(MPI_Bcast(&sniffed, 1, MPI_INT, 0, comm));
+    format = static_cast<InputFormat>(sniffed);
   }
-  return format == InputFormat::npy ? detail::open_npy(comm, options) : detail::open_matrix_market(comm, options);
+  switch (format) {
+    case InputFormat::npy:
+      return detail::open_npy(comm, options);
+    case InputFormat::ratings:
+      return detail::open_ratings(comm, options);
+    default:
+      return detail::open_matrix_market(comm, options);
+  }
 }
 
 namespace {

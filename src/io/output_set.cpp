@@ -213,6 +213,22 @@ void OutputSet::add_text_file(MPI_Comm writers, const std::string& role, const s
   stage(role, path, checksum, temporary);
 }
 
+void OutputSet::add_text_pieces(MPI_Comm writers, const std::string& role, const std::string& path,
+                                const std::string& piece) {
+  removes_temporaries_ = rank_in(writers) == 0;
+  const std::string temporary = detail::temporary_name(writers, path);
+  pending_ = {temporary};
+  index_t offset = 0, bytes = static_cast<index_t>(piece.size());
+  NMF_MPI_CHECK(MPI_Exscan(&bytes, &offset, 1, MPI_INT64_T, MPI_SUM, writers));
+  if (rank_in(writers) == 0) offset = 0;  // MPI leaves rank 0's result undefined
+  const detail::FileChecksum checksum =
+      detail::write_verified_file(writers, temporary, [&](detail::RecordingWriter& out) {
+        if (bytes > 0) out.write_at(offset, piece.data(), bytes);
+      });
+  pending_.clear();
+  stage(role, path, checksum, temporary);
+}
+
 void OutputSet::stage(const std::string& role, const std::string& path, const detail::FileChecksum& checksum,
                       const std::string& temporary) {
   staged_.push_back({temporary, path});

@@ -10,6 +10,7 @@ namespace nmf::detail {
 
 std::unique_ptr<InputSource> open_matrix_market(MPI_Comm comm, const ReadOptions& options);
 std::unique_ptr<InputSource> open_npy(MPI_Comm comm, const ReadOptions& options);
+std::unique_ptr<InputSource> open_ratings(MPI_Comm comm, const ReadOptions& options);
 
 // Throws InputError with the system's reason if `path` is missing, a directory or unreadable.
 // Returns the file size in bytes. Local: call on one rank inside nmf::collectively.

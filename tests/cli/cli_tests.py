@@ -1226,6 +1226,138 @@ def case_e2e_fashion_mnist(ctx):
     check(summary["nnz"] == int(np.count_nonzero(x)), "summary nnz does not match the data", run)
 
 
+# --- rating files (--format ratings) ---------------------------------------------------------------------------
+
+MOVIELENS = SHARED_DATA / "movielens-latest-small" / "ratings.csv"
+FILMTRUST = SHARED_DATA / "filmtrust" / "ratings.txt"
+
+
+def parse_ratings(text, separator, header):
+    """The reference reader, in plain Python: ids numbered by first occurrence, the last rating of a pair kept.
+    Returns (users, items, {(row, col): rating})."""
+    users, items, ratings = {}, {}, {}
+    lines = text.splitlines()[1 if header else 0:]
+    for line in lines:
+        if not line.strip():
+            continue
+        fields = line.split() if separator is None else [f.strip() for f in line.split(separator)]
+        u = users.setdefault(fields[0], len(users))
+        i = items.setdefault(fields[1], len(items))
+        ratings[(u, i)] = float(fields[2])
+    return list(users), list(items), ratings
+
+
+def check_ratings_run(ctx, path, separator, header, ranks, extra=(), name="ratings"):
+    """Factors a rating file and checks the shape, nnz, the id maps and that A S approximates the matrix
+    built from the reference reader."""
+    users, items, ratings = parse_ratings(Path(path).read_text(), separator, header)
+    prefix = out_prefix(ctx, name)
+    run = ctx.run_ok(ranks, ["-i", path, "-k", 2, "--iters", 5, "-o", prefix] + list(extra))
+    transpose = "--transpose" in extra
+    x = np.zeros((len(users), len(items)))
+    for (u, i), v in ratings.items():
+        x[u, i] = v
+    if transpose:
+        x, users, items = x.T, items, users
+    _, _, summary = check_factorization(x, prefix, 2, run=run)
+    check(summary["nnz"] == np.count_nonzero(x), f"summary nnz {summary['nnz']}, expected {np.count_nonzero(x)}", run)
+    for suffix, ids in (("rows", users), ("cols", items)):
+        text = Path(f"{prefix}_{suffix}.txt").read_text()
+        check(text == "".join(i + "\n" for i in ids), f"{prefix}_{suffix}.txt is not the ids in first-occurrence order", run)
+        check(suffix == "rows" and "row_ids" in summary["files"] or suffix == "cols" and "col_ids" in summary["files"],
+              f"the summary does not list {prefix}_{suffix}.txt", run)
+    return run, summary
+
+
+RATINGS_TAB = ["196\t242\t3\t881250949", "186\t302\t3\t891717742", "22\t377\t1\t878887116",
+               "196\t377\t4\t881250950", "22\t242\t5\t878887117", "186\t51\t2\t884182806"]
+
+
+@case(ranks=4)
+def case_e2e_ratings_formats(ctx):
+    plain = [line.split("\t")[:3] for line in RATINGS_TAB]
+    files = {
+        "u.data": ("\n".join(RATINGS_TAB) + "\n", "\t", False),
+        "ratings.dat": ("\n".join("::".join(line.split("\t")) for line in RATINGS_TAB) + "\n", "::", False),
+        "ratings.csv": ("userId,movieId,rating,timestamp\r\n" +
+                        "".join(",".join(line.split("\t")) + "\r\n" for line in RATINGS_TAB), ",", True),
+        "ratings.txt": ("".join(f"{u}  {i} {r}\n" for u, i, r in plain), None, False),
+        "names.csv": ("user,item,rating\n" + "".join(f"user {u},film {i},{r}\n" for u, i, r in plain), ",", True),
+    }
+    for name, (text, separator, header) in files.items():
+        path = ctx.indir / name
+        path.write_text(text)
+        for ranks, extra in [(1, []), (2, []), (4, ["--grid", "2x2"]), (2, ["--transpose"])]:
+            check_ratings_run(ctx, path, separator, header, ranks, extra + ["--format", "ratings"] * (ranks == 1))
+
+
+@case(ranks=4)
+def case_e2e_ratings_duplicates_keep_last(ctx):
+    path = ctx.indir / "dups.txt"
+    path.write_text("u1 i1 5\nu2 i1 1\nu1 i2 2\nu1 i1 3\nu2 i2 4\nu1 i1 1.5\n")
+    for ranks in (2, 4):
+        run, summary = check_ratings_run(ctx, path, None, False, ranks)
+        warnings = re.findall(r"^nmf_mpi: warning: .*$", run.stderr, re.M)
+        check(len(warnings) == 1 and re.search(r"\b2 duplicate", warnings[0]) and "last" in warnings[0],
+              f"expected one warning counting 2 duplicates and saying the last is kept, got {warnings}", run)
+        check(summary["duplicates_summed"] == 0, "ratings duplicates must be replaced, not summed", run)
+
+
+@case(ranks=4)
+def case_bad_ratings(ctx):
+    good = [f"{u},{i},{(u * i) % 5 + 1}" for u in range(1, 30) for i in range(1, 8)]  # many lines: all ranks read
+    for bad, keywords in [("7,3,lots", ["rating 'lots' is not a number"]),
+                          ("7,3", ["expected 3 or more fields", "found 2"]),
+                          ("user,item,rating", ["header line in the middle"]),
+                          ("7,3,-2", ["negative rating", "X >= 0", "recommender"])]:
+        for position in (2, len(good) - 3):
+            lines = ["user,item,rating"] + good[:position] + [bad] + good[position:]
+            path = ctx.indir / "bad.csv"
+            path.write_text("\n".join(lines) + "\n")
+            for ranks in (2, 4):
+                expect_error(ctx, ["-i", path, "-k", "2", "-o", out_prefix(ctx)], EXIT_BAD_INPUT, keywords,
+                             ranks=ranks, location=f"{path}:{position + 2}:")
+    empty = ctx.indir / "empty.txt"
+    empty.write_text("")
+    expect_error(ctx, ["-i", empty, "--format", "ratings", "-k", "2", "-o", out_prefix(ctx)], EXIT_BAD_INPUT,
+                 ["empty"], location=f"{empty}:1:")
+    header_only = ctx.indir / "header.csv"
+    header_only.write_text("userId,movieId,rating\n")
+    expect_error(ctx, ["-i", header_only, "-k", "2", "-o", out_prefix(ctx)], EXIT_BAD_INPUT, ["no ratings"],
+                 location=f"{header_only}:2:")
+
+
+def shared_ratings(ctx, path, separator, header, n, m, lines, duplicates):
+    if not path.is_file():
+        raise CaseSkipped(f"{path} is not there")
+    text = path.read_text()
+    data_lines = [line for line in text.splitlines()[1 if header else 0:] if line.strip()]
+    check(len(data_lines) == lines, f"{path} has {len(data_lines)} rating lines, the data README says {lines}")
+    for ranks in (1, 2):
+        prefix = out_prefix(ctx, f"shared{ranks}")
+        run = ctx.run_ok(ranks, ["-i", path, "-k", 3, "--iters", 0, "-o", prefix])
+        summary = load_summary(prefix)
+        check((summary["n"], summary["m"], summary["nnz"]) == (n, m, lines - duplicates),
+              f"summary n, m, nnz = {summary['n']}, {summary['m']}, {summary['nnz']}; expected {n}, {m}, "
+              f"{lines - duplicates}", run)
+        users, items, ratings = parse_ratings(text, separator, header)
+        check(len(ratings) == lines - duplicates and (len(users), len(items)) == (n, m), "reference reader disagrees")
+        check(Path(f"{prefix}_rows.txt").read_text() == "".join(u + "\n" for u in users), "row id map differs", run)
+        check(Path(f"{prefix}_cols.txt").read_text() == "".join(i + "\n" for i in items), "column id map differs", run)
+        if duplicates:
+            check(f"{duplicates} duplicate" in run.stderr, f"no warning counting {duplicates} duplicates", run)
+
+
+@case
+def case_e2e_ratings_movielens(ctx):
+    shared_ratings(ctx, MOVIELENS, ",", True, 610, 9724, 100836, 0)
+
+
+@case
+def case_e2e_ratings_filmtrust(ctx):
+    shared_ratings(ctx, FILMTRUST, None, False, 1508, 2071, 35497, 3)
+
+
 # --- driver ------------------------------------------------------------------------------------------------------
 
 def run_case(name, binary, mpiexec):

@@ -11,7 +11,7 @@
 
 namespace nmf {
 
-enum class InputFormat { automatic, mtx, npy };
+enum class InputFormat { automatic, mtx, npy, ratings };
 enum class StorageChoice { automatic, dense, sparse };
 
 InputFormat parse_input_format(const std::string& text);
@@ -39,6 +39,13 @@ struct InputShape {
   bool dense_source = false;
 };
 
+// For inputs whose rows and columns are named by ids (rating files): this rank's piece of each id map, one id
+// per line. The pieces of ranks 0, 1, ... of the communicator that opened the input, concatenated in rank
+// order, are the whole map: line i (0-based) holds the id of row (column) i of X as factored.
+struct IdMaps {
+  std::string rows, cols;
+};
+
 class InputSource {
  public:
   virtual ~InputSource() = default;
@@ -49,9 +56,12 @@ class InputSource {
   // InputError "path:line: problem" on every rank, after the ranks agree; so does a block that would not
   // fit in the memory a rank can use (checked before it is allocated).
   virtual DistMatrix distribute(const ProcessGrid& grid) = 0;
+  // The id maps, for inputs that have them (nullptr otherwise).
+  virtual const IdMaps* id_maps() const { return nullptr; }
 };
 
-// Collective over `comm`: opens a Matrix Market or .npy file and reads its header.
+// Collective over `comm`: opens a Matrix Market or .npy file and reads its header. A ratings file is read
+// whole here (validated, its ids numbered), since its shape is the number of distinct ids.
 std::unique_ptr<InputSource> open_input(MPI_Comm comm, const ReadOptions& options);
 
 // A small dense matrix that every rank holds in full (the built-in example, tests); each rank keeps

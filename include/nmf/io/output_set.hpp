@@ -68,6 +68,12 @@ class OutputSet {
   // to `path` under a temporary name (rank 0 writes it). `role` is its key in files_json().
   void add_text_file(MPI_Comm writers, const std::string& role, const std::string& path, const std::string& text);
 
+  // Collective over `writers`: writes a text file of which each rank holds one piece (`piece`, possibly
+  // empty); the pieces of ranks 0, 1, ... in order make the file. Each rank writes its own piece with MPI-IO
+  // at the offset given by an exclusive scan of the piece sizes, verified like the factors, so no rank ever
+  // holds the whole text.
+  void add_text_pieces(MPI_Comm writers, const std::string& role, const std::string& path, const std::string& piece);
+
   // The files written so far (on every rank of the writers), in commit order.
   const std::vector<WrittenFile>& files() const { return written_; }
   // The same as a JSON object for the summary: {"A": {"path": ..., "bytes": ..., "algorithm": "crc32",

@@ -1,0 +1,213 @@
+#include "id_numbering.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+#include "sources.hpp"
+
+namespace nmf::detail {
+
+namespace {
+
+// FNV-1a: the same on every rank and every run (std::hash promises neither across builds).
+int owner_of(std::string_view id, int ranks) {
+  std::uint64_t hash = 14695981039346656037ull;
+  for (const char c : id) {
+    hash ^= static_cast<unsigned char>(c);
+    hash *= 1099511628211ull;
+  }
+  return static_cast<int>(hash % static_cast<std::uint64_t>(ranks));
+}
+
+// Records in an exchange buffer: fixed-size integers and length-prefixed strings.
+void put(std::string& out, index_t value) {
+  out.append(reinterpret_cast<const char*>(&value), sizeof value);
+}
+void put(std::string& out, std::string_view text) {
+  put(out, static_cast<index_t>(text.size()));
+  out.append(text.data(), text.size());
+}
+
+class RecordReader {
+ public:
+  explicit RecordReader(std::string_view bytes) : bytes_(bytes) {}
+  bool done() const { return pos_ >= bytes_.size(); }
+  index_t integer() {
+    index_t value = 0;
+    std::memcpy(&value, bytes_.data() + pos_, sizeof value);
+    pos_ += sizeof value;
+    return value;
+  }
+  std::string_view text() {
+    const auto length = static_cast<std::size_t>(integer());
+    const std::string_view view = bytes_.substr(pos_, length);
+    pos_ += length;
+    return view;
+  }
+
+ private:
+  std::string_view bytes_;
+  std::size_t pos_ = 0;
+};
+
+std::vector<index_t> integers_of(const std::string& bytes) {
+  std::vector<index_t> values(bytes.size() / sizeof(index_t));
+  if (!values.empty()) std::memcpy(values.data(), bytes.data(), values.size() * sizeof(index_t));
+  return values;
+}
+
+}  // namespace
+
+std::vector<std::string> exchange_bytes(MPI_Comm comm, std::vector<std::string>& outbox) {
+  const int ranks = size_of(comm);
+  std::vector<int> send_counts(ranks), send_displs(ranks), recv_counts(ranks), recv_displs(ranks);
+  std::string send;
+  for (int r = 0; r < ranks; ++r) {
+    send_counts[r] = mpi_count(static_cast<index_t>(outbox[r].size()), "bytes sent to one rank");
+    send_displs[r] = mpi_count(static_cast<index_t>(send.size()), "send displacement");
+    send += outbox[r];
+    std::string().swap(outbox[r]);
+  }
+  NMF_MPI_CHECK(MPI_Alltoall(send_counts.data(), 1, MPI_INT, recv_counts.data(), 1, MPI_INT, comm));
+  index_t incoming = 0;
+  for (int r = 0; r < ranks; ++r) {
+    recv_displs[r] = mpi_count(incoming, "receive displacement");
+    incoming += recv_counts[r];
+  }
+  std::string received(static_cast<std::size_t>(incoming), '\0');
+  NMF_MPI_CHECK(MPI_Alltoallv(send.data(), send_counts.data(), send_displs.data(), MPI_CHAR, received.data(),
+                              recv_counts.data(), recv_displs.data(), MPI_CHAR, comm));
+  std::vector<std::string> by_source(ranks);
+  for (int r = 0; r < ranks; ++r) by_source[r] = received.substr(recv_displs[r], recv_counts[r]);
+  return by_source;
+}
+
+void IdNumbering::note(std::string_view id, index_t local_line) {
+  auto [it, added] = pending_.try_emplace(std::string(id), FirstSeen{0, local_line, 0});
+  ++it->second.count;
+  (void)added;  // the first line noted is the earliest: lines are noted in order
+}
+
+void IdNumbering::send_to_owners(MPI_Comm comm) {
+  const int ranks = size_of(comm);
+  std::vector<std::string> outbox(ranks);
+  for (const auto& [id, seen] : pending_) {
+    std::string& out = outbox[owner_of(id, ranks)];
+    put(out, id);
+    put(out, seen.line);
+    put(out, seen.count);
+  }
+  pending_.clear();
+  const std::vector<std::string> inbox = exchange_bytes(comm, outbox);
+  for (int source = 0; source < ranks; ++source) {
+    RecordReader in(inbox[source]);
+    while (!in.done()) {
+      const std::string_view id = in.text();
+      const FirstSeen seen{source, in.integer(), in.integer()};
+      auto [it, added] = owned_.try_emplace(std::string(id), seen);
+      if (added) continue;
+      FirstSeen& kept = it->second;
+      // Lower ranks read earlier lines; within a rank, earlier rounds read earlier lines.
+      if (std::make_pair(seen.rank, seen.line) < std::make_pair(kept.rank, kept.line)) {
+        kept.rank = seen.rank;
+        kept.line = seen.line;
+      }
+      kept.count += seen.count;
+    }
+  }
+}
+
+index_t IdNumbering::number(MPI_Comm comm) {
+  const int ranks = size_of(comm);
+  // Owner -> introducer: "you read this id first, on your line L" (and how often it occurs, for the histogram).
+  std::vector<std::string> outbox(ranks);
+  std::vector<std::vector<const std::string*>> asked(ranks);  // the order of the records, per introducer
+  for (const auto& [id, seen] : owned_) {
+    put(outbox[seen.rank], id);
+    put(outbox[seen.rank], seen.line);
+    put(outbox[seen.rank], seen.count);
+    asked[seen.rank].push_back(&id);  // keys of an unordered_map stay put
+  }
+  const std::vector<std::string> inbox = exchange_bytes(comm, outbox);
+
+  // Introducer: its ids in line order get consecutive indices after those of the lower ranks.
+  struct Introduced {
+    index_t line, count;
+    std::string_view id;
+    int owner;
+    std::size_t position;  // among that owner's records
+  };
+  std::vector<Introduced> mine;
+  std::vector<std::vector<index_t>> replies(ranks);
+  for (int owner = 0; owner < ranks; ++owner) {
+    RecordReader in(inbox[owner]);
+    std::size_t position = 0;
+    for (; !in.done(); ++position) {
+      const std::string_view id = in.text();
+      const index_t line = in.integer(), count = in.integer();
+      mine.push_back({line, count, id, owner, position});
+    }
+    replies[owner].resize(position);
+  }
+  std::sort(mine.begin(), mine.end(), [](const Introduced& a, const Introduced& b) { return a.line < b.line; });
+  first_index_ = exclusive_prefix_sum(comm, static_cast<index_t>(mine.size()));
+  introduced_text_.clear();
+  introduced_counts_.clear();
+  for (std::size_t j = 0; j < mine.size(); ++j) {
+    replies[mine[j].owner][mine[j].position] = first_index_ + static_cast<index_t>(j);
+    introduced_text_.append(mine[j].id).push_back('\n');
+    introduced_counts_.push_back(mine[j].count);
+  }
+  total_ = static_cast<index_t>(mine.size());
+  NMF_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &total_, 1, MPI_INT64_T, MPI_SUM, comm));
+
+  // Introducer -> owner: the indices, in the order the owner sent the ids.
+  std::vector<std::string> answers(ranks);
+  for (int owner = 0; owner < ranks; ++owner)
+    answers[owner].assign(reinterpret_cast<const char*>(replies[owner].data()),
+                          replies[owner].size() * sizeof(index_t));
+  const std::vector<std::string> indices = exchange_bytes(comm, answers);
+  index_of_.reserve(owned_.size());
+  for (int introducer = 0; introducer < ranks; ++introducer) {
+    const std::vector<index_t> values = integers_of(indices[introducer]);
+    for (std::size_t p = 0; p < values.size(); ++p) index_of_.emplace(*asked[introducer][p], values[p]);
+  }
+  owned_.clear();
+  return total_;
+}
+
+std::vector<index_t> IdNumbering::lookup(MPI_Comm comm, const std::vector<std::string_view>& ids) const {
+  const int ranks = size_of(comm);
+  std::vector<std::string> outbox(ranks);
+  std::vector<int> owner(ids.size());
+  for (std::size_t p = 0; p < ids.size(); ++p) {
+    owner[p] = owner_of(ids[p], ranks);
+    put(outbox[owner[p]], ids[p]);
+  }
+  const std::vector<std::string> questions = exchange_bytes(comm, outbox);
+  std::vector<std::string> answers(ranks);
+  for (int source = 0; source < ranks; ++source) {
+    RecordReader in(questions[source]);
+    while (!in.done()) {
+      const auto found = index_of_.find(std::string(in.text()));
+      put(answers[source], found == index_of_.end() ? index_t{-1} : found->second);
+    }
+  }
+  const std::vector<std::string> replies = exchange_bytes(comm, answers);
+  std::vector<std::vector<index_t>> by_owner(ranks);
+  for (int r = 0; r < ranks; ++r) by_owner[r] = integers_of(replies[r]);
+  std::vector<std::size_t> next(ranks, 0);
+  std::vector<index_t> indices(ids.size());
+  for (std::size_t p = 0; p < ids.size(); ++p) indices[p] = by_owner[owner[p]][next[owner[p]]++];
+  return indices;
+}
+
+std::vector<index_t> IdNumbering::histogram(const BucketMap& buckets) const {
+  std::vector<index_t> counts(static_cast<std::size_t>(buckets.buckets), 0);
+  for (std::size_t j = 0; j < introduced_counts_.size(); ++j)
+    counts[static_cast<std::size_t>(buckets.bucket_of(first_index_ + static_cast<index_t>(j)))] +=
+        introduced_counts_[j];
+  return counts;
+}
+
+}  // namespace nmf::detail

@@ -1,0 +1,310 @@
+// Parallel reader of rating files (include/nmf/io/ratings.hpp). Like the Matrix Market reader, every rank
+// reads the lines that start in its own byte range, in blocks of at most ReadOptions::chunk_bytes:
+//  - open (collective): rank 0 reads the first lines and decides the separator and whether there is a
+//    header; then every rank scans its range, validating every line and reporting its user and item ids to
+//    their owner ranks (IdNumbering), one block per round. Ranks agree on the first bad line; the ids are
+//    numbered by first occurrence, which fixes the shape before the grid is chosen.
+//  - distribute (collective): parse again; per block, ask the owners for the indices of the ids, and route
+//    each rating, with its line number, to the rank owning its block of X (MPI_Alltoallv). A (user, item)
+//    pair rated on several lines keeps the rating of the last line (Matrix Market sums duplicates instead).
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <optional>
+#include <tuple>
+#include <unordered_map>
+
+#include "id_numbering.hpp"
+#include "line_blocks.hpp"
+#include "memory_budget.hpp"
+#include "nmf/io/ratings.hpp"
+#include "sources.hpp"
+
+namespace nmf::detail {
+
+namespace {
+
+constexpr index_t kMaxHistogramBuckets = index_t{1} << 20;
+
+// What rank 0 learns from the head of the file and shares.
+struct FileHead {
+  index_t file_size = 0;
+  index_t data_offset = 0;  // the first byte after the header line, if any
+  int header_lines = 0;     // 0 or 1
+  ratings::Separator separator = ratings::Separator::whitespace;
+};
+
+// Reads the first two lines (without '\n' or a trailing '\r').
+std::pair<std::string, std::string> first_two_lines(const std::string& path, index_t& first_line_bytes) {
+  std::ifstream in(path, std::ios::binary);
+  std::string first, second;
+  std::getline(in, first);
+  first_line_bytes = static_cast<index_t>(first.size()) + (in.eof() ? 0 : 1);
+  std::getline(in, second);
+  for (std::string* line : {&first, &second})
+    if (!line->empty() && line->back() == '\r') line->pop_back();
+  return {first, second};
+}
+
+// A rating of the file as routed to its block owner: global indices, and its line to keep the last duplicate.
+struct Entry {
+  index_t row, col, line;
+  double value;
+};
+
+class RatingsSource final : public InputSource {
+ public:
+  RatingsSource(MPI_Comm comm, const ReadOptions& options) : options_(options) {
+    read_head(comm);
+    MpiFile file(comm, options_.path, MPI_MODE_RDONLY);
+    scan(comm, file);
+    file.close();
+    const index_t users = users_.number(comm), items = items_.number(comm);
+    shape_.rows = options_.transpose ? items : users;
+    shape_.cols = options_.transpose ? users : items;
+    shape_.entries = entries_;
+    ids_.rows = (options_.transpose ? items_ : users_).introduced_text();
+    ids_.cols = (options_.transpose ? users_ : items_).introduced_text();
+  }
+
+  const InputShape& shape() const override { return shape_; }
+  const IdMaps* id_maps() const override { return &ids_; }
+
+  std::string description() const override {
+    return options_.path + " (ratings separated by " + ratings::separator_name(head_.separator) +
+           (head_.header_lines ? ", with a header" : "") + "; ids numbered by first occurrence)";
+  }
+
+  DistMatrix distribute(const ProcessGrid& grid) override {
+    const MPI_Comm comm = grid.comm();
+    NMF_REQUIRE(grid.size() == ranks_ && grid.rank() == rank_, UsageError,
+                "a ratings file must be distributed on the ranks that opened it, in the same order");
+    const Storage storage = choose_storage(shape_, options_);
+    Layout layout = make_layout(grid, storage);
+    check_block_fits(grid, block_needs(grid, layout, storage, entries_, options_.factor_rank), rank_memory_budget(comm),
+                     options_.path, shape_.rows, shape_.cols);
+    MpiFile file(comm, options_.path, MPI_MODE_RDONLY);
+    std::vector<Entry> received = route_entries(grid, file, layout);
+    file.close();
+    index_t replaced = 0;
+    TripletChunks chunks;
+    chunks.push_back(keep_last_ratings(received, replaced));
+    index_t merged = 0;  // none are left to merge
+    LocalBlock block = assemble_block(storage, layout.row_blocks.size(grid.row()), layout.col_blocks.size(grid.col()),
+                                      std::move(chunks), merged);
+    warn_about_duplicates(comm, replaced);
+    return finish_matrix(grid, std::move(layout), std::move(block), 0, description());
+  }
+
+ private:
+  ratings::Separator separator() const { return head_.separator; }
+  index_t line_number(index_t global_line_index) const { return head_.header_lines + 1 + global_line_index; }
+
+  // Collective: rank 0 checks the file and reads its first lines; every rank learns the result.
+  void read_head(MPI_Comm comm) {
+    rank_ = rank_in(comm);
+    ranks_ = size_of(comm);
+    collectively(comm, [&] {
+      if (rank_ != 0) return;
+      head_.file_size = check_readable_file(options_.path);
+      if (head_.file_size == 0) NMF_THROW(InputError, options_.path + ":1: the file is empty (no ratings)");
+      index_t first_line_bytes = 0;
+      auto [first, second] = first_two_lines(options_.path, first_line_bytes);
+      ratings::Dialect dialect;
+      try {
+        dialect = ratings::detect_dialect(first, second);
+      } catch (const mm::LineProblem& problem) {
+        NMF_THROW(InputError, options_.path + ":1: " + problem.what());
+      }
+      head_.separator = dialect.separator;
+      head_.header_lines = dialect.has_header ? 1 : 0;
+      head_.data_offset = dialect.has_header ? first_line_bytes : 0;
+      if (dialect.has_header) header_ = first;
+    });
+    NMF_MPI_CHECK(MPI_Bcast(&head_, sizeof(head_), MPI_BYTE, 0, comm));
+    broadcast_string(comm, header_, 0);
+  }
+
+  index_t rounds_for_all_ranks() const {
+    index_t rounds = 0;
+    for (int r = 0; r < ranks_; ++r)
+      rounds = std::max(
+          rounds, rank_byte_range(head_.data_offset, head_.file_size, ranks_, r).block_count(options_.chunk_bytes));
+    return rounds;
+  }
+
+  // Collective: validates every line of this rank's range and reports the ids to their owners, block by
+  // block. A bad line stops the parsing of this rank (it still takes part in every round); the ranks then
+  // agree on the first bad line of the file.
+  void scan(MPI_Comm comm, const MpiFile& file) {
+    const ByteRange range = rank_byte_range(head_.data_offset, head_.file_size, ranks_, rank_);
+    index_t lines = 0;
+    std::optional<std::pair<index_t, std::string>> bad_line;
+    std::optional<LocalFailure> failure;
+    LineBlock block;
+    for (index_t round = 0; round < rounds_for_all_ranks(); ++round) {
+      if (round < range.block_count(options_.chunk_bytes) && !bad_line && !failure) {
+        try {
+          block.load(file, range.block(round, options_.chunk_bytes), head_.data_offset, head_.file_size);
+          block.for_each_line([&](std::string_view line) {
+            const index_t index = lines++;
+            if (ratings::is_blank(line)) return true;
+            try {
+              const ratings::Rating rating = ratings::parse_line(line, separator(), header_);
+              users_.note(rating.user, index);
+              items_.note(rating.item, index);
+              ++entries_;
+            } catch (const mm::LineProblem& problem) {
+              bad_line.emplace(index, problem.what());
+              return false;
+            }
+            return true;
+          });
+        } catch (...) {
+          failure = describe_current_exception();
+        }
+      }
+      users_.send_to_owners(comm);
+      items_.send_to_owners(comm);
+    }
+    lines_before_ = exclusive_prefix_sum(comm, lines);
+    collectively(comm, [&] {
+      if (failure) throw Error(failure->message, __FILE__, __LINE__, failure->code);
+      if (bad_line)
+        NMF_THROW(InputError, options_.path + ":" + std::to_string(line_number(lines_before_ + bad_line->first)) +
+                                  ": " + bad_line->second);
+    });
+    NMF_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &entries_, 1, MPI_INT64_T, MPI_SUM, comm));
+    if (entries_ == 0)
+      NMF_THROW_REPLICATED(ExitCode::bad_input, options_.path + ":" + std::to_string(head_.header_lines + 1) +
+                                                    ": no ratings in the file" +
+                                                    (head_.header_lines ? " after its header" : ""));
+  }
+
+  // Sparse blocks are cut so that the ratings are balanced, from the lines per id counted in the scan.
+  Layout make_layout(const ProcessGrid& grid, Storage storage) const {
+    std::vector<index_t> row_histogram, col_histogram;
+    if (storage == Storage::sparse) {
+      const IdNumbering& rows = options_.transpose ? items_ : users_;
+      const IdNumbering& cols = options_.transpose ? users_ : items_;
+      row_histogram = rows.histogram(BucketMap(shape_.rows, kMaxHistogramBuckets));
+      col_histogram = cols.histogram(BucketMap(shape_.cols, kMaxHistogramBuckets));
+      for (auto* histogram : {&row_histogram, &col_histogram})
+        NMF_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, histogram->data(), mpi_count(histogram->size(), "histogram"),
+                                    MPI_INT64_T, MPI_SUM, grid.comm()));
+    }
+    return Layout(shape_.rows, shape_.cols, grid.shape(),
+                  block_partition(storage, shape_.rows, row_histogram, grid.shape().rows),
+                  block_partition(storage, shape_.cols, col_histogram, grid.shape().cols));
+  }
+
+  // Collective: one round per block of the largest range. The lines were validated by the scan.
+  std::vector<Entry> route_entries(const ProcessGrid& grid, const MpiFile& file, const Layout& layout) const {
+    const MPI_Comm comm = grid.comm();
+    const ByteRange range = rank_byte_range(head_.data_offset, head_.file_size, ranks_, rank_);
+    const index_t row_offset = layout.row_blocks.begin(grid.row());
+    const index_t col_offset = layout.col_blocks.begin(grid.col());
+    std::vector<Entry> received;
+    index_t line_index = lines_before_;
+    LineBlock block;
+    for (index_t round = 0; round < rounds_for_all_ranks(); ++round) {
+      std::vector<ratings::Rating> parsed;
+      std::vector<index_t> lines;
+      collectively(comm, [&] {
+        if (round >= range.block_count(options_.chunk_bytes)) return;
+        block.load(file, range.block(round, options_.chunk_bytes), head_.data_offset, head_.file_size);
+        block.for_each_line([&](std::string_view line) {
+          const index_t index = line_index++;
+          if (ratings::is_blank(line)) return true;
+          parsed.push_back(ratings::parse_line(line, separator(), header_));
+          lines.push_back(index);
+          return true;
+        });
+      });
+      const std::vector<index_t> user_index = indices_of(comm, users_, parsed, &ratings::Rating::user);
+      const std::vector<index_t> item_index = indices_of(comm, items_, parsed, &ratings::Rating::item);
+      std::vector<std::string> outbox(static_cast<std::size_t>(ranks_));
+      for (std::size_t p = 0; p < parsed.size(); ++p) {
+        Entry e{user_index[p], item_index[p], lines[p], parsed[p].value};
+        if (options_.transpose) std::swap(e.row, e.col);
+        outbox[layout.owner_of_entry(e.row, e.col)].append(reinterpret_cast<const char*>(&e), sizeof e);
+      }
+      for (const std::string& bytes : exchange_bytes(comm, outbox)) {
+        const std::size_t first = received.size();
+        received.resize(first + bytes.size() / sizeof(Entry));
+        std::memcpy(received.data() + first, bytes.data(), bytes.size());
+        for (std::size_t q = first; q < received.size(); ++q) {
+          received[q].row -= row_offset;
+          received[q].col -= col_offset;
+        }
+      }
+    }
+    return received;
+  }
+
+  // Collective: the indices of the ids in `field` of each rating, asking each distinct id once.
+  static std::vector<index_t> indices_of(MPI_Comm comm, const IdNumbering& numbering,
+                                         const std::vector<ratings::Rating>& parsed,
+                                         std::string_view ratings::Rating::*field) {
+    std::unordered_map<std::string_view, std::size_t> slot;
+    std::vector<std::string_view> distinct;
+    for (const ratings::Rating& r : parsed)
+      if (slot.try_emplace(r.*field, distinct.size()).second) distinct.push_back(r.*field);
+    const std::vector<index_t> found = numbering.lookup(comm, distinct);
+    std::vector<index_t> indices(parsed.size());
+    for (std::size_t p = 0; p < parsed.size(); ++p) {
+      indices[p] = found[slot[parsed[p].*field]];
+      NMF_REQUIRE(indices[p] >= 0, Error, "internal error: an id of the ratings file was not numbered");
+    }
+    return indices;
+  }
+
+  // Local: of the ratings of one (row, col), keeps the one from the last line. Returns block-local triplets
+  // and counts the ratings replaced.
+  static std::vector<Triplet> keep_last_ratings(std::vector<Entry>& entries, index_t& replaced) {
+    std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) {
+      return std::tie(a.row, a.col, a.line) < std::tie(b.row, b.col, b.line);
+    });
+    std::vector<Triplet> kept;
+    kept.reserve(entries.size());
+    for (std::size_t q = 0; q < entries.size(); ++q) {
+      const bool superseded =
+          q + 1 < entries.size() && entries[q + 1].row == entries[q].row && entries[q + 1].col == entries[q].col;
+      if (superseded)
+        ++replaced;
+      else
+        kept.push_back({entries[q].row, entries[q].col, entries[q].value});
+    }
+    std::vector<Entry>().swap(entries);
+    return kept;
+  }
+
+  // Collective: one warning (from rank 0) with the number of ratings replaced by a later one.
+  void warn_about_duplicates(MPI_Comm comm, index_t replaced) const {
+    NMF_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &replaced, 1, MPI_INT64_T, MPI_SUM, comm));
+    if (replaced > 0 && rank_ == 0)
+      std::fprintf(stderr,
+                   "nmf_mpi: warning: %s: %lld duplicate (user, item) ratings; the last one (by line) of each "
+                   "pair is kept\n",
+                   options_.path.c_str(), static_cast<long long>(replaced));
+  }
+
+  ReadOptions options_;
+  FileHead head_;
+  std::string header_;  // the header line, if the file has one
+  int rank_ = 0, ranks_ = 1;
+  index_t lines_before_ = 0;  // lines of the data region in the ranges of lower ranks
+  index_t entries_ = 0;       // ratings in the file (all ranks, after the scan)
+  IdNumbering users_, items_;
+  IdMaps ids_;
+  InputShape shape_;
+};
+
+}  // namespace
+
+std::unique_ptr<InputSource> open_ratings(MPI_Comm comm, const ReadOptions& options) {
+  return std::make_unique<RatingsSource>(comm, options);
+}
+
+}  // namespace nmf::detail
