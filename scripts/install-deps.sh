@@ -14,6 +14,8 @@ packages=(
   zlib1g-dev
   # tests
   libgtest-dev python3 python3-numpy python3-scipy
+  # a one-node Slurm for the batch-script test (scripts/slurm-local.sh): controller, node daemon, client, auth
+  slurmctld slurmd slurm-client munge
   # benchmarks and measurement
   python3-sklearn hyperfine time
   # plotting helpers
