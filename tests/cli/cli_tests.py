@@ -30,6 +30,9 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from expect_exit import kill_session  # noqa: E402  (tests/expect_exit.py: one copy of the process cleanup)
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SHARED_DATA = Path(os.environ.get("NMF_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
 FASHION_MNIST = SHARED_DATA / "fashion-mnist" / "t10k-images-10000x784-uint8.npy"
@@ -100,19 +103,6 @@ class Run:
         self.stdout = stdout
         self.stderr = stderr
         self.elapsed = elapsed
-
-
-def kill_session(session_id):
-    """SIGKILLs the processes of the session this script started for one mpirun (found by session id)."""
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            if int(fields[3]) == session_id:  # fields after the name: state ppid pgrp session ...
-                os.kill(int(entry.name), signal.SIGKILL)
-        except (OSError, IndexError, ValueError):
-            pass
 
 
 class Context:
