@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "clones.hpp"
 #include "nmf/kernels/dense.hpp"
 #include "nmf/kernels/random.hpp"
 
@@ -55,8 +56,9 @@ class EquationSampler {
 // b_c comes from next_rhs(c) (called for c = 0, 1, ... in order). One pass over U, the equation in
 // registers: the step is memory-bound, so fusing the dot product, the update and the projection into
 // one pass (BLAS would take three: gemv, ger and a separate clamp) is what makes it fast.
+// The fused steps are the solver's whole cost: cloned per instruction set in a portable build (clones.hpp).
 template <int K, class Rhs>
-void single_step_fixed(const double* e, double inverse_norm, index_t columns, double* u, Rhs&& next_rhs) {
+NMF_KERNEL_CLONES_ATTRIBUTE void single_step_fixed(const double* e, double inverse_norm, index_t columns, double* u, Rhs&& next_rhs) {
   double row[K];
   std::copy(e, e + K, row);
   for (index_t c = 0; c < columns; ++c, u += K) {
@@ -68,7 +70,7 @@ void single_step_fixed(const double* e, double inverse_norm, index_t columns, do
 }
 
 template <class Rhs>
-void single_step_any(const double* e, index_t k, double inverse_norm, index_t columns, double* u, Rhs&& next_rhs) {
+NMF_KERNEL_CLONES_ATTRIBUTE void single_step_any(const double* e, index_t k, double inverse_norm, index_t columns, double* u, Rhs&& next_rhs) {
   for (index_t c = 0; c < columns; ++c, u += k) {
     double dot = 0.0;
     for (index_t q = 0; q < k; ++q) dot += e[q] * u[q];

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <utility>
 
+#include "clones.hpp"
 #include "nmf/kernels/dense.hpp"
 #include "nmf/partition.hpp"
 
@@ -40,15 +41,9 @@ inline void store8(double* p, const Vec8& v) {
   std::memcpy(p, &v, sizeof v);
 }
 
-// A portable build (the default: CMake defines NMF_KERNEL_CLONES) compiles the gather kernels three times, for
-// AVX-512 (x86-64-v4), AVX2+FMA (x86-64-v3) and the build's baseline, and the loader picks the best the CPU has
-// (GCC target_clones, an ifunc). Without it the 64-byte vectors are split into SSE halves and the sparse
-// products run about 3.7 times slower on an AVX-512 machine. A -march=native build needs no clones.
-#if defined(NMF_KERNEL_CLONES)
-#define NMF_GATHER_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define NMF_GATHER_CLONES
-#endif
+// The gather kernels are cloned per instruction set in a portable build (clones.hpp): without it the 64-byte
+// vectors are split into SSE halves.
+#define NMF_GATHER_CLONES NMF_KERNEL_CLONES_ATTRIBUTE
 
 // Adds panel p of C times the factor into out (zero before the first panel), for a factor with exactly
 // K rows. With K known at compile time the K sums of an output column stay in registers over the whole
