@@ -173,41 +173,4 @@ FactorChecksums write_factor_files(const ProcessGrid& grid, const Layout& layout
 
 }  // namespace detail
 
-void write_factors(const ProcessGrid& grid, const Layout& layout, const Factors& factors, const OutputPaths& paths,
-                   OutputFormat format) {
-  // Each file is written whole under a temporary name and renamed; for a set committed together, with
-  // checksums, see OutputSet.
-  const MPI_Comm comm = grid.comm();
-  const std::string a_temporary = detail::temporary_name(comm, paths.a);
-  const std::string s_temporary = detail::temporary_name(comm, paths.s);
-  const bool root = grid.rank() == 0;
-  try {
-    detail::write_factor_files(grid, layout, factors, format, a_temporary, s_temporary);
-    collectively(comm, [&] {
-      if (!root) return;
-      for (const auto& [from, to] : {std::pair{a_temporary, paths.a}, std::pair{s_temporary, paths.s}})
-        if (std::rename(from.c_str(), to.c_str()) != 0)
-          NMF_THROW(OutputError, "cannot rename '" + from + "' to '" + to + "': " + std::strerror(errno));
-    });
-  } catch (const CollectiveError&) {
-    if (root) {
-      std::remove(a_temporary.c_str());
-      std::remove(s_temporary.c_str());
-    }
-    throw;
-  }
-}
-
-void write_file_atomically(const std::string& path, const std::string& text) {
-  const std::string temporary = path + ".tmp-" + std::to_string(getpid());
-  try {
-    detail::write_text_file_durably(temporary, text);
-    if (std::rename(temporary.c_str(), path.c_str()) != 0)
-      NMF_THROW(OutputError, "cannot rename '" + temporary + "' to '" + path + "': " + std::strerror(errno));
-  } catch (...) {
-    std::remove(temporary.c_str());
-    throw;
-  }
-}
-
 }  // namespace nmf

@@ -7,6 +7,7 @@
 #include "nmf/driver/factorization.hpp"
 #include "nmf/io/input.hpp"
 #include "nmf/io/output.hpp"
+#include "nmf/io/output_set.hpp"
 #include "test_util.hpp"
 
 namespace nmf::test {
@@ -32,8 +33,10 @@ TEST(FactorOutput, RoundTripsInBothFormatsOnEveryGrid) {
       const ProcessGrid grid(MPI_COMM_WORLD, shape);
       const DistMatrix x = source->distribute(grid);
       const Factors f = random_factors(x, grid, k, 99);
-      const OutputPaths paths = output_paths(dir.file("run_" + shape.str()), format);
-      write_factors(grid, x.layout, f, paths, format);
+      OutputSet outputs(MPI_COMM_WORLD, dir.file("run_" + shape.str()), format);
+      outputs.write_factors(grid, x.layout, f);
+      outputs.commit(grid.comm(), "{}\n");
+      const OutputPaths& paths = outputs.paths();
       DenseMatrix a, s;
       gather_factors(grid, x.layout, f, a, s);
       expect_file_holds(paths.a, a);  // 17 significant digits: the text round trip is exact

@@ -61,7 +61,9 @@ class OutputSet {
   const OutputPaths& paths() const { return paths_; }
 
   // Collective over grid.comm() (the ranks that write: the whole run, or the subgroup that holds the
-  // result): writes A and S under temporary names. Throws CollectiveError (output_error).
+  // result): writes A and S under temporary names. A is written as an n x k matrix; in .npy, A is C order
+  // (rows contiguous) and S Fortran order (columns contiguous), so each rank's slice is one contiguous range
+  // of the file. Throws CollectiveError (output_error).
   void write_factors(const ProcessGrid& grid, const Layout& layout, const Factors& factors);
 
   // Collective over `writers` (the same ranks as write_factors): writes `text`, the same on every rank,
