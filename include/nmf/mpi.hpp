@@ -31,6 +31,10 @@ int size_of(MPI_Comm comm);
     if (nmf_mpi_rc_ != MPI_SUCCESS) ::nmf::detail::throw_mpi_error(nmf_mpi_rc_, #call, __FILE__, __LINE__); \
   } while (false)
 
+// Collective over `comm`: the lowest rank whose `text` differs from rank 0's, or -1 when every rank has the
+// same (compared by a 64-bit hash: one broadcast and one small all-reduce, never the text itself).
+int first_rank_differing_from_root(MPI_Comm comm, const std::string& text);
+
 // Owns a communicator and frees it on destruction; or borrows one (MPI_COMM_WORLD, a caller's
 // communicator) without freeing it. Move-only.
 class Comm {

@@ -65,6 +65,10 @@ struct CommandLine {
   enum class Action { run, help, version, solver_table } action = Action::run;
   Options options;
   std::string help_text;
+  // Everything the options were read from: the arguments after the program name and the --config file's
+  // text. Every rank must have the same (src/cli/app.cpp checks), or ranks would write different prefixes
+  // or wait in different collectives.
+  std::string fingerprint;
 };
 
 // Parses argv (and --config FILE, whose keys are the long option names). Throws UsageError with a

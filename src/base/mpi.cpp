@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <limits>
 #include <new>
 #include <thread>
 #include <vector>
@@ -26,6 +27,25 @@ int rank_in(MPI_Comm comm) {
   int rank = 0;
   NMF_MPI_CHECK(MPI_Comm_rank(comm, &rank));
   return rank;
+}
+
+namespace {
+// FNV-1a: enough to tell whether ranks were given different texts; not a defence against crafted input.
+std::uint64_t text_hash(const std::string& text) {
+  std::uint64_t hash = 14695981039346656037ull;
+  for (const char c : text) hash = (hash ^ static_cast<unsigned char>(c)) * 1099511628211ull;
+  return hash;
+}
+}  // namespace
+
+int first_rank_differing_from_root(MPI_Comm comm, const std::string& text) {
+  const std::uint64_t mine = text_hash(text);
+  std::uint64_t root = mine;
+  NMF_MPI_CHECK(MPI_Bcast(&root, 1, MPI_UINT64_T, 0, comm));
+  const int candidate = mine != root ? rank_in(comm) : std::numeric_limits<int>::max();
+  int first = 0;
+  NMF_MPI_CHECK(MPI_Allreduce(&candidate, &first, 1, MPI_INT, MPI_MIN, comm));
+  return first == std::numeric_limits<int>::max() ? -1 : first;
 }
 
 int size_of(MPI_Comm comm) {

@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <iostream>
 #include <optional>
+#include <string>
 
 #include "nmf/driver/run.hpp"
 #include "nmf/mpi.hpp"
@@ -13,13 +14,21 @@ namespace nmf {
 
 namespace {
 
-// Parses and validates the command line on every rank; the ranks agree on a usage error.
+// Parses and validates the command line on every rank; the ranks agree on a usage error. Ranks started with
+// different arguments or --config texts (an MPMD launch, a config file that differs between nodes) are
+// refused: they would write to different prefixes or wait in different collectives.
 CommandLine read_command_line(int argc, const char* const* argv, MPI_Comm comm) {
-  return collectively(comm, [&] {
+  CommandLine cli = collectively(comm, [&] {
     CommandLine parsed = parse_command_line(argc, argv);
     if (parsed.action == CommandLine::Action::run) validate_options(parsed.options);
     return parsed;
   });
+  const int differing = first_rank_differing_from_root(comm, cli.fingerprint);
+  if (differing >= 0)
+    NMF_THROW_REPLICATED(ExitCode::usage, "rank " + std::to_string(differing) +
+                                              " was started with other options than rank 0 (its arguments or its "
+                                              "--config file differ); every rank must be given the same options");
+  return cli;
 }
 
 void run_command(int argc, const char* const* argv, MPI_Comm comm) {

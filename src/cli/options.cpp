@@ -3,6 +3,7 @@
 #include <charconv>
 #include <cmath>
 #include <fstream>
+#include <iterator>
 #include <sstream>
 
 #include "nmf/distribution/grid.hpp"
@@ -202,6 +203,7 @@ CommandLine parse_command_line(int argc, const char* const* argv) {
   cli.help_text = help_text(all);
 
   for (int a = 0; a < argc; ++a) o.command_line += (a ? " " : "") + quote_if_needed(argv[a]);
+  for (int a = 1; a < argc; ++a) cli.fingerprint.append(argv[a]).push_back('\0');
 
   po::variables_map vm;
   try {
@@ -210,7 +212,11 @@ CommandLine parse_command_line(int argc, const char* const* argv) {
       const std::string path = vm["config"].as<std::string>();
       std::ifstream file(path);
       if (!file) NMF_THROW(UsageError, "cannot open --config file '" + path + "'");
-      po::store(po::parse_config_file(file, all), vm);
+      const std::string text((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+      cli.fingerprint.append("--config text").push_back('\0');
+      cli.fingerprint += text;
+      std::istringstream config(text);
+      po::store(po::parse_config_file(config, all), vm);
     }
     if (vm.count("help")) {
       cli.action = CommandLine::Action::help;

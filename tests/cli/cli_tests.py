@@ -120,7 +120,19 @@ class Context:
         """Runs nmf_mpi on `ranks` ranks; returns a Run (returncode, stdout, stderr, elapsed)."""
         check(self.max_ranks is None or ranks <= self.max_ranks,
               f"test bug: the case runs {ranks} ranks but declares {self.max_ranks} (@case(ranks=...))")
-        command = [self.mpiexec, "-np", str(ranks), "--oversubscribe", self.binary] + [str(a) for a in args]
+        return self.run_command([self.mpiexec, "-np", str(ranks), "--oversubscribe", self.binary] +
+                                [str(a) for a in args], timeout)
+
+    def run_mpmd(self, args_per_rank, timeout=TIMEOUT_SECONDS):
+        """Runs one nmf_mpi per entry of `args_per_rank`, each with its own arguments (an MPMD launch)."""
+        check(self.max_ranks is None or len(args_per_rank) <= self.max_ranks,
+              f"test bug: the case runs {len(args_per_rank)} ranks but declares {self.max_ranks} (@case(ranks=...))")
+        command = [self.mpiexec, "--oversubscribe"]
+        for i, args in enumerate(args_per_rank):
+            command += ([":"] if i else []) + ["-np", "1", self.binary] + [str(a) for a in args]
+        return self.run_command(command, timeout)
+
+    def run_command(self, command, timeout):
         env = dict(os.environ, **MPI_ENV)
         start = time.monotonic()
         proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
@@ -1136,6 +1148,20 @@ def project_version():
     check(match is not None, "cannot find the project version in CMakeLists.txt")
     return match.group(1)
 
+
+
+@case
+def case_bad_options_differ_between_ranks(ctx):
+    """Ranks started with different options (an MPMD launch) would write different prefixes or wait in
+    different collectives: refused with one usage error naming the rank, nothing written."""
+    f = good_4x5_file(ctx)
+    run = ctx.run_mpmd([["-i", f, "-k", 2, "-o", out_prefix(ctx, "first")],
+                        ["-i", f, "-k", 2, "-o", out_prefix(ctx, "second")]])
+    check(run.returncode == EXIT_USAGE, f"exit code {run.returncode}, expected {EXIT_USAGE} (usage)", run)
+    lines = error_lines(run)
+    check(len(lines) == 1, f"expected one 'nmf_mpi: error:' line, found {len(lines)}", run)
+    check("rank 1" in lines[0] and "same options" in lines[0], "the message does not name rank 1 and the cause", run)
+    check_outputs_absent(ctx, run)
 
 @case
 def case_e2e_help_version(ctx):
