@@ -203,6 +203,11 @@ nlohmann::ordered_json build_summary(const RunFacts& facts) {
   summary["k"] = o.k;
   summary["algo"] = o.algo;
   summary["seed"] = o.seed;
+  summary["init"] = {{"method", r.init},
+                     {"seconds", r.init_seconds},
+                     {"svd_seconds", r.svd_seconds},
+                     {"svd_oversample", o.svd_oversample},
+                     {"svd_power", o.svd_power}};
   summary[o.algo] = solver_options_json(o);
   summary["penalties"] = {{"l1_A", o.l1_a}, {"l2_A", o.l2_a}, {"l1_S", o.l1_s}, {"l2_S", o.l2_s}};
   summary["max_iterations"] = o.max_iterations;

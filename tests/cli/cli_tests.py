@@ -1642,6 +1642,80 @@ def case_e2e_rank_selection(ctx):
     check(a.shape == (n, rank), f"the final fit has k = {a.shape[1]}", run)
 
 
+# --- initialization: NNDSVD against scikit-learn's serial reference -----------------------------------------------
+
+def sklearn_initialize_nmf():
+    """scikit-learn's serial NNDSVD (the reference), or a skip when Debian's python3-sklearn is absent."""
+    try:
+        from sklearn.decomposition._nmf import _initialize_nmf
+    except ImportError as error:
+        raise CaseSkipped(f"scikit-learn is not installed ({error})")
+    return _initialize_nmf
+
+
+@case(ranks=4)
+def case_e2e_init_nndsvd_matches_sklearn(ctx):
+    """--init nndsvd and nndsvda, written with --iters 0, equal scikit-learn's _initialize_nmf to 1e-8 at 1, 2 and 4
+    ranks, dense and sparse; m <= k + 10, so both randomized SVDs are exact. nndsvdar keeps NNDSVD's non-zeros and
+    fills its zeros with small positive values, the same on any number of ranks."""
+    initialize = sklearn_initialize_nmf()
+    rng = np.random.default_rng(12)
+    n, m, k = 45, 13, 4
+    x = rng.uniform(0, 1, (n, m)) * (rng.uniform(0, 1, (n, m)) < 0.6)
+    dense = ctx.indir / "x.npy"
+    np.save(dense, x)
+    rows, cols = np.nonzero(x)
+    sparse = write_mtx(ctx.indir / "x.mtx", "%%MatrixMarket matrix coordinate real general", f"{n} {m} {len(rows)}",
+                       [f"{i + 1} {j + 1} {x[i, j]!r}" for i, j in zip(rows, cols)])
+    for method in ("nndsvd", "nndsvda"):
+        w_ref, h_ref = initialize(x, k, init=method, eps=1e-6)
+        for ranks in (1, 2, 4):
+            for name, path, storage in (("dense", dense, "dense"), ("sparse", sparse, "sparse")):
+                prefix = out_prefix(ctx, f"{method}_{name}_np{ranks}")
+                run = ctx.run_ok(ranks, ["-i", path, "--storage", storage, "-k", k, "--algo", "als", "--init", method,
+                                         "--iters", 0, "-o", prefix])
+                a, s = load_factors(prefix)
+                check_same_matrix(a, w_ref, 1e-8, f"{method} A ({name}, -np {ranks}) vs scikit-learn's W")
+                check_same_matrix(s, h_ref, 1e-8, f"{method} S ({name}, -np {ranks}) vs scikit-learn's H")
+                summary = load_summary(prefix)
+                check(summary["init"]["method"] == method and summary["init"]["svd_seconds"] > 0,
+                      f"summary init {summary['init']}", run)
+    w_ref, h_ref = initialize(x, k, init="nndsvd", eps=1e-6)
+    previous = None
+    for ranks in (1, 2, 4):
+        prefix = out_prefix(ctx, f"nndsvdar_np{ranks}")
+        ctx.run_ok(ranks, ["-i", dense, "-k", k, "--algo", "als", "--init", "nndsvdar", "--iters", 0, "-o", prefix])
+        a, s = load_factors(prefix)
+        for got, ref, what in ((a, w_ref, "A"), (s, h_ref, "S")):
+            kept = ref > 0
+            check(np.allclose(got[kept], ref[kept], rtol=1e-8, atol=0), f"nndsvdar {what} changes NNDSVD's non-zeros")
+            filled = got[~kept]
+            check(np.all(filled > 0) and np.all(filled < x.mean()), f"nndsvdar {what}: fill outside (0, mean(X))")
+        if previous is not None:
+            check_same_matrix(a, previous[0], 1e-10, f"nndsvdar A at -np {ranks} vs fewer ranks")
+            check_same_matrix(s, previous[1], 1e-10, f"nndsvdar S at -np {ranks} vs fewer ranks")
+        previous = (a, s)
+
+
+@case
+def case_e2e_init_restarts_perturb(ctx):
+    """--restarts with an SVD start: restart 0 is nndsvd itself, later restarts are perturbed (different errors),
+    the SVD computed once; a bad --init is a usage error."""
+    x, f = ranks_matrix(ctx)
+    prefix = out_prefix(ctx, "restarts")
+    run = ctx.run_ok(2, ["-i", f, "-k", 4, "--algo", "hals", "--iters", 3, "--tol", 0, "--init", "nndsvd",
+                         "--restarts", 3, "-o", prefix])
+    table = load_summary(prefix)["restarts"]
+    errors = [r["relative_error"] for r in table]
+    check(len(set(errors)) == 3, f"restarts from an SVD start should differ, errors {errors}", run)
+    single = out_prefix(ctx, "single")
+    ctx.run_ok(2, ["-i", f, "-k", 4, "--algo", "hals", "--iters", 3, "--tol", 0, "--init", "nndsvd", "-o", single])
+    check_close(errors[0], load_summary(single)["relative_error"], RTOL_ERROR, "restart 0 is not the plain nndsvd run")
+    for bad in (["--init", "svd"], ["--svd-oversample", "-1"], ["--svd-power", "-2"]):
+        run = ctx.run(2, ["-i", f, "-k", 4] + bad)
+        check(run.returncode == EXIT_USAGE and bad[0] in run.stderr, f"{bad}: expected a usage error naming it", run)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--list", action="store_true",
