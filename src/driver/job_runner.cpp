@@ -78,13 +78,14 @@ std::string solvers_that(Predicate has) {
 void check_solver(const Options& o, bool cross_validating) {
   const std::unique_ptr<LocalSolver> solver = make_solver(o.algo, SolverParams{o.k, o.seed, o.solver_options});
   const Penalties penalties{o.l1_a, o.l2_a, o.l1_s, o.l2_s};
+  const std::string algo = o.algo + (solver->solves_by_qr() ? " --ls qr" : "");  // as the user chose it
   if (!solver->supports_penalties() && penalties.any())
     NMF_THROW_REPLICATED(ExitCode::usage,
-                         "--algo " + o.algo + " does not support the penalties --l1-A, --l2-A, --l1-S, --l2-S; use " +
+                         "--algo " + algo + " does not support the penalties --l1-A, --l2-A, --l1-S, --l2-S; use " +
                              solvers_that([](const LocalSolver& s) { return s.supports_penalties(); }));
   if (cross_validating && !solver->supports_masks())
     NMF_THROW_REPLICATED(ExitCode::usage,
-                         "--algo " + o.algo +
+                         "--algo " + algo +
                              " cannot leave entries out of its loss, which choosing k by cross-validation needs: use " +
                              solvers_that([](const LocalSolver& s) { return s.supports_masks(); }));
   if (cross_validating && o.tol_pg > 0)

@@ -936,8 +936,8 @@ def check_summary_keys(summary, x, ranks, grid, k, iterations, run):
           f"summary nnz {summary['nnz']}, X has {np.count_nonzero(x)} nonzeros", run)
     check(summary["k"] == k and summary["algo"] == "als" and summary["seed"] == 1,
           f"summary k/algo/seed {summary['k']}/{summary['algo']}/{summary['seed']}, expected {k}/als/1", run)
-    check(summary.get("als") == {}, f"the summary's options of als {summary.get('als')}, expected {{}} (it declares "
-          "none)", run)
+    check(summary.get("als") == {"ls": "normal"},
+          f"the summary's options of als {summary.get('als')}, expected {{'ls': 'normal'}} (its one option)", run)
     check(summary["iterations"] == iterations and summary["stop_reason"] == "max_iterations",
           f"summary iterations/stop_reason {summary['iterations']}/{summary['stop_reason']}", run)
     check(isinstance(summary["command"], str) and "nmf_mpi" in summary["command"] and "--iters" in summary["command"],
@@ -1148,7 +1148,7 @@ def case_e2e_help_version(ctx):
                    "--iters", "--tol", "--seed", "--grid", "--output", "--output-format", "--print", "--log-every",
                    "--quiet", "--help", "--version", "--config", "--inner", "--l1-A", "--l2-A", "--l1-S", "--l2-S",
                    "--tol-pg", "--time-limit", "--eval-every", "--kaczmarz-steps", "--kaczmarz-block",
-                   "--kaczmarz-sampling"):
+                   "--kaczmarz-sampling", "--init", "--svd-oversample", "--svd-power", "--ls"):
         check(re.search(re.escape(option) + r"\b", text) is not None, f"--help does not list {option}", run)
     # The objective is written out, penalties included.
     check("1/2 ||X - A S||_F^2 + l1_A sum(A) + l2_A/2 ||A||_F^2 + l1_S sum(S) + l2_S/2 ||S||_F^2" in text,
@@ -1714,6 +1714,28 @@ def case_e2e_init_restarts_perturb(ctx):
     for bad in (["--init", "svd"], ["--svd-oversample", "-1"], ["--svd-power", "-2"]):
         run = ctx.run(2, ["-i", f, "-k", 4] + bad)
         check(run.returncode == EXIT_USAGE and bad[0] in run.stderr, f"{bad}: expected a usage error naming it", run)
+
+
+@case(ranks=4)
+def case_e2e_ls_qr(ctx):
+    """als --ls qr on a well-conditioned problem follows --ls normal's iterates (both solve the same least-squares
+    problems), the same at 1, 2 and 4 ranks; with penalties or cross-validation it is a usage error."""
+    x, f = ranks_matrix(ctx)
+    errors = {}
+    for ls in ("normal", "qr"):
+        for ranks in (1, 2, 4):
+            prefix = out_prefix(ctx, f"{ls}_np{ranks}")
+            run = ctx.run_ok(ranks, ["-i", f, "-k", 4, "--algo", "als", "--ls", ls, "--iters", 10, "--tol", 0,
+                                     "-o", prefix])
+            a, s_factor, summary = check_factorization(x, prefix, 4, run=run)
+            check(summary["als"] == {"ls": ls}, f"summary als options {summary['als']}", run)
+            errors[(ls, ranks)] = summary["relative_error"]
+    for ranks in (1, 2, 4):
+        check_close(errors[("qr", ranks)], errors[("normal", 1)], 1e-6, f"--ls qr at -np {ranks} vs --ls normal")
+    for extra, says in ((["-k", 4, "--l2-A", "0.1"], "penalties"), (["-k", "2,3"], "cross-validation")):
+        run = ctx.run(2, ["-i", f, "--algo", "als", "--ls", "qr"] + extra)
+        check(run.returncode == EXIT_USAGE and says in run.stderr, f"--ls qr with {extra}: expected a usage error "
+              f"naming {says}", run)
 
 
 def main():
