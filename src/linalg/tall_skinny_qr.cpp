@@ -21,6 +21,8 @@ RowSlices s_row_slices(const Layout& layout) {
 
 namespace {
 
+constexpr index_t kPanel = 8;
+
 struct Range {
   index_t begin = 0, end = 0;
 };
@@ -68,7 +70,10 @@ ThinQr tall_skinny_qr(const ProcessGrid& grid, const RowSlices& slices, const De
   // Block distribution on a P x 1 grid: blocks of at least l rows, so R (the first l rows) is on process 0.
   const index_t block = std::max((total + ranks - 1) / ranks, l);
   const BlacsGrid blacs(grid, GridShape{ranks, 1});
-  const Descriptor d = make_descriptor(blacs, total, l, block, l);
+  // Column blocks of kPanel: every column is on the one process column anyway, but pdgeqrf and pdorgqr factor one
+  // column block at a time with the unblocked Level-2 code and update the rest with Level-3 BLAS, so one block of
+  // all l columns would leave the whole factorization in Level-2.
+  const Descriptor d = make_descriptor(blacs, total, l, block, std::min<index_t>(l, kPanel));
 
   std::vector<Range> slice_rows, block_rows;
   for (int r = 0; r < ranks; ++r) {
