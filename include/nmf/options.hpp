@@ -26,6 +26,11 @@ struct Options {
   // origin notebook's method.
   std::string algo = "hals";
   std::uint64_t seed = 1;
+  // Initial factors (nmf/driver/initialization.hpp): random | nndsvd | nndsvda | nndsvdar; the SVD-based ones take
+  // the leading k singular triplets from a randomized SVD with these (nmf/linalg/randomized_svd.hpp).
+  std::string init = "random";
+  int svd_oversample = 10;
+  int svd_power = 2;
   // Every solver's own options (declared in src/solvers/<name>.cpp), by name, as text; validated.
   std::map<std::string, std::string> solver_options;
   // Penalties of the objective (driver/factorization.hpp)

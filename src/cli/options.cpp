@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "nmf/distribution/grid.hpp"
+#include "nmf/driver/initialization.hpp"
 #include "nmf/error.hpp"
 #include "nmf/io/input.hpp"
 #include "nmf/io/output.hpp"
@@ -100,6 +101,14 @@ void describe_options(Options& o, OptionTexts& texts, po::options_description& a
       ("seed", po::value(&texts.seed)->default_value(texts.seed)->value_name("S"),
        "seed of the random initial factors (and of kaczmarz's sampling); the same seed gives the same initial "
        "factors on any number of ranks")
+      ("init", po::value(&o.init)->default_value(o.init)->value_name("random|nndsvd|nndsvda|nndsvdar"),
+       "initial factors: random (from --seed), or NNDSVD (Boutsidis & Gallopoulos 2008) from a randomized SVD of X: "
+       "nndsvd leaves its zeros at zero, nndsvda sets them to mean(X), nndsvdar to small random values from --seed. "
+       "With --restarts, restarts after the first perturb the SVD start with nndsvdar's fill from their own seed")
+      ("svd-oversample", po::value(&o.svd_oversample)->default_value(o.svd_oversample)->value_name("P"),
+       "SVD-based --init: the randomized SVD sketches k + P directions")
+      ("svd-power", po::value(&o.svd_power)->default_value(o.svd_power)->value_name("Q"),
+       "SVD-based --init: power iterations of the randomized SVD (more: more accurate triplets, 2 passes over X each)")
       ("l1-A", po::value(&o.l1_a)->default_value(o.l1_a)->value_name("W"), "element-wise L1 penalty l1_A on A (sparser A)")
       ("l2-A", po::value(&o.l2_a)->default_value(o.l2_a)->value_name("W"), "Frobenius (L2) penalty l2_A on A")
       ("l1-S", po::value(&o.l1_s)->default_value(o.l1_s)->value_name("W"), "element-wise L1 penalty l1_S on S (sparser S)")
@@ -251,6 +260,10 @@ void validate_options(const Options& o) {
   for (int k : o.k_values)
     if (k < 1) NMF_THROW(UsageError, "bad -k/--rank " + std::to_string(k) + ": k must be at least 1");
   if (o.restarts < 1) NMF_THROW(UsageError, "bad --restarts " + std::to_string(o.restarts) + ": must be >= 1");
+  if (o.svd_oversample < 0)
+    NMF_THROW(UsageError, "bad --svd-oversample " + std::to_string(o.svd_oversample) + ": must be >= 0");
+  if (o.svd_power < 0) NMF_THROW(UsageError, "bad --svd-power " + std::to_string(o.svd_power) + ": must be >= 0");
+  parse_init_method(o.init);
   if (o.groups < 1) NMF_THROW(UsageError, "bad --groups " + std::to_string(o.groups) + ": must be >= 1");
   if (o.cv_folds < 0) NMF_THROW(UsageError, "bad --cv-folds " + std::to_string(o.cv_folds) + ": must be >= 0");
   if (!(o.cv_fraction > 0.0 && o.cv_fraction < 1.0))

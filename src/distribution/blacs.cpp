@@ -12,13 +12,17 @@ int numroc_(const int* n, const int* nb, const int* iproc, const int* isrcproc, 
 
 namespace nmf {
 
-BlacsGrid::BlacsGrid(const ProcessGrid& grid) {
+BlacsGrid::BlacsGrid(const ProcessGrid& grid) : BlacsGrid(grid, grid.shape()) {}
+
+BlacsGrid::BlacsGrid(const ProcessGrid& grid, GridShape shape) {
+  NMF_REQUIRE(shape.size() == grid.size(), Error, "a BLACS grid must use every rank of the process grid");
   system_handle_ = Csys2blacs_handle(grid.comm());
   context_ = system_handle_;
-  // Row-major order, like the Cartesian grid: BLACS coordinates equal the grid's (row, col).
-  Cblacs_gridinit(&context_, "Row", grid.shape().rows, grid.shape().cols);
+  // Row-major order, like the Cartesian grid: BLACS process (r, c) is rank r * cols + c of grid.comm(), so with
+  // the grid's own shape the BLACS coordinates equal the grid's (row, col).
+  Cblacs_gridinit(&context_, "Row", shape.rows, shape.cols);
   Cblacs_gridinfo(context_, &rows_, &cols_, &row_, &col_);
-  NMF_REQUIRE(rows_ == grid.shape().rows && cols_ == grid.shape().cols, Error,
+  NMF_REQUIRE(rows_ == shape.rows && cols_ == shape.cols && row_ * cols_ + col_ == grid.rank(), Error,
               "BLACS grid does not match the process grid");
 }
 

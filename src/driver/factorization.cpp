@@ -3,7 +3,6 @@
 #include <cmath>
 
 #include "iteration.hpp"
-#include "nmf/kernels/random.hpp"
 
 namespace nmf {
 
@@ -26,29 +25,6 @@ std::optional<std::string> ProjectedGradientBelow::check(const IterationRecord& 
 std::optional<std::string> TimeLimit::check(const IterationRecord& current) const {
   if (current.seconds >= seconds_) return std::string("time_limit");
   return std::nullopt;
-}
-
-Factors random_factors(const DistMatrix& x, const ProcessGrid& grid, int k, std::uint64_t seed) {
-  const Layout& layout = x.layout;
-  const double mean = x.stats.sum / (static_cast<double>(layout.n) * static_cast<double>(layout.m));
-  const double scale = 2.0 * std::sqrt(mean / k);
-  const int a_slice = layout.a_slice_of(grid.row(), grid.col());
-  const int s_slice = layout.s_slice_of(grid.row(), grid.col());
-  Factors f;
-  f.a_t = DenseMatrix(k, layout.a_slices.size(a_slice));
-  f.s = DenseMatrix(k, layout.s_slices.size(s_slice));
-  const auto k64 = static_cast<std::uint64_t>(k);
-  for (index_t r = 0; r < f.a_t.cols(); ++r) {
-    const auto row = static_cast<std::uint64_t>(layout.a_slices.begin(a_slice) + r);
-    for (index_t c = 0; c < k; ++c)
-      f.a_t(c, r) = scale * uniform01(seed, RandomStream::factor_A, row * k64 + static_cast<std::uint64_t>(c));
-  }
-  for (index_t j = 0; j < f.s.cols(); ++j) {
-    const auto col = static_cast<std::uint64_t>(layout.s_slices.begin(s_slice) + j);
-    for (index_t c = 0; c < k; ++c)
-      f.s(c, j) = scale * uniform01(seed, RandomStream::factor_S, col * k64 + static_cast<std::uint64_t>(c));
-  }
-  return f;
 }
 
 AlternatingFactorization::AlternatingFactorization(const ProcessGrid& grid, const DistMatrix& x, LocalSolver& solver,

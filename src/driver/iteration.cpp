@@ -4,6 +4,7 @@
 
 #include "nmf/kernels/dense.hpp"
 #include "nmf/kernels/nnls.hpp"
+#include "nmf/linalg/tall_skinny_qr.hpp"
 
 namespace nmf::detail {
 
@@ -85,6 +86,7 @@ void Iteration::update(FactorSide side, int iteration) {
 }
 
 void Iteration::update_slice(FactorSide side, int iteration) {
+  if (solver_.solves_by_qr()) return update_slice_by_qr(side, iteration);
   const bool s_side = side == FactorSide::S;
   const Penalties& p = options_.penalties;
   timed(phases_.update, [&] {
@@ -93,6 +95,24 @@ void Iteration::update_slice(FactorSide side, int iteration) {
         loss_.corrects_gram() ? (s_side ? &at_x_.corrections_local : &s_xt_.corrections_local) : nullptr;
     const UpdateInputs inputs{side,      gram,       s_side ? at_x_.local : s_xt_.local, s_side ? p.l1_s : p.l1_a,
                               iteration, corrections};
+    collectively(grid_.comm(), [&] { solver_.update(inputs, s_side ? f_.s : f_.a_t); });
+  });
+}
+
+// The S update from A = Q R: S = R^-1 Q^T X, Q^T X being what product_at_x makes with Q in the place of A; the A
+// update from S^T = Q R likewise with the S X^T product. The QR's and the product's collectives count as update time.
+void Iteration::update_slice_by_qr(FactorSide side, int iteration) {
+  const bool s_side = side == FactorSide::S;
+  const Penalties& p = options_.penalties;
+  timed(phases_.update, [&] {
+    if (!qr_products_) qr_products_ = std::make_unique<SliceProducts>(grid_, x_, k_);
+    const ThinQr qr = s_side ? tall_skinny_qr(grid_, a_row_slices(x_.layout), f_.a_t)
+                             : tall_skinny_qr(grid_, s_row_slices(x_.layout), f_.s);
+    const DenseMatrix cross =
+        s_side ? qr_products_->transposed_times_x(qr.q_t_local) : qr_products_->x_times(qr.q_t_local);
+    const DenseMatrix gram = penalized(s_side ? gram_a_replicated_ : gram_s_replicated_, s_side ? p.l2_s : p.l2_a);
+    UpdateInputs inputs{side, gram, cross, 0.0, iteration};
+    inputs.r_factor = &qr.r_replicated;
     collectively(grid_.comm(), [&] { solver_.update(inputs, s_side ? f_.s : f_.a_t); });
   });
 }

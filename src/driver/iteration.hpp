@@ -5,11 +5,13 @@
 // this block's share of a sum over the grid, consumed by its reduce-scatter.
 #pragma once
 
+#include <memory>
 #include <vector>
 
 #include "nmf/distribution/collectives.hpp"
 #include "nmf/driver/factorization.hpp"
 #include "nmf/kernels/products.hpp"
+#include "nmf/linalg/slice_products.hpp"
 
 namespace nmf::detail {
 
@@ -67,6 +69,9 @@ class Iteration {
 
  private:
   void update_slice(FactorSide side, int iteration);
+  // The QR route (LocalSolver::solves_by_qr): the other factor's thin QR (ScaLAPACK, collective) and Q^T X by the
+  // distributed product with Q in the place of the factor, handed to the solver with R.
+  void update_slice_by_qr(FactorSide side, int iteration);
   void update_gathered_block(FactorSide side, int iteration);
   void all_reduce_gram(const DenseMatrix& slice, DenseMatrix& gram_replicated, std::vector<double>& extras);
   void form_product(FactorSide side);
@@ -80,6 +85,7 @@ class Iteration {
   Factors& f_;  // the slices: f_.a_t (k x this rank's rows of A), f_.s (k x this rank's columns of S)
   const index_t k_;
   const LocalProducts products_;
+  std::unique_ptr<SliceProducts> qr_products_;  // the QR route's products, made at its first update
   const bool want_pg_, balance_;
   std::vector<index_t> a_counts_in_row_;  // rows of A held by each rank of this grid row
   std::vector<index_t> s_counts_in_col_;  // columns of S held by each rank of this grid column

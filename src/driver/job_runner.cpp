@@ -21,7 +21,44 @@ FactorizationResult JobRunner::run(const Job& job, bool log) {
   options.eval_every = o_.eval_every;
   options.loss = loss.get();
   AlternatingFactorization factorization(grid_, x_, *solver, options);
-  return factorization.run(random_factors(x_, grid_, job.k, job.seed), stop_rules(o_), log ? &logger_ : nullptr);
+  FactorizationResult made;
+  Factors initial = initial_factors(job, made);
+  FactorizationResult result = factorization.run(std::move(initial), stop_rules(o_), log ? &logger_ : nullptr);
+  result.init = made.init;
+  result.init_seconds = made.init_seconds;
+  result.svd_seconds = made.svd_seconds;
+  return result;
+}
+
+// Cross-validation folds start from random factors: an SVD of X would see the entries the fold holds out. The
+// first restart starts from --init itself; later restarts of an SVD-based --init start from the same SVD with
+// nndsvdar's random fill drawn from their own seed, so that they are different starts.
+Factors JobRunner::initial_factors(const Job& job, FactorizationResult& result) {
+  const double start = MPI_Wtime();
+  InitMethod method = parse_init_method(o_.init);
+  if (job.fold >= 0) method = InitMethod::random;
+  if (!uses_svd(method)) {
+    Factors f = random_factors(x_, grid_, job.k, job.seed);
+    result.init = "random";
+    result.init_seconds = MPI_Wtime() - start;
+    return f;
+  }
+  if (svd_cache_.k != job.k) {
+    svd_cache_.k = 0;
+    svd_cache_.svd = randomized_svd(grid_, x_, job.k, RandomizedSvdOptions{o_.svd_oversample, o_.svd_power, o_.seed});
+    svd_cache_.k = job.k;
+    svd_cache_.seconds = MPI_Wtime() - start;
+  }
+  const bool perturbed = job.restart > 0 && method != InitMethod::nndsvdar;
+  if (perturbed) method = InitMethod::nndsvdar;
+  Factors f = nndsvd_factors(x_, grid_, svd_cache_.svd, method, job.seed);
+  result.init = std::string(init_method_name(method)) + (perturbed ? " (perturbed restart of " + o_.init + ")" : "");
+  result.svd_seconds = svd_cache_.seconds;
+  // rank 0's clock, as every time in the summary
+  result.init_seconds = MPI_Wtime() - start;
+  NMF_MPI_CHECK(MPI_Bcast(&result.init_seconds, 1, MPI_DOUBLE, 0, grid_.comm()));
+  NMF_MPI_CHECK(MPI_Bcast(&result.svd_seconds, 1, MPI_DOUBLE, 0, grid_.comm()));
+  return f;
 }
 
 namespace {
@@ -39,15 +76,16 @@ std::string solvers_that(Predicate has) {
 }  // namespace
 
 void check_solver(const Options& o, bool cross_validating) {
-  const std::unique_ptr<LocalSolver> solver = make_solver(o.algo, SolverParams{o.k, o.seed, {}});
+  const std::unique_ptr<LocalSolver> solver = make_solver(o.algo, SolverParams{o.k, o.seed, o.solver_options});
   const Penalties penalties{o.l1_a, o.l2_a, o.l1_s, o.l2_s};
+  const std::string algo = o.algo + (solver->solves_by_qr() ? " --ls qr" : "");  // as the user chose it
   if (!solver->supports_penalties() && penalties.any())
     NMF_THROW_REPLICATED(ExitCode::usage,
-                         "--algo " + o.algo + " does not support the penalties --l1-A, --l2-A, --l1-S, --l2-S; use " +
+                         "--algo " + algo + " does not support the penalties --l1-A, --l2-A, --l1-S, --l2-S; use " +
                              solvers_that([](const LocalSolver& s) { return s.supports_penalties(); }));
   if (cross_validating && !solver->supports_masks())
     NMF_THROW_REPLICATED(ExitCode::usage,
-                         "--algo " + o.algo +
+                         "--algo " + algo +
                              " cannot leave entries out of its loss, which choosing k by cross-validation needs: use " +
                              solvers_that([](const LocalSolver& s) { return s.supports_masks(); }));
   if (cross_validating && o.tol_pg > 0)

@@ -19,10 +19,19 @@ class JobRunner {
   FactorizationResult run(const Job& job, bool log);
 
  private:
+  // The job's initial factors, with what made them into `result` (init, init_seconds, svd_seconds).
+  Factors initial_factors(const Job& job, FactorizationResult& result);
+
   const Options& o_;
   const ProcessGrid& grid_;
   const DistMatrix& x_;
   ConsoleLogger logger_;
+  // The last randomized SVD (SVD-based --init), kept for the restarts of the same k: X does not change.
+  struct {
+    int k = 0;
+    TruncatedSvd svd;
+    double seconds = 0;
+  } svd_cache_;
 };
 
 // The stop rules the options ask for.

@@ -54,6 +54,9 @@ void print_result(const Options& o, const ProcessGrid& grid, const DistMatrix& x
     std::printf("stopped after %d iterations (%s): relative error %.6g, %.3f s (%.3g s per iteration)\n",
                 result.iterations, result.stop_reason.c_str(), result.relative_error, result.seconds,
                 result.iterations > 0 ? result.seconds / result.iterations : 0.0);
+    if (!result.init.empty() && result.init != "random")
+      std::printf("initial factors: %s in %.3f s (randomized SVD %.3f s)\n", result.init.c_str(), result.init_seconds,
+                  result.svd_seconds);
     if (result.ridges > 0)
       std::printf("note: a singular or ill-conditioned Gram matrix needed a small diagonal ridge (%d updates)\n",
                   result.ridges);
@@ -203,6 +206,11 @@ nlohmann::ordered_json build_summary(const RunFacts& facts) {
   summary["k"] = o.k;
   summary["algo"] = o.algo;
   summary["seed"] = o.seed;
+  summary["init"] = {{"method", r.init},
+                     {"seconds", r.init_seconds},
+                     {"svd_seconds", r.svd_seconds},
+                     {"svd_oversample", o.svd_oversample},
+                     {"svd_power", o.svd_power}};
   summary[o.algo] = solver_options_json(o);
   summary["penalties"] = {{"l1_A", o.l1_a}, {"l2_A", o.l2_a}, {"l1_S", o.l1_s}, {"l2_S", o.l2_s}};
   summary["max_iterations"] = o.max_iterations;

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <vector>
 
 #include "lapack.hpp"
@@ -138,6 +139,21 @@ double cholesky_solve(const DenseMatrix& gram_matrix, DenseMatrix& rhs) {
   if (nrhs > 0) dpotrs_("U", &k, &nrhs, factor.data(), &k, rhs.data(), &k, &info);
   NMF_REQUIRE(info == 0, Error, "dpotrs failed with info " + std::to_string(info));
   return ridge;
+}
+
+bool upper_triangular_solve(const DenseMatrix& r, DenseMatrix& rhs) {
+  const index_t k = r.rows();
+  double largest = 0.0, smallest = std::numeric_limits<double>::infinity();
+  for (index_t q = 0; q < k; ++q) {
+    largest = std::max(largest, std::abs(r(q, q)));
+    smallest = std::min(smallest, std::abs(r(q, q)));
+  }
+  if (k == 0 || !(smallest > 1e-14 * largest)) return false;
+  if (rhs.cols() == 0) return true;
+  const int n = blas_int(k, "k"), columns = blas_int(rhs.cols(), "columns"), ld = r.ld(), ldb = rhs.ld();
+  int info = 0;
+  dtrtrs_("U", "N", "N", &n, &columns, r.data(), &ld, rhs.data(), &ldb, &info);
+  return info == 0;
 }
 
 }  // namespace nmf

@@ -948,8 +948,8 @@ def check_summary_keys(summary, x, ranks, grid, k, iterations, run):
           f"summary nnz {summary['nnz']}, X has {np.count_nonzero(x)} nonzeros", run)
     check(summary["k"] == k and summary["algo"] == "als" and summary["seed"] == 1,
           f"summary k/algo/seed {summary['k']}/{summary['algo']}/{summary['seed']}, expected {k}/als/1", run)
-    check(summary.get("als") == {}, f"the summary's options of als {summary.get('als')}, expected {{}} (it declares "
-          "none)", run)
+    check(summary.get("als") == {"ls": "normal"},
+          f"the summary's options of als {summary.get('als')}, expected {{'ls': 'normal'}} (its one option)", run)
     check(summary["iterations"] == iterations and summary["stop_reason"] == "max_iterations",
           f"summary iterations/stop_reason {summary['iterations']}/{summary['stop_reason']}", run)
     check(isinstance(summary["command"], str) and "nmf_mpi" in summary["command"] and "--iters" in summary["command"],
@@ -1174,7 +1174,7 @@ def case_e2e_help_version(ctx):
                    "--iters", "--tol", "--seed", "--grid", "--output", "--output-format", "--print", "--log-every",
                    "--quiet", "--help", "--version", "--config", "--inner", "--l1-A", "--l2-A", "--l1-S", "--l2-S",
                    "--tol-pg", "--time-limit", "--eval-every", "--kaczmarz-steps", "--kaczmarz-block",
-                   "--kaczmarz-sampling"):
+                   "--kaczmarz-sampling", "--init", "--svd-oversample", "--svd-power", "--ls"):
         check(re.search(re.escape(option) + r"\b", text) is not None, f"--help does not list {option}", run)
     # The objective is written out, penalties included.
     check("1/2 ||X - A S||_F^2 + l1_A sum(A) + l2_A/2 ||A||_F^2 + l1_S sum(S) + l2_S/2 ||S||_F^2" in text,
@@ -1666,6 +1666,102 @@ def case_e2e_rank_selection(ctx):
     check(chosen_rows == [str(rank)], f"CSV marks {chosen_rows} as chosen", run)
     a, s_factor = load_factors(prefix)
     check(a.shape == (n, rank), f"the final fit has k = {a.shape[1]}", run)
+
+
+# --- initialization: NNDSVD against scikit-learn's serial reference -----------------------------------------------
+
+def sklearn_initialize_nmf():
+    """scikit-learn's serial NNDSVD (the reference), or a skip when Debian's python3-sklearn is absent."""
+    try:
+        from sklearn.decomposition._nmf import _initialize_nmf
+    except ImportError as error:
+        raise CaseSkipped(f"scikit-learn is not installed ({error})")
+    return _initialize_nmf
+
+
+@case(ranks=4)
+def case_e2e_init_nndsvd_matches_sklearn(ctx):
+    """--init nndsvd and nndsvda, written with --iters 0, equal scikit-learn's _initialize_nmf to 1e-8 at 1, 2 and 4
+    ranks, dense and sparse; m <= k + 10, so both randomized SVDs are exact. nndsvdar keeps NNDSVD's non-zeros and
+    fills its zeros with small positive values, the same on any number of ranks."""
+    initialize = sklearn_initialize_nmf()
+    rng = np.random.default_rng(12)
+    n, m, k = 45, 13, 4
+    x = rng.uniform(0, 1, (n, m)) * (rng.uniform(0, 1, (n, m)) < 0.6)
+    dense = ctx.indir / "x.npy"
+    np.save(dense, x)
+    rows, cols = np.nonzero(x)
+    sparse = write_mtx(ctx.indir / "x.mtx", "%%MatrixMarket matrix coordinate real general", f"{n} {m} {len(rows)}",
+                       [f"{i + 1} {j + 1} {x[i, j]!r}" for i, j in zip(rows, cols)])
+    for method in ("nndsvd", "nndsvda"):
+        w_ref, h_ref = initialize(x, k, init=method, eps=1e-6)
+        for ranks in (1, 2, 4):
+            for name, path, storage in (("dense", dense, "dense"), ("sparse", sparse, "sparse")):
+                prefix = out_prefix(ctx, f"{method}_{name}_np{ranks}")
+                run = ctx.run_ok(ranks, ["-i", path, "--storage", storage, "-k", k, "--algo", "als", "--init", method,
+                                         "--iters", 0, "-o", prefix])
+                a, s = load_factors(prefix)
+                check_same_matrix(a, w_ref, 1e-8, f"{method} A ({name}, -np {ranks}) vs scikit-learn's W")
+                check_same_matrix(s, h_ref, 1e-8, f"{method} S ({name}, -np {ranks}) vs scikit-learn's H")
+                summary = load_summary(prefix)
+                check(summary["init"]["method"] == method and summary["init"]["svd_seconds"] > 0,
+                      f"summary init {summary['init']}", run)
+    w_ref, h_ref = initialize(x, k, init="nndsvd", eps=1e-6)
+    previous = None
+    for ranks in (1, 2, 4):
+        prefix = out_prefix(ctx, f"nndsvdar_np{ranks}")
+        ctx.run_ok(ranks, ["-i", dense, "-k", k, "--algo", "als", "--init", "nndsvdar", "--iters", 0, "-o", prefix])
+        a, s = load_factors(prefix)
+        for got, ref, what in ((a, w_ref, "A"), (s, h_ref, "S")):
+            kept = ref > 0
+            check(np.allclose(got[kept], ref[kept], rtol=1e-8, atol=0), f"nndsvdar {what} changes NNDSVD's non-zeros")
+            filled = got[~kept]
+            check(np.all(filled > 0) and np.all(filled < x.mean()), f"nndsvdar {what}: fill outside (0, mean(X))")
+        if previous is not None:
+            check_same_matrix(a, previous[0], 1e-10, f"nndsvdar A at -np {ranks} vs fewer ranks")
+            check_same_matrix(s, previous[1], 1e-10, f"nndsvdar S at -np {ranks} vs fewer ranks")
+        previous = (a, s)
+
+
+@case
+def case_e2e_init_restarts_perturb(ctx):
+    """--restarts with an SVD start: restart 0 is nndsvd itself, later restarts are perturbed (different errors),
+    the SVD computed once; a bad --init is a usage error."""
+    x, f = ranks_matrix(ctx)
+    prefix = out_prefix(ctx, "restarts")
+    run = ctx.run_ok(2, ["-i", f, "-k", 4, "--algo", "hals", "--iters", 3, "--tol", 0, "--init", "nndsvd",
+                         "--restarts", 3, "-o", prefix])
+    table = load_summary(prefix)["restarts"]
+    errors = [r["relative_error"] for r in table]
+    check(len(set(errors)) == 3, f"restarts from an SVD start should differ, errors {errors}", run)
+    single = out_prefix(ctx, "single")
+    ctx.run_ok(2, ["-i", f, "-k", 4, "--algo", "hals", "--iters", 3, "--tol", 0, "--init", "nndsvd", "-o", single])
+    check_close(errors[0], load_summary(single)["relative_error"], RTOL_ERROR, "restart 0 is not the plain nndsvd run")
+    for bad in (["--init", "svd"], ["--svd-oversample", "-1"], ["--svd-power", "-2"]):
+        run = ctx.run(2, ["-i", f, "-k", 4] + bad)
+        check(run.returncode == EXIT_USAGE and bad[0] in run.stderr, f"{bad}: expected a usage error naming it", run)
+
+
+@case(ranks=4)
+def case_e2e_ls_qr(ctx):
+    """als --ls qr on a well-conditioned problem follows --ls normal's iterates (both solve the same least-squares
+    problems), the same at 1, 2 and 4 ranks; with penalties or cross-validation it is a usage error."""
+    x, f = ranks_matrix(ctx)
+    errors = {}
+    for ls in ("normal", "qr"):
+        for ranks in (1, 2, 4):
+            prefix = out_prefix(ctx, f"{ls}_np{ranks}")
+            run = ctx.run_ok(ranks, ["-i", f, "-k", 4, "--algo", "als", "--ls", ls, "--iters", 10, "--tol", 0,
+                                     "-o", prefix])
+            a, s_factor, summary = check_factorization(x, prefix, 4, run=run)
+            check(summary["als"] == {"ls": ls}, f"summary als options {summary['als']}", run)
+            errors[(ls, ranks)] = summary["relative_error"]
+    for ranks in (1, 2, 4):
+        check_close(errors[("qr", ranks)], errors[("normal", 1)], 1e-6, f"--ls qr at -np {ranks} vs --ls normal")
+    for extra, says in ((["-k", 4, "--l2-A", "0.1"], "penalties"), (["-k", "2,3"], "cross-validation")):
+        run = ctx.run(2, ["-i", f, "--algo", "als", "--ls", "qr"] + extra)
+        check(run.returncode == EXIT_USAGE and says in run.stderr, f"--ls qr with {extra}: expected a usage error "
+              f"naming {says}", run)
 
 
 def main():

@@ -9,7 +9,11 @@ namespace nmf {
 // Owns a BLACS context (released with Cblacs_gridexit). Collective construction over grid.comm().
 class BlacsGrid {
  public:
+  // The pr x pc grid with the process grid's coordinates.
   explicit BlacsGrid(const ProcessGrid& grid);
+  // A `shape` grid over the same ranks in the same (row-major) rank order: BLACS process (r, c) is grid rank
+  // r * shape.cols + c. GridShape{P, 1} is the column of processes a tall-skinny factorization wants.
+  BlacsGrid(const ProcessGrid& grid, GridShape shape);
   BlacsGrid(const BlacsGrid&) = delete;
   BlacsGrid& operator=(const BlacsGrid&) = delete;
   ~BlacsGrid();

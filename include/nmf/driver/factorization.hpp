@@ -24,17 +24,13 @@
 #include <vector>
 
 #include "nmf/distribution/dist_matrix.hpp"
+#include "nmf/driver/initialization.hpp"  // random_factors, nndsvd_factors
 #include "nmf/driver/loss.hpp"
 #include "nmf/driver/monitor.hpp"
 #include "nmf/factors.hpp"
 #include "nmf/solvers/solver.hpp"
 
 namespace nmf {
-
-// Reproducible random factors: A(i, c) and S(c, j) come from a counter-based generator keyed by
-// (seed, global index), uniform on [0, scale) with scale = 2 sqrt(mean(X) / k) so that A S has the mean
-// of X. The same seed gives the same factors on any number of ranks and any grid.
-Factors random_factors(const DistMatrix& x, const ProcessGrid& grid, int k, std::uint64_t seed);
 
 struct Penalties {
   double l1_a = 0, l2_a = 0, l1_s = 0, l2_s = 0;
@@ -67,6 +63,9 @@ struct FactorizationResult {
   double heldout_error = std::numeric_limits<double>::quiet_NaN();  // with a held-out loss
   std::vector<IterationRecord> history;  // evaluated iterations, iteration 0 (initial factors) first
   double seconds = 0;                    // iterations only
+  std::string init;                      // how the initial factors were made (--init; a perturbed restart says so)
+  double init_seconds = 0;               // making them, the SVD included when this job computed it
+  double svd_seconds = 0;                // the randomized SVD (SVD-based --init), whichever job computed it
   double comm_bytes_per_iteration = 0;   // summed over ranks
   PhaseSeconds phases;
   int ridges = 0;

@@ -32,4 +32,8 @@ double stabilize_gram(DenseMatrix& gram);
 // ranks holding the same replicated gram take the same decision.
 double cholesky_solve(const DenseMatrix& gram, DenseMatrix& rhs);
 
+// rhs := R^-1 rhs for an upper triangular R (k x k). Returns false, rhs untouched, when R is numerically singular
+// (a diagonal entry at most 1e-14 times the largest): the caller then solves another way.
+bool upper_triangular_solve(const DenseMatrix& r, DenseMatrix& rhs);
+
 }  // namespace nmf

@@ -13,10 +13,15 @@ enum class RandomStream : std::uint32_t {
   kaczmarz = 3,  // Kaczmarz sampling, indexed by (iteration, draw) within a lane per rank and side
   holdout = 4,   // cross-validation: entry (i, j) of X, indexed by i m + j, one lane per fold
   restart = 5,   // the seed of restart r, indexed by r
+  sketch = 6,    // a randomized SVD's test matrix Omega (m x l), indexed by column * l + row
+  init_fill = 7  // nndsvdar's fill of zeros: A indexed by row * k + column, S by (n + column) * k + row
 };
 
 // Uniform on [0, 1), 53 random bits.
 double uniform01(std::uint64_t seed, RandomStream stream, std::uint64_t index);
+
+// Standard normal (Box-Muller from lanes 0 and 1 of the same index).
+double standard_normal(std::uint64_t seed, RandomStream stream, std::uint64_t index);
 
 // The same with a second counter, `lane` (at most 2^32 lanes), for independent streams per rank.
 double uniform01(std::uint64_t seed, RandomStream stream, std::uint64_t index, std::uint32_t lane);

@@ -86,6 +86,10 @@ struct UpdateInputs {
   // matrix, gram - reshape(gram_corrections(:, j)) (k*k x count, column-major k x k per column): the
   // contributions of the entries of X that the loss leaves out. `cross` already excludes them.
   const DenseMatrix* gram_corrections = nullptr;
+  // The QR route (LocalSolver::solves_by_qr): the other factor F (A for the S update, S^T for the A update) is
+  // F = Q R, r_factor is R (k x k upper triangular, replicated) and cross is Q^T X for this rank's columns of S (or
+  // Q^T X^T for its rows of A), so the least-squares solution is R^-1 cross; gram is as above.
+  const DenseMatrix* r_factor = nullptr;
   const LocalBlock* x = nullptr;             // gathered_block: X_ij
   const DenseMatrix* other_block = nullptr;  // gathered_block: the other factor's gathered block
   int rank = 0;                              // this rank in the grid: each rank samples its own stream
@@ -118,6 +122,9 @@ class LocalSolver {
   virtual bool wants_balanced_scaling() const { return false; }
   // Whether the solver minimises the penalized objective (--l1-A and the others).
   virtual bool supports_penalties() const { return true; }
+  // Whether the solver wants the QR route (UpdateInputs::r_factor) instead of the normal equations: the driver
+  // then factors the other factor with ScaLAPACK and forms Q^T X with its distributed product (slice scope only).
+  virtual bool solves_by_qr() const { return false; }
   // Whether the solver handles UpdateInputs::gram_corrections (losses that leave entries of X out, as
   // cross-validation does).
   virtual bool supports_masks() const { return false; }

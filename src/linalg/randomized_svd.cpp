@@ -1,0 +1,156 @@
+#include "nmf/linalg/randomized_svd.hpp"
+
+#include <algorithm>
+
+#include "nmf/kernels/random.hpp"
+#include "nmf/linalg/slice_products.hpp"
+#include "nmf/linalg/tall_skinny_qr.hpp"
+#include "scalapack.hpp"
+
+namespace nmf {
+
+namespace {
+
+using namespace linalg_detail;
+
+// The SVD a = U diag(sigma) VT of a small replicated square matrix, replicated.
+struct SmallSvd {
+  std::vector<double> sigma;
+  DenseMatrix u, vt;
+};
+
+void require_success(MPI_Comm comm, int info, const char* routine) {
+  int failed = info != 0 ? 1 : 0, any = 0;
+  NMF_MPI_CHECK(MPI_Allreduce(&failed, &any, 1, MPI_INT, MPI_MAX, comm));
+  if (any) NMF_THROW_REPLICATED(ExitCode::failure, std::string(routine) + " did not converge or failed");
+}
+
+// LAPACK's dgesvd on rank 0, broadcast: one copy of the work, the same bits on every rank.
+SmallSvd svd_on_one_rank(const ProcessGrid& grid, DenseMatrix a) {
+  const index_t l = a.rows();
+  const int n = blas_int(l, "SVD size"), ld = a.ld();
+  SmallSvd out{std::vector<double>(static_cast<std::size_t>(l)), DenseMatrix(l, l), DenseMatrix(l, l)};
+  int info = 0;
+  if (grid.rank() == 0) {
+    const int query = -1;
+    double work_size = 0;
+    dgesvd_("A", "A", &n, &n, a.data(), &ld, out.sigma.data(), out.u.data(), &ld, out.vt.data(), &ld, &work_size,
+            &query, &info);
+    std::vector<double> work(static_cast<std::size_t>(work_size) + 1);
+    const int lwork = static_cast<int>(work.size());
+    dgesvd_("A", "A", &n, &n, a.data(), &ld, out.sigma.data(), out.u.data(), &ld, out.vt.data(), &ld, work.data(),
+            &lwork, &info);
+  }
+  NMF_MPI_CHECK(MPI_Bcast(&info, 1, MPI_INT, 0, grid.comm()));
+  require_success(grid.comm(), info, "dgesvd");
+  std::vector<double> packed(out.sigma);
+  packed.insert(packed.end(), out.u.values().begin(), out.u.values().end());
+  packed.insert(packed.end(), out.vt.values().begin(), out.vt.values().end());
+  NMF_MPI_CHECK(
+      MPI_Bcast(packed.data(), mpi_count(static_cast<index_t>(packed.size()), "SVD"), MPI_DOUBLE, 0, grid.comm()));
+  std::copy(packed.begin(), packed.begin() + l, out.sigma.begin());
+  std::copy(packed.begin() + l, packed.begin() + l + l * l, out.u.values().begin());
+  std::copy(packed.begin() + l + l * l, packed.end(), out.vt.values().begin());
+  return out;
+}
+
+// Global index of local index `local` of a block-cyclic dimension (ScaLAPACK's INDXL2G, source process 0).
+index_t global_index(index_t local, index_t block, int process, int processes) {
+  return (local / block) * block * processes + process * block + local % block;
+}
+
+// ScaLAPACK's pdgesvd on the pr x pc grid. The input is replicated, so each process copies its block-cyclic part
+// without communication; the results are assembled on every rank by one all-reduce of the zero-padded parts.
+SmallSvd svd_distributed(const ProcessGrid& grid, const DenseMatrix& a) {
+  const index_t l = a.rows();
+  const BlacsGrid blacs(grid);
+  const index_t block = std::max<index_t>(1, std::min<index_t>(64, (l + grid.size() - 1) / grid.size()));
+  const Descriptor d = make_descriptor(blacs, l, l, block, block);
+  auto local_part = [&](const DenseMatrix* from) {
+    std::vector<double> part(static_cast<std::size_t>(d.lld * std::max<index_t>(1, d.local_cols)), 0.0);
+    if (from)
+      for (index_t jl = 0; jl < d.local_cols; ++jl)
+        for (index_t il = 0; il < d.local_rows; ++il)
+          part[static_cast<std::size_t>(il + jl * d.lld)] = (*from)(global_index(il, block, blacs.row(), blacs.rows()),
+                                                                    global_index(jl, block, blacs.col(), blacs.cols()));
+    return part;
+  };
+  std::vector<double> a_part = local_part(&a), u_part = local_part(nullptr), vt_part = local_part(nullptr);
+  SmallSvd out{std::vector<double>(static_cast<std::size_t>(l)), DenseMatrix(l, l), DenseMatrix(l, l)};
+  const int n = blas_int(l, "SVD size"), one = 1, query = -1;
+  double work_size = 0;
+  int info = 0;
+  pdgesvd_("V", "V", &n, &n, a_part.data(), &one, &one, d.desc, out.sigma.data(), u_part.data(), &one, &one, d.desc,
+           vt_part.data(), &one, &one, d.desc, &work_size, &query, &info);
+  std::vector<double> work(static_cast<std::size_t>(work_size) + 1);
+  const int lwork = static_cast<int>(work.size());
+  pdgesvd_("V", "V", &n, &n, a_part.data(), &one, &one, d.desc, out.sigma.data(), u_part.data(), &one, &one, d.desc,
+           vt_part.data(), &one, &one, d.desc, work.data(), &lwork, &info);
+  require_success(grid.comm(), info, "pdgesvd");
+  std::vector<double> both(static_cast<std::size_t>(2 * l * l), 0.0);
+  for (index_t jl = 0; jl < d.local_cols; ++jl)
+    for (index_t il = 0; il < d.local_rows; ++il) {
+      const index_t i = global_index(il, block, blacs.row(), blacs.rows());
+      const index_t j = global_index(jl, block, blacs.col(), blacs.cols());
+      both[static_cast<std::size_t>(i + j * l)] = u_part[static_cast<std::size_t>(il + jl * d.lld)];
+      both[static_cast<std::size_t>(l * l + i + j * l)] = vt_part[static_cast<std::size_t>(il + jl * d.lld)];
+    }
+  NMF_MPI_CHECK(
+      MPI_Allreduce(MPI_IN_PLACE, both.data(), mpi_count(2 * l * l, "SVD"), MPI_DOUBLE, MPI_SUM, grid.comm()));
+  std::copy(both.begin(), both.begin() + l * l, out.u.values().begin());
+  std::copy(both.begin() + l * l, both.end(), out.vt.values().begin());
+  return out;
+}
+
+DenseMatrix transposed(const DenseMatrix& a) {
+  DenseMatrix t(a.cols(), a.rows());
+  for (index_t j = 0; j < a.cols(); ++j)
+    for (index_t i = 0; i < a.rows(); ++i) t(j, i) = a(i, j);
+  return t;
+}
+
+}  // namespace
+
+TruncatedSvd randomized_svd(const ProcessGrid& grid, const DistMatrix& x, int k, const RandomizedSvdOptions& options) {
+  const Layout& layout = x.layout;
+  NMF_REQUIRE(k >= 1 && k <= std::min(layout.n, layout.m), UsageError, "the SVD needs 1 <= k <= min(n, m)");
+  const index_t l = std::min<index_t>({static_cast<index_t>(k) + options.oversample, layout.n, layout.m});
+  const RowSlices a_rows = a_row_slices(layout), s_rows = s_row_slices(layout);
+  const int s_slice = layout.s_slice_of(grid.row(), grid.col());
+  SliceProducts products(grid, x, l);
+
+  // Omega^T in the S slice layout: entry (c, j) keyed by the global column j, whatever rank draws it.
+  DenseMatrix omega_t(l, layout.s_slices.size(s_slice));
+  for (index_t j = 0; j < omega_t.cols(); ++j) {
+    const auto column = static_cast<std::uint64_t>(layout.s_slices.begin(s_slice) + j);
+    for (index_t c = 0; c < l; ++c)
+      omega_t(c, j) = standard_normal(options.seed, RandomStream::sketch,
+                                      column * static_cast<std::uint64_t>(l) + static_cast<std::uint64_t>(c));
+  }
+  DenseMatrix y_t = products.x_times(omega_t);  // (X Omega)^T, A layout
+  for (int q = 0; q < options.power_iterations; ++q) {
+    const ThinQr range = tall_skinny_qr(grid, a_rows, y_t);
+    const ThinQr corange = tall_skinny_qr(grid, s_rows, products.transposed_times_x(range.q_t_local));
+    y_t = products.x_times(corange.q_t_local);
+  }
+  const ThinQr range = tall_skinny_qr(grid, a_rows, y_t);
+  // B = Q^T X (l x m, S layout), and B^T = Q_B R, so B = R^T Q_B^T.
+  const ThinQr b = tall_skinny_qr(grid, s_rows, products.transposed_times_x(range.q_t_local));
+  const DenseMatrix r_t = transposed(b.r_replicated);
+  TruncatedSvd out;
+  out.scalapack_svd = l > options.lapack_limit;
+  const SmallSvd small = out.scalapack_svd ? svd_distributed(grid, r_t) : svd_on_one_rank(grid, r_t);
+
+  // R^T = U_R Sigma W^T: U = Q U_R, V = Q_B W; their slices' transposes are U_R(:, :k)^T Q^T and W^T(:k, :) Q_B^T.
+  out.sigma.assign(small.sigma.begin(), small.sigma.begin() + k);
+  const int kk = k, ll = blas_int(l, "l");
+  out.u_t_local = DenseMatrix(k, range.q_t_local.cols());
+  gemm('T', 'N', kk, blas_int(out.u_t_local.cols(), "slice"), ll, small.u.data(), ll, range.q_t_local.data(), ll,
+       out.u_t_local.data(), kk);
+  out.v_t_local = DenseMatrix(k, b.q_t_local.cols());
+  gemm('N', 'N', kk, blas_int(out.v_t_local.cols(), "slice"), ll, small.vt.data(), ll, b.q_t_local.data(), ll,
+       out.v_t_local.data(), kk);
+  return out;
+}
+
+}  // namespace nmf
