@@ -2,6 +2,7 @@
 // of X, from the run's options: the solver with its options, the stop rules, the loss, the initial factors.
 #pragma once
 
+#include "nmf/driver/checkpoint.hpp"
 #include "nmf/driver/factorization.hpp"
 #include "nmf/driver/jobs.hpp"
 #include "nmf/options.hpp"
@@ -12,17 +13,21 @@ namespace nmf::detail {
 class JobRunner {
  public:
   JobRunner(const Options& options, const ProcessGrid& grid, const DistMatrix& x, bool talk)
-      : o_(options), grid_(grid), x_(x), logger_(talk, options.log_every) {}
+      : o_(options), grid_(grid), x_(x), logger_(talk, options.log_every), logger_talks_(talk) {}
 
   // Collective over the subgroup. A job with a fold (>= 0) leaves that fold's entries out of the loss. `log`
   // shows the iterations (for a run of a single job).
   FactorizationResult run(const Job& job, bool log);
 
  private:
+  // Collective over the subgroup: the checkpoint hook of `job` (signals, time limit, checkpoints, resume).
+  std::unique_ptr<Checkpointer> hook_for(const Job& job) const;
+
   const Options& o_;
   const ProcessGrid& grid_;
   const DistMatrix& x_;
   ConsoleLogger logger_;
+  bool logger_talks_;
 };
 
 // The stop rules the options ask for.
