@@ -276,12 +276,14 @@ void validate_options(const Options& o) {
   if (o.max_iterations < 0) NMF_THROW(UsageError, "bad --iters " + std::to_string(o.max_iterations) + ": must be >= 0");
   const std::pair<const char*, double> non_negative[] = {
       {"--tol", o.tol},   {"--tol-pg", o.tol_pg}, {"--time-limit", o.time_limit},
-      {"--checkpoint-every-seconds", o.checkpoint_every_seconds},
       {"--l1-A", o.l1_a}, {"--l2-A", o.l2_a},     {"--l1-S", o.l1_s},
       {"--l2-S", o.l2_s}};
   for (const auto& [name, value] : non_negative)
     if (!(value >= 0.0) || std::isinf(value))
       NMF_THROW(UsageError, std::string("bad ") + name + " " + std::to_string(value) + ": must be finite and >= 0");
+  if (!(o.checkpoint_every_seconds >= 0.0) || std::isinf(o.checkpoint_every_seconds))
+    NMF_THROW(UsageError, "bad --checkpoint-every-seconds " + std::to_string(o.checkpoint_every_seconds) +
+                              ": must be finite and >= 0");
   if (o.checkpoint_every < 0)
     NMF_THROW(UsageError, "bad --checkpoint-every " + std::to_string(o.checkpoint_every) + ": must be >= 0");
   if (o.checkpoint_keep < 1)

@@ -157,8 +157,8 @@ std::optional<std::string> Checkpointer::stop_requested(int /*iteration*/) {
 
 void Checkpointer::iteration_ended(const LoopState& state, const std::string& stop_reason) {
   if (settings_.dir.empty() || state.iteration == last_written_iteration_) return;
-  const bool due = !stop_reason.empty() || (settings_.every > 0 && state.iteration % settings_.every == 0) ||
-                   seconds_due_;
+  const bool due =
+      !stop_reason.empty() || (settings_.every > 0 && state.iteration % settings_.every == 0) || seconds_due_;
   if (due) write(state, stop_reason);
 }
 
@@ -254,13 +254,11 @@ bool Checkpointer::restore(LoopState& state) {
     } catch (const CollectiveError& e) {
       if (e.code() == ExitCode::usage) throw;  // another run's checkpoint: never fall back past it
       refusals += std::string(refusals.empty() ? "" : "; ") + e.what();
-      if (rank_in(comm_) == 0)
-        std::fprintf(stderr, "nmf_mpi: warning: %s; trying the previous checkpoint\n", e.what());
+      if (rank_in(comm_) == 0) std::fprintf(stderr, "nmf_mpi: warning: %s; trying the previous checkpoint\n", e.what());
     }
   }
-  NMF_THROW_REPLICATED(ExitCode::bad_input, "--resume: no checkpoint in '" + settings_.resume_dir +
-                                                "' verifies: " + refusals +
-                                                " (remove the directory to start from the beginning)");
+  NMF_THROW_REPLICATED(ExitCode::bad_input, "--resume: no checkpoint in '" + settings_.resume_dir + "' verifies: " +
+                                                refusals + " (remove the directory to start from the beginning)");
 }
 
 }  // namespace nmf

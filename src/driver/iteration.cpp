@@ -198,9 +198,8 @@ void Iteration::form_product(FactorSide side) {
   if (alone) return;
   const std::vector<index_t>& counts = s_side ? s_counts_in_col_ : a_counts_in_row_;
   if (corrects_gram)
-    timed(phases_.collectives, [&] {
-      collectives_.reduce_scatter(sharing, corrections_partial, counts, product.corrections_local);
-    });
+    timed(phases_.collectives,
+          [&] { collectives_.reduce_scatter(sharing, corrections_partial, counts, product.corrections_local); });
   timed(phases_.collectives, [&] { collectives_.reduce_scatter(sharing, partial, counts, product.local); });
 }
 

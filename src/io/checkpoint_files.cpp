@@ -13,9 +13,9 @@
 #include <fstream>
 #include <sstream>
 
+#include "factor_files.hpp"
 #include "nmf/io/mpi_file.hpp"
 #include "nmf/mpi.hpp"
-#include "factor_files.hpp"
 #include "verified_write.hpp"
 
 namespace nmf {
@@ -207,8 +207,9 @@ void read_checkpoint_arrays(MPI_Comm comm, const std::string& path, const nlohma
       }
       if (covered != expected) refuse(path, "the ranks' slices of " + array.name + " do not cover the file");
       if (static_cast<std::uint32_t>(crc) != recorded_crc)
-        refuse(path, array_file(array.name) + " does not match its checksum (CRC-32 " + hex8(static_cast<uint32_t>(crc)) +
-                         ", the manifest says " + hex8(recorded_crc) + "): it is corrupted");
+        refuse(path, array_file(array.name) + " does not match its checksum (CRC-32 " +
+                         hex8(static_cast<uint32_t>(crc)) + ", the manifest says " + hex8(recorded_crc) +
+                         "): it is corrupted");
     });
     file.close();
   }

@@ -1721,6 +1721,22 @@ def check_same_bits(prefix, reference, what, run=None):
 
 
 @case
+def case_bad_checkpoint_options(ctx):
+    """Bad checkpoint options: exit 2 naming the option; --help lists them all."""
+    f = good_4x5_file(ctx)
+    for args, words in ((["--checkpoint-dir", ctx.workdir / "c", "--checkpoint-every", -1], ["--checkpoint-every", ">= 0"]),
+                        (["--checkpoint-dir", ctx.workdir / "c", "--checkpoint-keep", 0], ["--checkpoint-keep", ">= 1"]),
+                        (["--checkpoint-dir", ctx.workdir / "c", "--checkpoint-every-seconds", "inf"],
+                         ["--checkpoint-every-seconds", "finite"]),
+                        (["--checkpoint-every", 5], ["--checkpoint-every", "need --checkpoint-dir"])):
+        expect_error(ctx, ["-i", f, "-k", "2", "-o", out_prefix(ctx)] + args, EXIT_USAGE, words)
+    run = ctx.run_ok(1, ["--help"])
+    for option in ("--checkpoint-dir", "--checkpoint-every", "--checkpoint-every-seconds", "--checkpoint-keep",
+                   "--resume", "exit code 8"):
+        check(option in run.stdout, f"--help does not mention {option}", run)
+
+
+@case
 def case_e2e_checkpoint_resume_identical(ctx):
     """hals, bpp, mu and kaczmarz at 2 ranks: a run stopped at iteration 12 (checkpoints every 5, 2 kept) and resumed
     to 20 ends with the same bits as a run of 20; the checkpoint's files hold the factors in global order, with the

@@ -31,10 +31,12 @@ double value_at(index_t i, index_t c, int version) {
 struct Slice {
   index_t first = 0, count = 0;
   std::vector<double> data;
-  Slice(index_t first_, index_t count_) : first(first_), count(count_), data(static_cast<std::size_t>(count * kWidth)) {}
+  Slice(index_t first_, index_t count_)
+      : first(first_), count(count_), data(static_cast<std::size_t>(count * kWidth)) {}
   void fill(int version) {
     for (index_t i = 0; i < count; ++i)
-      for (index_t c = 0; c < kWidth; ++c) data[static_cast<std::size_t>(i * kWidth + c)] = value_at(first + i, c, version);
+      for (index_t c = 0; c < kWidth; ++c)
+        data[static_cast<std::size_t>(i * kWidth + c)] = value_at(first + i, c, version);
   }
   CheckpointArray array(const std::string& name) { return {name, kGlobal, kWidth, first, count, data.data()}; }
 };

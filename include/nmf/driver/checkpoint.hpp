@@ -44,11 +44,11 @@ bool stopped_by_signal();
 
 // What a loop carries from one iteration to the next (see above). `arrays` point into the loop's own slices.
 struct LoopState {
-  int iteration = 0;     // iterations done
-  double seconds = 0;    // iteration seconds so far, resumed runs included (rank 0's clock)
+  int iteration = 0;   // iterations done
+  double seconds = 0;  // iteration seconds so far, resumed runs included (rank 0's clock)
   std::vector<CheckpointArray> arrays;
   std::map<std::string, std::vector<double>> replicated;  // the same on every rank
-  std::vector<IterationRecord>* history = nullptr;          // the evaluated iterations so far
+  std::vector<IterationRecord>* history = nullptr;        // the evaluated iterations so far
 };
 
 class IterationEndHook {
@@ -68,14 +68,14 @@ class IterationEndHook {
 // --- the policy of nmf_mpi's options -----------------------------------------------------------------------------
 
 struct CheckpointSettings {
-  std::string dir;             // --checkpoint-dir; empty: no checkpoints
-  int every = 0;               // --checkpoint-every N iterations; 0: not by count
-  double every_seconds = 0;    // --checkpoint-every-seconds S; 0: not by time
-  int keep = 1;                // --checkpoint-keep K
-  std::string resume_dir;      // --resume DIR; empty: start afresh
-  double time_limit = 0;       // --time-limit SECONDS, counted from process_start; 0: none
-  double process_start = 0;    // MPI_Wtime() when nmf_mpi started (rank 0's value counts)
-  bool talk = false;           // print what is checkpointed and resumed
+  std::string dir;           // --checkpoint-dir; empty: no checkpoints
+  int every = 0;             // --checkpoint-every N iterations; 0: not by count
+  double every_seconds = 0;  // --checkpoint-every-seconds S; 0: not by time
+  int keep = 1;              // --checkpoint-keep K
+  std::string resume_dir;    // --resume DIR; empty: start afresh
+  double time_limit = 0;     // --time-limit SECONDS, counted from process_start; 0: none
+  double process_start = 0;  // MPI_Wtime() when nmf_mpi started (rank 0's value counts)
+  bool talk = false;         // print what is checkpointed and resumed
 };
 
 // The hook behind nmf_mpi's options, for one job (a restart) on one subgroup. `identity` says what the
