@@ -185,8 +185,16 @@ nlohmann::ordered_json Checkpointer::manifest_of(const LoopState& state, const s
 
 void Checkpointer::write(const LoopState& state, const std::string& stop_reason) {
   const double start = MPI_Wtime();
-  last_path_ = write_checkpoint(comm_, settings_.dir, family_ + "-it", checkpoint_name(family_, state.iteration),
-                                state.arrays, manifest_of(state, stop_reason), settings_.keep);
+  try {
+    last_path_ = write_checkpoint(comm_, settings_.dir, family_ + "-it", checkpoint_name(family_, state.iteration),
+                                  state.arrays, manifest_of(state, stop_reason), settings_.keep);
+  } catch (const CollectiveError& e) {
+    // Agreed on every rank. The previous checkpoints are intact and hours of iterations are worth more than one
+    // checkpoint: say so and go on (the next one is tried when due).
+    if (rank_in(comm_) == 0)
+      std::fprintf(stderr, "nmf_mpi: warning: no checkpoint at iteration %d: %s\n", state.iteration, e.what());
+    return;
+  }
   const double end = MPI_Wtime();
   longest_write_ = std::max(longest_write_, end - start);
   write_seconds_total_ += end - start;

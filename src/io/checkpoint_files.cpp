@@ -105,30 +105,36 @@ std::string write_checkpoint(MPI_Comm comm, const std::string& dir, const std::s
     if (!fs::create_directory(temporary, ec))
       NMF_THROW(OutputError, "cannot create '" + temporary + "': " + ec.message());
   });
-  nlohmann::ordered_json files = nlohmann::ordered_json::object();
-  for (const CheckpointArray& array : arrays) {
-    const std::string path = (fs::path(temporary) / array_file(array.name)).string();
-    const index_t row_bytes = array.width * static_cast<index_t>(sizeof(double));
-    const detail::FileChecksum checksum = detail::write_verified_file(comm, path, [&](detail::RecordingWriter& out) {
-      if (array.count > 0)
-        out.write_at(array.first * row_bytes, reinterpret_cast<const char*>(array.data), array.count * row_bytes);
+  try {
+    nlohmann::ordered_json files = nlohmann::ordered_json::object();
+    for (const CheckpointArray& array : arrays) {
+      const std::string path = (fs::path(temporary) / array_file(array.name)).string();
+      const index_t row_bytes = array.width * static_cast<index_t>(sizeof(double));
+      const detail::FileChecksum checksum = detail::write_verified_file(comm, path, [&](detail::RecordingWriter& out) {
+        if (array.count > 0)
+          out.write_at(array.first * row_bytes, reinterpret_cast<const char*>(array.data), array.count * row_bytes);
+      });
+      files[array.name] = {{"file", array_file(array.name)}, {"global_count", array.global_count},
+                           {"width", array.width},           {"bytes", checksum.bytes},
+                           {"algorithm", "crc32"},           {"checksum", hex8(checksum.crc32)}};
+    }
+    manifest["files"] = files;
+    collectively(comm, [&] {
+      if (!root) return;
+      detail::write_text_file_durably((fs::path(temporary) / kManifest).string(), manifest.dump(1) + "\n");
+      sync_directory(temporary);
+      std::error_code ec;
+      if (fs::exists(final_path, ec)) fs::remove_all(final_path, ec);  // the same state written again
+      if (std::rename(temporary.c_str(), final_path.c_str()) != 0)
+        NMF_THROW(OutputError, "cannot rename '" + temporary + "' to '" + final_path + "': " + std::strerror(errno));
+      sync_directory(dir);
+      remove_old_checkpoints(dir, family, keep);
     });
-    files[array.name] = {{"file", array_file(array.name)}, {"global_count", array.global_count},
-                         {"width", array.width},           {"bytes", checksum.bytes},
-                         {"algorithm", "crc32"},           {"checksum", hex8(checksum.crc32)}};
-  }
-  manifest["files"] = files;
-  collectively(comm, [&] {
-    if (!root) return;
-    detail::write_text_file_durably((fs::path(temporary) / kManifest).string(), manifest.dump(1) + "\n");
-    sync_directory(temporary);
+  } catch (const CollectiveError&) {
     std::error_code ec;
-    if (fs::exists(final_path, ec)) fs::remove_all(final_path, ec);  // the same state written again
-    if (std::rename(temporary.c_str(), final_path.c_str()) != 0)
-      NMF_THROW(OutputError, "cannot rename '" + temporary + "' to '" + final_path + "': " + std::strerror(errno));
-    sync_directory(dir);
-    remove_old_checkpoints(dir, family, keep);
-  });
+    if (root) fs::remove_all(temporary, ec);  // the previous checkpoints are untouched
+    throw;
+  }
   return final_path;
 }
 

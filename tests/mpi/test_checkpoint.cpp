@@ -12,6 +12,7 @@
 
 #include "nmf/driver/checkpoint.hpp"
 #include "nmf/io/checkpoint_files.hpp"
+#include "nmf/io/mpi_file.hpp"
 #include "nmf/mpi.hpp"
 #include "nmf/partition.hpp"
 #include "test_util.hpp"
@@ -257,6 +258,28 @@ TEST(Checkpointer, RefusesAnotherRunsCheckpointNamingTheDifference) {
   // Another job (family) finds nothing and starts afresh.
   Checkpointer fresh(MPI_COMM_WORLD, settings_in(dir.path(), 1), "other", identity(3), {{"P", world_size()}});
   EXPECT_FALSE(restore_from(fresh).found);
+}
+
+TEST(Checkpointer, AFailedWriteIsAWarningAndKeepsThePreviousCheckpoints) {
+  SharedTempDir dir;
+  Checkpointer hook(MPI_COMM_WORLD, settings_in(dir.path(), 1), "job", identity(3), {{"P", world_size()}});
+  save(hook, 5);
+  ASSERT_EQ(hook.checkpoints_written(), 1);
+  // A full disk, simulated: every write of a checkpoint file comes up short on the last rank.
+  const bool cut_short = world_rank() == world_size() - 1;
+  testing::set_write_at_function(
+      [cut_short](MPI_File file, MPI_Offset offset, const char* buffer, int count, MPI_Status* status) {
+        return MPI_File_write_at(file, offset, buffer, cut_short ? count / 2 : count, MPI_BYTE, status);
+      });
+  save(hook, 10);  // no throw: the run goes on
+  testing::set_write_at_function({});
+  EXPECT_EQ(hook.checkpoints_written(), 1);
+  const std::vector<std::string> kept = list_checkpoints(MPI_COMM_WORLD, dir.path(), "job-it");
+  ASSERT_EQ(kept.size(), 1u);
+  EXPECT_EQ(std::filesystem::path(kept[0]).filename(), "job-it000000005");
+  if (world_rank() == 0)
+    for (const auto& entry : std::filesystem::directory_iterator(dir.path()))
+      EXPECT_EQ(entry.path().filename().string().find(".tmp-"), std::string::npos) << entry.path();
 }
 
 TEST(Checkpointer, ASignalCaughtOnOneRankStopsEveryRank) {
