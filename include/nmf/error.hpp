@@ -16,7 +16,8 @@ enum class ExitCode : int {
   output_error = 4,   // cannot write the results
   out_of_memory = 5,  // an allocation failed on some rank
   too_large = 6,      // a count or size exceeds a 32-bit interface (MPI counts, LP64 BLAS): use more ranks
-  mpi_error = 7       // an MPI call failed (a network or launcher problem, or a rank died)
+  mpi_error = 7,      // an MPI call failed (a network or launcher problem, or a rank died)
+  interrupted = 8     // stopped by SIGTERM or SIGUSR1: checkpoint and outputs written; continue with --resume
 };
 
 class Error : public std::runtime_error {

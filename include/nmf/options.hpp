@@ -40,7 +40,7 @@ struct Options {
   int max_iterations = 100;
   double tol = 1e-6;      // relative change of the objective
   double tol_pg = 0;      // projected gradient relative to the initial one; 0: off
-  double time_limit = 0;  // seconds of iterations; 0: none
+  double time_limit = 0;  // seconds from the start of the run by which it ends, outputs written; 0: none
   int eval_every = 1;
 
   // Restarts and the choice of k
@@ -49,6 +49,13 @@ struct Options {
   int cv_folds = 0;                // 0: 3 when several ranks are swept, none otherwise
   double cv_fraction = 0.1;        // of the stored entries, held out per fold
   std::string rank_select = "se";  // se (one-standard-error rule) | min
+
+  // Checkpoints and resume (driver/checkpoint.hpp)
+  std::string checkpoint_dir;           // empty: none (the --resume directory, if given)
+  int checkpoint_every = 0;             // iterations between checkpoints; 0: only when the run stops
+  double checkpoint_every_seconds = 0;  // seconds between checkpoints; 0: not by time
+  int checkpoint_keep = 1;              // complete checkpoints kept per restart
+  std::string resume;                   // directory to resume from; empty: start afresh
 
   // Parallel layout
   std::string grid = "auto";  // auto | PRxPC
@@ -63,6 +70,7 @@ struct Options {
   bool quiet = false;
 
   std::string command_line;  // as typed, for the summary
+  double start_time = 0;     // MPI_Wtime() when the run started (set by run_factorization; --time-limit counts from it)
 };
 
 // What the command line asked for.

@@ -65,7 +65,8 @@ int run_nmf_mpi(int argc, const char* const* argv, MPI_Comm world) {
     agreement.agree(failure);
   } catch (const CollectiveError& e) {
     // Every rank is here with the same message; one prints it.
-    if (comm.rank() == 0) std::fprintf(stderr, "nmf_mpi: error: %s\n", e.what());
+    if (comm.rank() == 0)
+      std::fprintf(stderr, "nmf_mpi: %s: %s\n", e.code() == ExitCode::interrupted ? "stopped" : "error", e.what());
     return static_cast<int>(e.code());
   }
   return 0;

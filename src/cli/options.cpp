@@ -126,7 +126,8 @@ void describe_options(Options& o, OptionTexts& texts, po::options_description& a
       ("tol-pg", po::value(&o.tol_pg)->default_value(o.tol_pg)->value_name("T"),
        "stop when the norm of the projected gradient falls below T times its initial value (Lin 2007; 0: off)")
       ("time-limit", po::value(&o.time_limit)->default_value(o.time_limit)->value_name("SECONDS"),
-       "stop after this many seconds of iterations (0: no limit)")
+       "end the run within SECONDS of its start: the iterations stop when the next one and the writing (the "
+       "checkpoint and the outputs) would not fit (0: no limit)")
       ("eval-every", po::value(&o.eval_every)->default_value(o.eval_every)->value_name("N"),
        "evaluate the objective (and --tol) every N iterations");
 
@@ -146,6 +147,25 @@ void describe_options(Options& o, OptionTexts& texts, po::options_description& a
       ("rank-select", po::value(&o.rank_select)->default_value(o.rank_select)->value_name("se|min"),
        "choice of k: se, the smallest k whose held-out error is within one standard error of the minimum; min, "
        "the minimum; the final model is then fitted on all of X");
+
+  po::options_description checkpoints(
+      "Checkpoints and resume (SIGTERM or SIGUSR1 ends the run after the current iteration with a checkpoint and "
+      "the outputs, exit code 8)", kHelpWidth, kHelpDescriptionWidth);
+  checkpoints.add_options()
+      ("checkpoint-dir", po::value(&o.checkpoint_dir)->value_name("DIR"),
+       "write checkpoints into DIR (created if missing): each rank its slices of A and S, a manifest with the "
+       "iteration, the options and checksums; always one when the run stops")
+      ("checkpoint-every", po::value(&o.checkpoint_every)->default_value(o.checkpoint_every)->value_name("N"),
+       "also checkpoint every N iterations (0: only when the run stops)")
+      ("checkpoint-every-seconds",
+       po::value(&o.checkpoint_every_seconds)->default_value(o.checkpoint_every_seconds)->value_name("S"),
+       "also checkpoint when S seconds have passed since the last one (0: not by time)")
+      ("checkpoint-keep", po::value(&o.checkpoint_keep)->default_value(o.checkpoint_keep)->value_name("K"),
+       "keep the K newest complete checkpoints of each restart (older ones are removed once a new one is complete)")
+      ("resume", po::value(&o.resume)->value_name("DIR"),
+       "continue from the newest checkpoint in DIR that verifies (a corrupted one is skipped for the previous "
+       "one); refused if it is of another input, k, algorithm or options; starts afresh if DIR has none. "
+       "New checkpoints go to --checkpoint-dir, by default DIR");
 
   po::options_description parallel("Parallel layout", kHelpWidth, kHelpDescriptionWidth);
   parallel.add_options()
@@ -181,6 +201,7 @@ void describe_options(Options& o, OptionTexts& texts, po::options_description& a
       .add(solver_options)
       .add(stopping)
       .add(restarts)
+      .add(checkpoints)
       .add(parallel)
       .add(output)
       .add(logging)
@@ -251,6 +272,7 @@ CommandLine parse_command_line(int argc, const char* const* argv) {
     NMF_THROW(UsageError, "-k/--rank is required with --input (see --help)");
   }
   o.k_values = parse_rank_list(texts.rank);
+  if (o.checkpoint_dir.empty()) o.checkpoint_dir = o.resume;  // a resumed run checkpoints where it resumed from
   o.k = o.k_values.front();
   return cli;
 }
@@ -278,6 +300,15 @@ void validate_options(const Options& o) {
   for (const auto& [name, value] : non_negative)
     if (!(value >= 0.0) || std::isinf(value))
       NMF_THROW(UsageError, std::string("bad ") + name + " " + std::to_string(value) + ": must be finite and >= 0");
+  if (!(o.checkpoint_every_seconds >= 0.0) || std::isinf(o.checkpoint_every_seconds))
+    NMF_THROW(UsageError, "bad --checkpoint-every-seconds " + std::to_string(o.checkpoint_every_seconds) +
+                              ": must be finite and >= 0");
+  if (o.checkpoint_every < 0)
+    NMF_THROW(UsageError, "bad --checkpoint-every " + std::to_string(o.checkpoint_every) + ": must be >= 0");
+  if (o.checkpoint_keep < 1)
+    NMF_THROW(UsageError, "bad --checkpoint-keep " + std::to_string(o.checkpoint_keep) + ": must be >= 1");
+  if (o.checkpoint_dir.empty() && o.resume.empty() && (o.checkpoint_every > 0 || o.checkpoint_every_seconds > 0))
+    NMF_THROW(UsageError, "--checkpoint-every and --checkpoint-every-seconds need --checkpoint-dir");
   if (o.eval_every < 1) NMF_THROW(UsageError, "bad --eval-every " + std::to_string(o.eval_every) + ": must be >= 1");
   for (const SolverInfo& info : solver_catalog())
     for (const SolverOption& option : info.options) {

@@ -71,6 +71,41 @@ IterationRecord complete(detail::Iteration& it, int iteration, bool evaluate, bo
   return record;
 }
 
+// What a checkpoint keeps of the loop after `record`: the factor slices in global order (row i of A and column j
+// of S are k doubles each), what the iteration carries beside them, the history.
+constexpr const char* kCarried = "carried";
+
+LoopState state_after(const IterationRecord& record, FactorizationResult& result, const detail::Iteration& it,
+                      const Layout& layout, const ProcessGrid& grid) {
+  Factors& f = result.factors;
+  const int a_slice = layout.a_slice_of(grid.row(), grid.col());
+  const int s_slice = layout.s_slice_of(grid.row(), grid.col());
+  LoopState state;
+  state.iteration = record.iteration;
+  state.seconds = record.seconds;
+  state.arrays = {{"A", layout.n, f.a_t.rows(), layout.a_slices.begin(a_slice), f.a_t.cols(), f.a_t.data()},
+                  {"S", layout.m, f.s.rows(), layout.s_slices.begin(s_slice), f.s.cols(), f.s.data()}};
+  state.replicated[kCarried] = it.carried_state();
+  state.history = &result.history;
+  return state;
+}
+
+// The start of a resumed run, at the factors and state of the end of iteration `state.iteration` of an
+// earlier one: the same steps as the end of an iteration, except that A^T A comes from the checkpoint (it was
+// scaled, not formed again, by the balancing) and the scales are not balanced again.
+IterationRecord resume(detail::Iteration& it, const LoopState& state, bool want_pg) {
+  it.share_s(true);
+  it.share_a(state.iteration, false, true);
+  it.restore_carried_state(state.replicated.at(kCarried));
+  if (it.updates_slices() || want_pg) it.product_at_x();
+  it.start_clock(state.seconds);
+  if (!state.history->empty() && state.history->back().iteration == state.iteration) return state.history->back();
+  IterationRecord record;
+  record.iteration = state.iteration;
+  record.seconds = state.seconds;
+  return record;
+}
+
 }  // namespace
 
 void AlternatingFactorization::check(bool want_pg, const Loss& loss) const {
@@ -83,8 +118,8 @@ void AlternatingFactorization::check(bool want_pg, const Loss& loss) const {
   }
 }
 
-FactorizationResult AlternatingFactorization::run(Factors initial, const StopRules& rules,
-                                                  IterationObserver* observer) {
+FactorizationResult AlternatingFactorization::run(Factors initial, const StopRules& rules, IterationObserver* observer,
+                                                  IterationEndHook* hook) {
   const bool want_pg = any_needs_projected_gradient(rules);
   std::unique_ptr<Loss> full_loss;
   Loss& loss = options_.loss ? *options_.loss : *(full_loss = make_full_loss(x_, grid_));
@@ -94,18 +129,30 @@ FactorizationResult AlternatingFactorization::run(Factors initial, const StopRul
   result.factors = std::move(initial);
   detail::Iteration it(grid_, x_, solver_, loss, options_, result.factors, want_pg);
   History history(result.history, observer);
+  const auto state = [&](const IterationRecord& at) { return state_after(at, result, it, x_.layout, grid_); };
 
-  // Iteration 0, the initial factors: what the first S update needs, and their evaluation.
+  // Iteration 0, the initial factors (what the first S update needs, and their evaluation), or where a
+  // checkpoint left off.
   it.start_loss();
-  it.share_s(true);
-  it.product_s_xt();
-  it.start_clock();
-  IterationRecord record = complete(it, 0, true, want_pg);
-  history.add(record);
+  IterationRecord record;
+  LoopState restored = state(record);
+  if (hook && hook->restore(restored)) {
+    record = resume(it, restored, want_pg);
+  } else {
+    it.share_s(true);
+    it.product_s_xt();
+    it.start_clock();
+    record = complete(it, 0, true, want_pg);
+    history.add(record);
+  }
   const double bytes_before = it.bytes_moved();
   it.reset_phases();
 
   std::optional<std::string> stop = first_stop(rules, record);
+  if (stop && !record.evaluated) {  // a resumed run with nothing left to do, whose last iterate was not evaluated
+    it.evaluate_now(record);
+    history.add(record);
+  }
   while (!stop) {
     const int iteration = record.iteration + 1;
     const bool evaluate = iteration % options_.eval_every == 0;
@@ -116,9 +163,13 @@ FactorizationResult AlternatingFactorization::run(Factors initial, const StopRul
     record = complete(it, iteration, evaluate, want_pg);
     if (record.evaluated)
       record.objective_change = (history.last_objective() - record.objective) / history.last_objective();
+    // The end of the iteration: the stop rules, then the hook's signals and time limit (agreed on all ranks),
+    // the last iterate evaluated if the loop stops, and the hook's checkpoint.
     stop = first_stop(rules, record);
+    if (hook && !stop) stop = hook->stop_requested(iteration);
     if (stop && !record.evaluated) it.evaluate_now(record);  // the last iterate is always evaluated
     if (record.evaluated) history.add(record);
+    if (hook) hook->iteration_ended(state(record), stop.value_or(""));
   }
 
   result.iterations = record.iteration;

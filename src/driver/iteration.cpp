@@ -72,8 +72,22 @@ Iteration::Iteration(const ProcessGrid& grid, const DistMatrix& x, LocalSolver& 
     s_counts_in_col_.push_back(layout.s_slices.size(layout.s_slice_of(i, grid.col())));
 }
 
-void Iteration::start_clock() {
-  start_time_ = MPI_Wtime();
+void Iteration::start_clock(double seconds_before) {
+  start_time_ = MPI_Wtime() - seconds_before;
+}
+
+std::vector<double> Iteration::carried_state() const {
+  std::vector<double> values(gram_a_replicated_.values().begin(), gram_a_replicated_.values().end());
+  values.push_back(pg_initial_);
+  return values;
+}
+
+void Iteration::restore_carried_state(const std::vector<double>& values) {
+  NMF_REQUIRE(static_cast<index_t>(values.size()) == k_ * k_ + 1, InputError,
+              "a checkpoint's Gram matrix has the wrong size");
+  gram_a_replicated_.resize(k_, k_);
+  std::copy(values.begin(), values.end() - 1, gram_a_replicated_.values().begin());
+  pg_initial_ = values.back();
 }
 
 // --- updates --------------------------------------------------------------------------------------------------
@@ -204,9 +218,8 @@ void Iteration::form_product(FactorSide side) {
   if (alone) return;
   const std::vector<index_t>& counts = s_side ? s_counts_in_col_ : a_counts_in_row_;
   if (corrects_gram)
-    timed(phases_.collectives, [&] {
-      collectives_.reduce_scatter(sharing, corrections_partial, counts, product.corrections_local);
-    });
+    timed(phases_.collectives,
+          [&] { collectives_.reduce_scatter(sharing, corrections_partial, counts, product.corrections_local); });
   timed(phases_.collectives, [&] { collectives_.reduce_scatter(sharing, partial, counts, product.local); });
 }
 

@@ -22,8 +22,8 @@ class Iteration {
 
   // The loss's setup (collective).
   void start_loss() { loss_.start(collectives_); }
-  // Iteration seconds count from here (rank 0's clock).
-  void start_clock();
+  // Iteration seconds count from here (rank 0's clock), plus `seconds_before` (a resumed run's).
+  void start_clock(double seconds_before = 0);
 
   // Replaces S (from A^T X and A^T A) or A (from S X^T and S S^T) by the solver's update; a solver that works
   // on the gathered block updates it and the ranks sharing it average their versions (one all-reduce).
@@ -61,6 +61,12 @@ class Iteration {
   // Whether the updates read A^T X and S X^T and replace the slices (every solver but those that update the
   // gathered blocks, which leave the blocks gathered).
   bool updates_slices() const { return solver_.scope() == UpdateScope::slice; }
+
+  // What an iteration leaves for the next that cannot be formed again bit for bit from the factors (a
+  // checkpoint saves it): A^T A after the scales were balanced (scaled, not recomputed), and the initial
+  // projected gradient norm.
+  std::vector<double> carried_state() const;
+  void restore_carried_state(const std::vector<double>& values);
 
   double bytes_moved() const { return collectives_.bytes_moved(); }
   const PhaseSeconds& phases() const { return phases_; }

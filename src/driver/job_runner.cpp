@@ -1,5 +1,8 @@
 #include "job_runner.hpp"
 
+#include "nmf/driver/checkpoint.hpp"
+#include "nmf/io/checkpoint_files.hpp"
+
 namespace nmf::detail {
 
 StopRules stop_rules(const Options& o) {
@@ -7,11 +10,61 @@ StopRules stop_rules(const Options& o) {
   rules.push_back(std::make_unique<MaxIterations>(o.max_iterations));
   if (o.tol > 0) rules.push_back(std::make_unique<ObjectiveChangeBelow>(o.tol));
   if (o.tol_pg > 0) rules.push_back(std::make_unique<ProjectedGradientBelow>(o.tol_pg));
-  if (o.time_limit > 0) rules.push_back(std::make_unique<TimeLimit>(o.time_limit));
+  // --time-limit is the checkpoint hook's (it counts from the start of the run and keeps time for the writing).
   return rules;
 }
 
+namespace {
+
+// What a checkpoint of `job` must share with this run to be resumed by it: the input, the problem, the solver
+// and its options, the penalties and the job's seed. The stop rules may differ (a resumed run may go further).
+nlohmann::ordered_json checkpoint_identity(const Options& o, const Job& job, const DistMatrix& x,
+                                           const std::string& fingerprint) {
+  nlohmann::ordered_json solver_options = nlohmann::ordered_json::object();
+  for (const SolverOption& option : find_solver(o.algo).options) {
+    const auto given = o.solver_options.find(option.name);
+    solver_options[option.name] = given != o.solver_options.end() ? given->second : option.default_text;
+  }
+  return {{"input", fingerprint},
+          {"transpose", o.transpose},
+          {"shape", {x.layout.n, x.layout.m}},
+          {"k", job.k},
+          {"algo", o.algo},
+          {"solver_options", solver_options},
+          {"penalties", {o.l1_a, o.l2_a, o.l1_s, o.l2_s}},
+          {"restart", job.restart},
+          {"seed", job.seed}};
+}
+
+}  // namespace
+
+// The hook of one job: signals and the time limit always; checkpoints and resume for the fits on all of X
+// (cross-validation folds are not checkpointed: a resumed run chooses k again).
+std::unique_ptr<Checkpointer> JobRunner::hook_for(const Job& job) const {
+  CheckpointSettings settings;
+  settings.time_limit = o_.time_limit;
+  settings.process_start = o_.start_time;
+  settings.talk = logger_talks_;
+  if (job.fold < 0) {
+    settings.dir = o_.checkpoint_dir;
+    settings.every = o_.checkpoint_every;
+    settings.every_seconds = o_.checkpoint_every_seconds;
+    settings.keep = o_.checkpoint_keep;
+    settings.resume_dir = o_.resume;
+  }
+  nlohmann::ordered_json identity, grid;
+  if (!settings.dir.empty() || !settings.resume_dir.empty()) {
+    identity = checkpoint_identity(o_, job, x_, input_fingerprint(grid_.comm(), o_.input));
+    grid = {{"P", grid_.size()},
+            {"grid", std::to_string(grid_.shape().rows) + "x" + std::to_string(grid_.shape().cols)}};
+  }
+  return std::make_unique<Checkpointer>(grid_.comm(), settings, "restart" + std::to_string(job.restart), identity,
+                                        grid);
+}
+
 FactorizationResult JobRunner::run(const Job& job, bool log) {
+  if (stopped_by_signal())  // agreed on this subgroup by an earlier job's loop
+    NMF_THROW_REPLICATED(ExitCode::interrupted, "not run: a signal stopped the run before it");
   const std::unique_ptr<LocalSolver> solver = make_solver(o_.algo, SolverParams{job.k, job.seed, o_.solver_options});
   const std::unique_ptr<Loss> loss = job.fold >= 0
                                          ? make_held_out_loss(x_, grid_, HoldOutSpec{o_.cv_fraction, o_.seed, job.fold})
@@ -23,7 +76,13 @@ FactorizationResult JobRunner::run(const Job& job, bool log) {
   AlternatingFactorization factorization(grid_, x_, *solver, options);
   FactorizationResult made;
   Factors initial = initial_factors(job, made);
-  FactorizationResult result = factorization.run(std::move(initial), stop_rules(o_), log ? &logger_ : nullptr);
+  const std::unique_ptr<Checkpointer> hook = hook_for(job);
+  FactorizationResult result =
+      factorization.run(std::move(initial), stop_rules(o_), log ? &logger_ : nullptr, hook.get());
+  result.resumed_from = hook->resumed_from();
+  result.last_checkpoint = hook->last_checkpoint();
+  result.checkpoints_written = hook->checkpoints_written();
+  result.checkpoint_seconds = hook->checkpoint_seconds();
   result.init = made.init;
   result.init_seconds = made.init_seconds;
   result.svd_seconds = made.svd_seconds;

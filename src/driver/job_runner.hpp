@@ -2,6 +2,7 @@
 // of X, from the run's options: the solver with its options, the stop rules, the loss, the initial factors.
 #pragma once
 
+#include "nmf/driver/checkpoint.hpp"
 #include "nmf/driver/factorization.hpp"
 #include "nmf/driver/jobs.hpp"
 #include "nmf/options.hpp"
@@ -12,7 +13,7 @@ namespace nmf::detail {
 class JobRunner {
  public:
   JobRunner(const Options& options, const ProcessGrid& grid, const DistMatrix& x, bool talk)
-      : o_(options), grid_(grid), x_(x), logger_(talk, options.log_every) {}
+      : o_(options), grid_(grid), x_(x), logger_(talk, options.log_every), logger_talks_(talk) {}
 
   // Collective over the subgroup. A job with a fold (>= 0) leaves that fold's entries out of the loss. `log`
   // shows the iterations (for a run of a single job).
@@ -21,6 +22,8 @@ class JobRunner {
  private:
   // The job's initial factors, with what made them into `result` (init, init_seconds, svd_seconds).
   Factors initial_factors(const Job& job, FactorizationResult& result);
+  // Collective over the subgroup: the checkpoint hook of `job` (signals, time limit, checkpoints, resume).
+  std::unique_ptr<Checkpointer> hook_for(const Job& job) const;
 
   const Options& o_;
   const ProcessGrid& grid_;
@@ -32,6 +35,7 @@ class JobRunner {
     TruncatedSvd svd;
     double seconds = 0;
   } svd_cache_;
+  bool logger_talks_;
 };
 
 // The stop rules the options ask for.

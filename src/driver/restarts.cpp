@@ -1,6 +1,7 @@
 #include "restarts.hpp"
 
 #include <cstdio>
+#include <optional>
 #include <utility>
 
 namespace nmf::detail {
@@ -31,15 +32,26 @@ FinalFit fit_with_restarts(const Options& o, MPI_Comm world, const SubGroups& gr
   for (int r = 0; r < o.restarts; ++r) fit.jobs.push_back(Job{r, o.k, -1, r, restart_seed(o.seed, r)});
   const bool log_iterations = fit.jobs.size() == 1;
   BestOnThisSubgroup best;
+  // A checkpoint that cannot be resumed (another run's, or none that verifies: usage and bad_input, which nothing
+  // else raises once X is read) ends the run rather than skipping the restart; the subgroup agreed on it.
+  std::optional<LocalFailure> refused_checkpoint;
   // run_jobs takes each job's outcome from what is returned; the factors stay only if they are the best yet.
   fit.outcomes = run_jobs(world, groups, fit.jobs, [&](const Job& job) {
-    FactorizationResult result = runner.run(job, log_iterations);
+    FactorizationResult result;
+    try {
+      result = runner.run(job, log_iterations);
+    } catch (const CollectiveError& e) {
+      if ((e.code() == ExitCode::usage || e.code() == ExitCode::bad_input) && !refused_checkpoint)
+        refused_checkpoint = LocalFailure{e.what(), e.code(), e.origin_rank()};
+      throw;
+    }
     Factors factors = std::exchange(result.factors, Factors{});
     FactorizationResult outcome = result;  // everything but the factors
     result.factors = std::move(factors);
     best.consider(std::move(result));
     return outcome;
   });
+  agree_on_failure(world, refused_checkpoint);
   std::vector<int> all(fit.jobs.size());
   for (std::size_t i = 0; i < all.size(); ++i) all[i] = static_cast<int>(i);
   fit.best_index = best_job(world, groups, fit.outcomes, all);

@@ -5,6 +5,7 @@
 #include <optional>
 
 #include "cross_validation.hpp"
+#include "nmf/driver/checkpoint.hpp"
 #include "nmf/io/input.hpp"
 #include "nmf/io/output.hpp"
 #include "nmf/io/output_set.hpp"
@@ -92,6 +93,12 @@ void write_outputs(const Options& o, MPI_Comm world, OutputSet& outputs, const P
         extra["restarts"] = detail::restart_table(fit);
         extra["best_restart"] = fit.best_index;
       }
+      if (!o.checkpoint_dir.empty() || !o.resume.empty())
+        extra["checkpoint"] = {{"dir", o.checkpoint_dir},
+                               {"resumed_from", fit.best.resumed_from},
+                               {"last", fit.best.last_checkpoint},
+                               {"written", fit.best.checkpoints_written},
+                               {"seconds", fit.best.checkpoint_seconds}};
       extra["files"] = nlohmann::ordered_json::parse(outputs.files_json());
       const detail::RunFacts facts{o,
                                    p.source->description(),
@@ -116,11 +123,29 @@ void write_outputs(const Options& o, MPI_Comm world, OutputSet& outputs, const P
                 choice ? (" and " + csv_path).c_str() : "");
 }
 
+// Collective over `world`: if a signal stopped some subgroup's loop (each subgroup agreed on its own), the whole
+// run ends with ExitCode::interrupted, after the outputs so far were written.
+void end_if_interrupted(const Options& o, MPI_Comm world, bool outputs_written) {
+  int stopped = stopped_by_signal() ? 1 : 0;
+  NMF_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &stopped, 1, MPI_INT, MPI_MAX, world));
+  if (stopped == 0) return;
+  std::string message = "a signal (SIGTERM or SIGUSR1) ended the iterations early";
+  if (!o.output.empty() && outputs_written) message += "; the outputs hold the factors so far";
+  if (!outputs_written) message += " while k was being chosen by cross-validation; nothing was written";
+  if (!o.checkpoint_dir.empty())
+    message += "; continue with --resume " + o.checkpoint_dir;
+  else
+    message += " (no --checkpoint-dir: nothing to resume from)";
+  NMF_THROW_REPLICATED(ExitCode::interrupted, message);
+}
+
 }  // namespace
 
 void run_factorization(const Options& options, MPI_Comm world) {
   Options o = options;
   const double start = MPI_Wtime();
+  o.start_time = start;
+  install_stop_signal_handlers();
   const bool talk = rank_in(world) == 0 && !o.quiet;
   std::optional<OutputSet> outputs;  // holds the prefix's lock until the run ends
   if (!o.output.empty()) outputs.emplace(world, o.output, parse_output_format(o.output_format));
@@ -135,11 +160,13 @@ void run_factorization(const Options& options, MPI_Comm world) {
   if (detail::cross_validating(o)) {
     choice = detail::choose_rank_by_cross_validation(o, world, p.groups, runner, talk);
     o.k = choice->k;
+    end_if_interrupted(o, world, false);
   }
   const detail::FinalFit fit = detail::fit_with_restarts(o, world, p.groups, runner);
   if (talk && fit.jobs.size() > 1) detail::print_restarts(fit);
   if (fit.winner) detail::print_result(o, *p.grid, p.x, fit.best);
   if (outputs) write_outputs(o, world, *outputs, p, fit, choice, start);
+  end_if_interrupted(o, world, true);
 }
 
 }  // namespace nmf

@@ -5,8 +5,14 @@ Starts Slurm with scripts/slurm-local.sh (state in a fresh directory under /tmp)
 with 2 tasks -- once launched by `srun --mpi=pmix`, once by `mpirun` -- each with every nmf_mpi option in a config
 file (--config) and one more on the command line after it, and checks each job: state COMPLETED with exit code
 0:0, one MPI job of 2 ranks (not two singletons), the summary JSON written, the option after the config file
-applied, and the summary's relative_error equal to numpy's on the written factors. Jobs are cancelled and the
-daemons stopped whatever happens.
+applied, and the summary's relative_error equal to numpy's on the written factors.
+
+Then preemption, for both launchers: a job that checkpoints every 5 iterations gets `scancel --signal=USR1
+--batch` (the batch shell is the launcher itself, exec'd, as `#SBATCH --signal=B:USR1@120` reaches it) once a
+checkpoint exists; it must end with exit code 8 (interrupted), its checkpoint and its outputs written. The same
+script resubmitted under the same job name resumes from the checkpoint (the script's default) and must end with
+exactly the factors of an uninterrupted run (mpirun outside Slurm, same ranks). Jobs are cancelled and the daemons
+stopped whatever happens.
 
 Exit codes: 0 pass, 1 fail, 77 skipped (Slurm cannot run here: not root, Slurm or munge missing, or the daemons
 would not start -- set NMF_SLURM_REQUIRED=1 to make that last case a failure).
@@ -64,6 +70,84 @@ def wait_for_jobs(job_ids, env, deadline_seconds):
         if time.monotonic() > deadline:
             return fields
         time.sleep(0.5)
+
+
+def submit(scripts, work, env, name, config, launcher, binary, more=()):
+    """Submits nmf_mpi.sbatch with 2 tasks; returns the job id, or raises RuntimeError with sbatch's message."""
+    out = subprocess.run(
+        ["sbatch", "--parsable", "--nodes=1", "--ntasks-per-node=2", "--time=5", f"--job-name={name}",
+         f"--chdir={work}", f"--output={work}/{name}-%j.out", f"--export=ALL,NMF_MPI={binary},NMF_LAUNCHER={launcher}",
+         str(scripts / "nmf_mpi.sbatch"), str(config)] + list(more),
+        env=env, capture_output=True, text=True)
+    if out.returncode != 0:
+        raise RuntimeError(f"sbatch failed: {out.stdout}{out.stderr}")
+    return out.stdout.strip().split(";")[0]
+
+
+def checkpoint_iterations(directory):
+    found = []
+    for path in Path(directory).glob("restart0-it*"):
+        if ".tmp-" not in path.name and (path / "manifest.json").is_file():
+            found.append(int(path.name.rsplit("-it", 1)[1]))
+    return sorted(found)
+
+
+def preemption(launcher, scripts, work, env, binary, X, deadline):
+    """The preemption flow (module docstring) for one launcher; returns the problems found."""
+    name = f"nmf_preempt_{launcher}"
+    checkpoints = work / f"checkpoints-{name}"  # the script's default: named after the job
+    config = work / f"{name}.cfg"
+    config.write_text(f"input = {work / 'X.npy'}\nrank = 4\nalgo = hals\ntol = 0\nseed = 5\noutput-format = npy\n"
+                      f"checkpoint-every = 5\nlog-every = 1000000\n")
+    problems = []
+    first = submit(scripts, work, env, name, config, launcher, binary, ["--iters", "10000000", "-o", str(work / name)])
+    print(f"{launcher}: preemption job {first} submitted")
+    limit = time.monotonic() + deadline
+    while not checkpoint_iterations(checkpoints):  # event: the first checkpoint is complete
+        if job_fields(first, env).get("JobState") in TERMINAL_STATES or time.monotonic() > limit:
+            return [f"job {first} wrote no checkpoint (state {job_fields(first, env).get('JobState')})"]
+        time.sleep(0.1)
+    signalled = subprocess.run(["scancel", "--signal=USR1", "--batch", first], env=env, capture_output=True, text=True)
+    if signalled.returncode != 0:
+        return [f"scancel --signal=USR1 --batch failed: {signalled.stderr}"]
+    f = wait_for_jobs([first], env, deadline)[first]
+    log = work / f"{name}-{first}.out"
+    print(f"--- {launcher} preempted job {first}: JobState={f.get('JobState')} ExitCode={f.get('ExitCode')}\n"
+          f"{log.read_text().rstrip() if log.exists() else '(no job output file)'}")
+    if f.get("ExitCode") != "8:0":
+        problems.append(f"job {first}: exit code {f.get('ExitCode')} after SIGUSR1, expected 8:0 (interrupted)")
+    summary_path = work / f"{name}_summary.json"
+    if not summary_path.exists():
+        return problems + [f"job {first}: no summary after SIGUSR1"]
+    summary = json.loads(summary_path.read_text())
+    stopped_at = summary["iterations"]
+    if summary["stop_reason"] != "interrupted" or checkpoint_iterations(checkpoints)[-1:] != [stopped_at]:
+        problems.append(f"job {first}: stop_reason {summary['stop_reason']}, checkpoints "
+                        f"{checkpoint_iterations(checkpoints)}, iterations {stopped_at}")
+    total = stopped_at + 20
+    second = submit(scripts, work, env, name, config, launcher, binary, ["--iters", str(total), "-o", str(work / name)])
+    f = wait_for_jobs([second], env, deadline)[second]
+    log = work / f"{name}-{second}.out"
+    log_text = log.read_text() if log.exists() else "(no job output file)"
+    print(f"--- {launcher} resubmitted job {second}: JobState={f.get('JobState')} ExitCode={f.get('ExitCode')}\n"
+          f"{log_text.rstrip()}")
+    if f.get("JobState") != "COMPLETED" or f"--resume: iteration {stopped_at} from" not in log_text:
+        problems.append(f"job {second}: state {f.get('JobState')}; it should have resumed at {stopped_at}")
+    reference = work / f"{name}_reference"
+    mpi_env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1", OPENBLAS_NUM_THREADS="1")
+    ran = subprocess.run(["mpirun", "-q", "--oversubscribe", "-np", "2", str(binary), "--config", str(config),
+                          "--iters", str(total), "-o", str(reference),
+                          "--checkpoint-dir", str(work / f"{name}_reference_checkpoints")], env=mpi_env, capture_output=True, text=True)
+    if ran.returncode != 0:
+        return problems + [f"the uninterrupted reference run failed: {ran.stdout}{ran.stderr}"]
+    for factor in ("A", "S"):
+        resumed, expected = np.load(work / f"{name}_{factor}.npy"), np.load(f"{reference}_{factor}.npy")
+        if not np.array_equal(resumed, expected):
+            problems.append(f"{factor} after preemption and resume differs from the uninterrupted run's by up to "
+                            f"{np.max(np.abs(resumed - expected)):.3g}")
+    if not problems:
+        print(f"{launcher}: stopped at iteration {stopped_at} by SIGUSR1, resumed to {total}: same factors")
+    return problems
 
 
 def main():
@@ -160,6 +244,12 @@ def main():
                 if not expected < 0.05:
                     problems.append(f"relative error {expected} too large for a rank-4 matrix")
             failures += [f"{launcher} job {job_id}: {p}" for p in problems]
+        for launcher in ("srun", "mpirun"):
+            try:
+                failures += [f"{launcher} preemption: {p}"
+                             for p in preemption(launcher, scripts, work, env, binary, X, args.deadline)]
+            except RuntimeError as e:
+                failures.append(f"{launcher} preemption: {e}")
     finally:
         stopped = subprocess.run(local + ["stop", str(state)], env=env, capture_output=True, text=True)
         print(stopped.stdout + stopped.stderr, end="")
@@ -170,7 +260,7 @@ def main():
         print(f"(Slurm state kept in {state})")
         return 1
     shutil.rmtree(state, ignore_errors=True)
-    print("PASS: both jobs COMPLETED; summaries and factors agree with numpy")
+    print("PASS: both jobs COMPLETED; summaries and factors agree with numpy; preempted jobs resumed exactly")
     return 0
 
 

@@ -25,6 +25,7 @@
 
 #include "nmf/distribution/dist_matrix.hpp"
 #include "nmf/driver/initialization.hpp"  // random_factors, nndsvd_factors
+#include "nmf/driver/checkpoint.hpp"
 #include "nmf/driver/loss.hpp"
 #include "nmf/driver/monitor.hpp"
 #include "nmf/factors.hpp"
@@ -70,6 +71,10 @@ struct FactorizationResult {
   PhaseSeconds phases;
   int ridges = 0;
   int direct_error_evaluations = 0;  // evaluations that fell back to the direct residual
+  // Checkpoints (nmf/driver/checkpoint.hpp): where the run resumed from, the last one written, their cost.
+  std::string resumed_from, last_checkpoint;
+  int checkpoints_written = 0;
+  double checkpoint_seconds = 0;
 };
 
 class AlternatingFactorization {
@@ -79,8 +84,11 @@ class AlternatingFactorization {
                            DriverOptions options = {});
 
   // Collective over grid.comm(). Iterates until a stop rule fires. The observer (may be null) sees every
-  // evaluated iteration on every rank; loggers print on one rank.
-  FactorizationResult run(Factors initial, const StopRules& rules, IterationObserver* observer);
+  // evaluated iteration on every rank; loggers print on one rank. The hook (may be null; nmf/driver/checkpoint.hpp)
+  // is called at the end of every iteration (signals, the time limit, checkpoints) and may restore the state of
+  // an earlier run before the first one (--resume), `initial` then being overwritten.
+  FactorizationResult run(Factors initial, const StopRules& rules, IterationObserver* observer,
+                          IterationEndHook* hook = nullptr);
 
  private:
   // Throws UsageError (the same on every rank) if the solver, the loss and the stop rules do not go together.
