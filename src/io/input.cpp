@@ -26,6 +26,19 @@ StorageChoice parse_storage_choice(const std::string& text) {
   NMF_THROW(UsageError, "bad --storage '" + text + "': expected auto, dense or sparse");
 }
 
+MissingEntries parse_missing_entries(const std::string& text) {
+  if (text == "auto") return MissingEntries::automatic;
+  if (text == "unobserved") return MissingEntries::unobserved;
+  if (text == "zero") return MissingEntries::zero;
+  NMF_THROW(UsageError, "bad --missing '" + text + "': expected auto, unobserved or zero");
+}
+
+std::vector<Triplet> InputSource::read_test_ratings(const ProcessGrid&, const Layout&, const std::string& path) {
+  NMF_THROW(UsageError, "--test " + path +
+                            ": a test file goes with a ratings input (--format ratings), whose ids it shares; for "
+                            "other input use --test-fraction");
+}
+
 Storage choose_storage(const InputShape& shape, const ReadOptions& options) {
   if (options.storage == StorageChoice::dense) return Storage::dense;
   if (options.storage == StorageChoice::sparse) return Storage::sparse;
