@@ -1242,7 +1242,8 @@ def check_ratings_run(ctx, path, separator, header, ranks, extra=(), name="ratin
     built from the reference reader."""
     users, items, ratings = parse_ratings(Path(path).read_text(), separator, header)
     prefix = out_prefix(ctx, name)
-    run = ctx.run_ok(ranks, ["-i", path, "-k", 2, "--iters", 5, "-o", prefix] + list(extra))
+    # Plain NMF of the ratings (missing = 0), whose A S the reference X approximates.
+    run = ctx.run_ok(ranks, ["-i", path, "-k", 2, "--iters", 5, "--missing", "zero", "-o", prefix] + list(extra))
     transpose = "--transpose" in extra
     x = np.zeros((len(users), len(items)))
     for (u, i), v in ratings.items():
@@ -1296,16 +1297,16 @@ def case_e2e_ratings_duplicates_keep_last(ctx):
 @case(ranks=4)
 def case_bad_ratings(ctx):
     good = [f"{u},{i},{(u * i) % 5 + 1}" for u in range(1, 30) for i in range(1, 8)]  # many lines: all ranks read
-    for bad, keywords in [("7,3,lots", ["rating 'lots' is not a number"]),
-                          ("7,3", ["expected 3 or more fields", "found 2"]),
-                          ("user,item,rating", ["header line in the middle"]),
-                          ("7,3,-2", ["negative rating", "X >= 0", "recommender"])]:
+    for bad, keywords, extra in [("7,3,lots", ["rating 'lots' is not a number"], []),
+                                 ("7,3", ["expected 3 or more fields", "found 2"], []),
+                                 ("user,item,rating", ["header line in the middle"], []),
+                                 ("7,3,-2", ["negative rating", "X >= 0", "recommender"], ["--missing", "zero"])]:
         for position in (2, len(good) - 3):
             lines = ["user,item,rating"] + good[:position] + [bad] + good[position:]
             path = ctx.indir / "bad.csv"
             path.write_text("\n".join(lines) + "\n")
             for ranks in (2, 4):
-                expect_error(ctx, ["-i", path, "-k", "2", "-o", out_prefix(ctx)], EXIT_BAD_INPUT, keywords,
+                expect_error(ctx, ["-i", path, "-k", "2", "-o", out_prefix(ctx)] + extra, EXIT_BAD_INPUT, keywords,
                              ranks=ranks, location=f"{path}:{position + 2}:")
     empty = ctx.indir / "empty.txt"
     empty.write_text("")
