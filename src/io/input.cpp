@@ -97,7 +97,9 @@ void broadcast_string(MPI_Comm comm, std::string& text, int root) {
 }
 
 BlockPartition block_partition(Storage storage, index_t total, const std::vector<index_t>& histogram, int parts) {
-  if (storage == Storage::dense || histogram.empty()) return BlockPartition::even(total, parts);
+  // Fewer rows (columns) than blocks (a tiny matrix read on many ranks): some blocks are empty either way.
+  if (storage == Storage::dense || histogram.empty() || static_cast<index_t>(histogram.size()) < parts)
+    return BlockPartition::even(total, parts);
   return BlockPartition::balanced(total, histogram, parts);
 }
 
