@@ -100,8 +100,8 @@ nlohmann::ordered_json recommender_json(const Options& o, const RatingsResult& r
 
 }  // namespace
 
-void run_recommender(const Options& o, MPI_Comm world, const ProcessGrid& grid, const DistMatrix& x,
-                     InputSource& source, double read_seconds, OutputSet* outputs, double start) {
+void run_recommender(const Options& o, MPI_Comm world, const ProcessGrid& grid, DistMatrix& x, InputSource& source,
+                     double read_seconds, OutputSet* outputs, double start) {
   const bool talk = grid.rank() == 0 && !o.quiet;
   check_recommender_options(o, x);
   const std::unique_ptr<ObservedSolver> solver = collectively(world, [&] {
@@ -114,6 +114,9 @@ void run_recommender(const Options& o, MPI_Comm world, const ProcessGrid& grid, 
   RatingsSplit data = !o.test_path.empty()
                           ? ratings_with_test_set(x, source.read_test_ratings(grid, x.layout, o.test_path))
                           : split_ratings(x, grid, o.test_fraction, o.seed);
+  // The reader's CSR and CSC (32 bytes per rating) are not needed any more: the fit has its own copy.
+  x.block.csr = CompressedMatrix{};
+  x.block.csc = CompressedMatrix{};
 
   RatingsOptions options;
   options.k = o.k;

@@ -13,7 +13,8 @@ namespace nmf::detail {
 bool recommender_mode(const Options& options, const InputSource& source);
 
 // Collective over `world` (one group: the mode runs no restarts or folds on subgroups).
-void run_recommender(const Options& options, MPI_Comm world, const ProcessGrid& grid, const DistMatrix& x,
+// X's block is released once the training and test ratings are taken from it (the fit keeps its own copy).
+void run_recommender(const Options& options, MPI_Comm world, const ProcessGrid& grid, DistMatrix& x,
                      InputSource& source, double read_seconds, OutputSet* outputs, double start);
 
 }  // namespace nmf::detail

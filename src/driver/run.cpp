@@ -130,7 +130,7 @@ void run_factorization(const Options& options, MPI_Comm world) {
   if (!o.output.empty()) outputs.emplace(world, o.output, parse_output_format(o.output_format));
   detail::check_solver(o, detail::cross_validating(o));
 
-  const Problem p = read_problem(o, world, start);
+  Problem p = read_problem(o, world, start);  // not const: the recommender mode takes over X's block
   if (talk)
     detail::print_header(o, size_of(world), p.groups.count, *p.grid, p.source->description(), p.x, p.read_seconds);
   if (detail::recommender_mode(o, *p.source)) {  // the loss over the observed ratings only (README, Recommending)
