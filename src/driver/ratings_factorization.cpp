@@ -34,7 +34,7 @@ RatingsSplit split_ratings(const DistMatrix& x, const ProcessGrid& grid, double 
     for (index_t p = all.ptr[i]; p < all.ptr[i + 1]; ++p) {
       const index_t j = all.index[p];
       const std::uint64_t key = static_cast<std::uint64_t>(row0 + i) * m + static_cast<std::uint64_t>(col0 + j);
-      if (uniform01(seed, RandomStream::rating_split, key) < fraction) {
+      if (uniform01(seed, RandomStream::test_set, key) < fraction) {
         split.test.push_back({i, j, all.values[p]});
       } else {
         train.index.push_back(j);

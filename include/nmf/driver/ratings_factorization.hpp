@@ -46,7 +46,7 @@ struct RatingsSplit {
 // the test ratings. The block must be sparse.
 RatingsSplit ratings_with_test_set(const DistMatrix& x, std::vector<Triplet> test);
 
-// Local: rating (i, j) (global indices) goes to the test set when uniform01(seed, rating_split, i m + j) <
+// Local: rating (i, j) (global indices) goes to the test set when uniform01(seed, test_set, i m + j) <
 // fraction: a decision per rating, the same on any number of ranks and any grid.
 RatingsSplit split_ratings(const DistMatrix& x, const ProcessGrid& grid, double fraction, std::uint64_t seed);
 
