@@ -29,6 +29,8 @@ RatingsSplit split_ratings(const DistMatrix& x, const ProcessGrid& grid, double 
   train.rows = all.rows;
   train.cols = all.cols;
   train.ptr.assign(static_cast<std::size_t>(all.rows + 1), 0);
+  train.index.reserve(static_cast<std::size_t>(all.nnz()));  // no doubling growth on a block of millions
+  train.values.reserve(static_cast<std::size_t>(all.nnz()));
   RatingsSplit split;
   for (index_t i = 0; i < all.rows; ++i) {
     for (index_t p = all.ptr[i]; p < all.ptr[i + 1]; ++p) {
