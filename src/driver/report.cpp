@@ -70,8 +70,13 @@ void ConsoleLogger::on_iteration(const IterationRecord& record) {
       std::printf("%8s  %-11s  %-11s  %-11s  %-14s  %s\n", "iter", "train RMSE", "test RMSE", "test MAE", "objective",
                   "seconds");
     if (record.iteration % every_ != 0 && record.iteration != 1) return;
-    std::printf("%8d  %-11.6f  %-11.6f  %-11.6f  %-14.8g  %.3f\n", record.iteration, record.rmse_train,
-                record.rmse_test, record.mae_test, record.objective, record.seconds);
+    const auto shown = [](double value) {  // "-" without a test set
+      char text[32] = "-";
+      if (!std::isnan(value)) std::snprintf(text, sizeof text, "%.6f", value);
+      return std::string(text);
+    };
+    std::printf("%8d  %-11.6f  %-11s  %-11s  %-14.8g  %.3f\n", record.iteration, record.rmse_train,
+                shown(record.rmse_test).c_str(), shown(record.mae_test).c_str(), record.objective, record.seconds);
     std::fflush(stdout);
     return;
   }
