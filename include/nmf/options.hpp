@@ -56,6 +56,16 @@ struct Options {
   double checkpoint_every_seconds = 0;  // seconds between checkpoints; 0: not by time
   int checkpoint_keep = 1;              // complete checkpoints kept per restart
   std::string resume;                   // directory to resume from; empty: start afresh
+  // The recommender mode (README, "Recommending"): the loss over the observed ratings only, with biases
+  std::string missing = "auto";  // auto (unobserved for rating files, zero otherwise) | unobserved | zero
+  std::string bias = "on";       // on | off: the row and column biases b_i, c_j
+  // Weighted L2 on the factors (lambda n_i |a_i|^2, lambda m_j |s_j|^2, ALS-WR) and L2 on the biases: the
+  // serial prototype's setting that met the targets on both data sets (k = 40).
+  double lambda = 0.08;
+  double lambda_bias = 5.0;
+  std::string test_path;      // --test FILE: held-out ratings, same format, ids shared with the input
+  double test_fraction = 0;   // --test-fraction F: hold out F of the ratings (seeded by --seed)
+  std::string clip = "auto";  // auto (predictions clipped to the training ratings' range) | none
 
   // Parallel layout
   std::string grid = "auto";  // auto | PRxPC

@@ -116,6 +116,32 @@ void describe_options(Options& o, OptionTexts& texts, po::options_description& a
 
   po::options_description solver_options = solver_option_descriptions(o.solver_options);
 
+  po::options_description recommender(
+      "Recommender mode (ratings: the loss over the observed entries only; see the README, Recommending)\n"
+      "  sum over observed (x_ij - mu - b_i - c_j - a_i . s_j)^2 + lambda (sum_i n_i |a_i|^2 + sum_j m_j |s_j|^2)\n"
+      "    + lambda_bias (sum_i b_i^2 + sum_j c_j^2),  A, S >= 0",
+      kHelpWidth, kHelpDescriptionWidth);
+  recommender.add_options()
+      ("missing", po::value(&o.missing)->default_value(o.missing)->value_name("auto|unobserved|zero"),
+       "what entries the file does not list are: unobserved (the recommender mode: the loss covers the listed "
+       "ratings only, which may be negative) or zero (plain NMF); auto: unobserved for rating files, zero for "
+       "Matrix Market and .npy")
+      ("bias", po::value(&o.bias)->default_value(o.bias)->value_name("on|off"),
+       "recommender mode: fit a bias per row and per column beside the global mean")
+      ("lambda", po::value(&o.lambda)->default_value(o.lambda, "0.08")->value_name("L"),
+       "recommender mode: L2 penalty on the factors, weighted by each row's and column's number of training "
+       "ratings (ALS-WR)")
+      ("lambda-bias", po::value(&o.lambda_bias)->default_value(o.lambda_bias, "5")->value_name("L"),
+       "recommender mode: L2 penalty on the biases")
+      ("test", po::value(&o.test_path)->value_name("FILE"),
+       "recommender mode: held-out ratings in the same format, ids shared with the input; the log and the summary "
+       "report the test RMSE and MAE (ids never seen in training are counted and predicted as cold starts)")
+      ("test-fraction", po::value(&o.test_fraction)->default_value(o.test_fraction)->value_name("F"),
+       "recommender mode: hold out a fraction F of the ratings as the test set, each rating decided by a "
+       "counter-based draw keyed by --seed and its (row, column): the same split on any number of ranks")
+      ("clip", po::value(&o.clip)->default_value(o.clip)->value_name("auto|none"),
+       "recommender mode: clip predictions to the range of the training ratings (auto) or not (none)");
+
   po::options_description stopping("Stopping (the first rule that fires ends the run; the summary names it)",
                                    kHelpWidth, kHelpDescriptionWidth);
   stopping.add_options()
@@ -199,6 +225,7 @@ void describe_options(Options& o, OptionTexts& texts, po::options_description& a
   all.add(input)
       .add(factorization)
       .add(solver_options)
+      .add(recommender)
       .add(stopping)
       .add(restarts)
       .add(checkpoints)
@@ -323,6 +350,17 @@ void validate_options(const Options& o) {
   parse_storage_choice(o.storage);
   parse_output_format(o.output_format);
   if (o.grid != "auto") parse_grid_shape(o.grid);
+  parse_missing_entries(o.missing);
+  if (o.bias != "on" && o.bias != "off") NMF_THROW(UsageError, "bad --bias '" + o.bias + "': expected on or off");
+  if (o.clip != "auto" && o.clip != "none") NMF_THROW(UsageError, "bad --clip '" + o.clip + "': expected auto or none");
+  for (const auto& [name, value] :
+       {std::pair<const char*, double>{"--lambda", o.lambda}, {"--lambda-bias", o.lambda_bias}})
+    if (!(value >= 0.0) || std::isinf(value))
+      NMF_THROW(UsageError, std::string("bad ") + name + " " + std::to_string(value) + ": must be finite and >= 0");
+  if (!(o.test_fraction >= 0.0 && o.test_fraction < 1.0))
+    NMF_THROW(UsageError, "bad --test-fraction " + std::to_string(o.test_fraction) + ": must be in [0, 1)");
+  if (!o.test_path.empty() && o.test_fraction > 0)
+    NMF_THROW(UsageError, "--test and --test-fraction exclude each other: give one test set");
   find_solver(o.algo);  // throws the message listing the known solvers
 }
 

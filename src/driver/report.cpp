@@ -68,6 +68,21 @@ void print_result(const Options& o, const ProcessGrid& grid, const DistMatrix& x
 
 void ConsoleLogger::on_iteration(const IterationRecord& record) {
   if (!active_) return;
+  if (!std::isnan(record.rmse_train)) {  // the recommender mode
+    if (record.iteration == 0)
+      std::printf("%8s  %-11s  %-11s  %-11s  %-14s  %s\n", "iter", "train RMSE", "test RMSE", "test MAE", "objective",
+                  "seconds");
+    if (record.iteration % every_ != 0 && record.iteration != 1) return;
+    const auto shown = [](double value) {  // "-" without a test set
+      char text[32] = "-";
+      if (!std::isnan(value)) std::snprintf(text, sizeof text, "%.6f", value);
+      return std::string(text);
+    };
+    std::printf("%8d  %-11.6f  %-11s  %-11s  %-14.8g  %.3f\n", record.iteration, record.rmse_train,
+                shown(record.rmse_test).c_str(), shown(record.mae_test).c_str(), record.objective, record.seconds);
+    std::fflush(stdout);
+    return;
+  }
   if (record.iteration == 0)
     std::printf("%8s  %-22s  %-14s  %-11s  %s\n", "iter", "relative error", "objective", "rel. change", "seconds");
   if (record.iteration % every_ != 0 && record.iteration != 1) return;
@@ -180,6 +195,9 @@ nlohmann::ordered_json build_summary(const RunFacts& facts) {
                   {"objective", record.objective},
                   {"seconds", record.seconds}};
     if (!std::isnan(record.projected_gradient)) entry["projected_gradient"] = record.projected_gradient;
+    if (!std::isnan(record.rmse_train)) entry["rmse_train"] = record.rmse_train;
+    if (!std::isnan(record.rmse_test)) entry["rmse_test"] = record.rmse_test;
+    if (!std::isnan(record.mae_test)) entry["mae_test"] = record.mae_test;
     history.push_back(entry);
   }
   json phases = {{"local_products", spread_over_ranks(comm, r.phases.local_products)},

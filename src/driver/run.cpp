@@ -9,6 +9,7 @@
 #include "nmf/io/input.hpp"
 #include "nmf/io/output.hpp"
 #include "nmf/io/output_set.hpp"
+#include "recommend_run.hpp"
 #include "restarts.hpp"
 
 namespace nmf {
@@ -34,6 +35,9 @@ ReadOptions read_options(const Options& o) {
   r.storage = parse_storage_choice(o.storage);
   r.chunk_bytes = o.read_chunk_mb << 20;
   r.factor_rank = *std::max_element(o.k_values.begin(), o.k_values.end());  // the memory check counts the factors
+  r.missing = parse_missing_entries(o.missing);
+  if (r.missing == MissingEntries::unobserved && r.storage == StorageChoice::automatic)
+    r.storage = StorageChoice::sparse;
   return r;
 }
 
@@ -151,9 +155,13 @@ void run_factorization(const Options& options, MPI_Comm world) {
   if (!o.output.empty()) outputs.emplace(world, o.output, parse_output_format(o.output_format));
   detail::check_solver(o, detail::cross_validating(o));
 
-  const Problem p = read_problem(o, world, start);
+  Problem p = read_problem(o, world, start);  // not const: the recommender mode takes over X's block
   if (talk)
     detail::print_header(o, size_of(world), p.groups.count, *p.grid, p.source->description(), p.x, p.read_seconds);
+  if (detail::recommender_mode(o, *p.source)) {  // the loss over the observed ratings only (README, Recommending)
+    detail::run_recommender(o, world, *p.grid, p.x, *p.source, p.read_seconds, outputs ? &*outputs : nullptr, start);
+    return;
+  }
   detail::JobRunner runner(o, *p.grid, p.x, talk);
 
   std::optional<detail::RankChoice> choice;

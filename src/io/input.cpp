@@ -26,6 +26,19 @@ StorageChoice parse_storage_choice(const std::string& text) {
   NMF_THROW(UsageError, "bad --storage '" + text + "': expected auto, dense or sparse");
 }
 
+MissingEntries parse_missing_entries(const std::string& text) {
+  if (text == "auto") return MissingEntries::automatic;
+  if (text == "unobserved") return MissingEntries::unobserved;
+  if (text == "zero") return MissingEntries::zero;
+  NMF_THROW(UsageError, "bad --missing '" + text + "': expected auto, unobserved or zero");
+}
+
+std::vector<Triplet> InputSource::read_test_ratings(const ProcessGrid&, const Layout&, const std::string& path) {
+  NMF_THROW(UsageError, "--test " + path +
+                            ": a test file goes with a ratings input (--format ratings), whose ids it shares; for "
+                            "other input use --test-fraction");
+}
+
 Storage choose_storage(const InputShape& shape, const ReadOptions& options) {
   if (options.storage == StorageChoice::dense) return Storage::dense;
   if (options.storage == StorageChoice::sparse) return Storage::sparse;
@@ -84,7 +97,9 @@ void broadcast_string(MPI_Comm comm, std::string& text, int root) {
 }
 
 BlockPartition block_partition(Storage storage, index_t total, const std::vector<index_t>& histogram, int parts) {
-  if (storage == Storage::dense || histogram.empty()) return BlockPartition::even(total, parts);
+  // Fewer rows (columns) than blocks (a tiny matrix read on many ranks): some blocks are empty either way.
+  if (storage == Storage::dense || histogram.empty() || static_cast<index_t>(histogram.size()) < parts)
+    return BlockPartition::even(total, parts);
   return BlockPartition::balanced(total, histogram, parts);
 }
 

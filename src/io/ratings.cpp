@@ -116,7 +116,7 @@ Dialect detect_dialect(std::string_view first_line, std::string_view second_line
   return dialect;
 }
 
-Rating parse_line(std::string_view line, Separator separator, std::string_view header) {
+Rating parse_line(std::string_view line, Separator separator, std::string_view header, bool allow_negative) {
   const Fields fields = split_fields(line, separator);
   Rating rating{fields.user, fields.item, 0.0};
   if (!parse_number(fields.rating, rating.value)) {
@@ -128,14 +128,15 @@ Rating parse_line(std::string_view line, Separator separator, std::string_view h
   if (!std::isfinite(rating.value))
     throw mm::LineProblem("rating '" + mm::printable(fields.rating) + "' is not finite");
   mm::check_square_is_finite(rating.value);
-  check_rating_allowed(rating.value);
+  check_rating_allowed(rating.value, allow_negative);
   return rating;
 }
 
-void check_rating_allowed(double value) {
-  if (value < 0)
+void check_rating_allowed(double value, bool allow_negative) {
+  if (value < 0 && !allow_negative)
     throw mm::LineProblem("negative rating " + mm::format_shortest(value) +
-                          ": plain NMF needs X >= 0 (the recommender mode will accept negative ratings)");
+                          ": plain NMF (--missing zero) needs X >= 0 (the recommender mode, --missing unobserved, "
+                          "accepts negative ratings)");
 }
 
 }  // namespace nmf::ratings

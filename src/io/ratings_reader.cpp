@@ -71,6 +71,22 @@ class RatingsSource final : public InputSource {
   const InputShape& shape() const override { return shape_; }
   const IdMaps* id_maps() const override { return &ids_; }
 
+  std::vector<Triplet> read_test_ratings(const ProcessGrid& grid, const Layout& layout,
+                                         const std::string& path) override {
+    ReadOptions test_options = options_;
+    test_options.path = path;
+    // The test file is validated and scanned like any ratings file (its own numbering is only a by-product);
+    // its ids are then looked up in this file's numbering.
+    RatingsSource test(grid.comm(), test_options);
+    MpiFile file(grid.comm(), path, MPI_MODE_RDONLY);
+    std::vector<Entry> received = test.route_entries(grid, file, layout, users_, items_, true);
+    file.close();
+    index_t replaced = 0;
+    std::vector<Triplet> kept = keep_last_ratings(received, replaced);
+    test.warn_about_duplicates(grid.comm(), replaced);
+    return kept;
+  }
+
   std::string description() const override {
     return options_.path + " (ratings separated by " + ratings::separator_name(head_.separator) +
            (head_.header_lines ? ", with a header" : "") + "; ids numbered by first occurrence)";
@@ -80,12 +96,16 @@ class RatingsSource final : public InputSource {
     const MPI_Comm comm = grid.comm();
     NMF_REQUIRE(grid.size() == ranks_ && grid.rank() == rank_, UsageError,
                 "a ratings file must be distributed on the ranks that opened it, in the same order");
-    const Storage storage = choose_storage(shape_, options_);
+    // The recommender mode's loss covers the stored entries only: they must stay listed (sparse).
+    ReadOptions storage_options = options_;
+    if (options_.missing != MissingEntries::zero && storage_options.storage == StorageChoice::automatic)
+      storage_options.storage = StorageChoice::sparse;
+    const Storage storage = choose_storage(shape_, storage_options);
     Layout layout = make_layout(grid, storage);
     check_block_fits(grid, block_needs(grid, layout, storage, entries_, options_.factor_rank), rank_memory_budget(comm),
                      options_.path, shape_.rows, shape_.cols);
     MpiFile file(comm, options_.path, MPI_MODE_RDONLY);
-    std::vector<Entry> received = route_entries(grid, file, layout);
+    std::vector<Entry> received = route_entries(grid, file, layout, users_, items_, false);
     file.close();
     index_t replaced = 0;
     TripletChunks chunks;
@@ -99,6 +119,7 @@ class RatingsSource final : public InputSource {
 
  private:
   ratings::Separator separator() const { return head_.separator; }
+  bool allow_negative() const { return options_.missing != MissingEntries::zero; }
   index_t line_number(index_t global_line_index) const { return head_.header_lines + 1 + global_line_index; }
 
   // Collective: rank 0 checks the file and reads its first lines; every rank learns the result.
@@ -151,7 +172,7 @@ class RatingsSource final : public InputSource {
             const index_t index = lines++;
             if (ratings::is_blank(line)) return true;
             try {
-              const ratings::Rating rating = ratings::parse_line(line, separator(), header_);
+              const ratings::Rating rating = ratings::parse_line(line, separator(), header_, allow_negative());
               users_.note(rating.user, index);
               items_.note(rating.item, index);
               ++entries_;
@@ -199,8 +220,11 @@ class RatingsSource final : public InputSource {
                   block_partition(storage, shape_.cols, col_histogram, grid.shape().cols));
   }
 
-  // Collective: one round per block of the largest range. The lines were validated by the scan.
-  std::vector<Entry> route_entries(const ProcessGrid& grid, const MpiFile& file, const Layout& layout) const {
+  // Collective: one round per block of the largest range. The lines were validated by the scan. The ids are
+  // numbered by `users` and `items` (this file's own, or a training file's for a test file: then an id they do
+  // not know, with `unknown_allowed`, becomes -1 and its rating goes to block 0 of that dimension).
+  std::vector<Entry> route_entries(const ProcessGrid& grid, const MpiFile& file, const Layout& layout,
+                                   const IdNumbering& users, const IdNumbering& items, bool unknown_allowed) const {
     const MPI_Comm comm = grid.comm();
     const ByteRange range = rank_byte_range(head_.data_offset, head_.file_size, ranks_, rank_);
     const index_t row_offset = layout.row_blocks.begin(grid.row());
@@ -217,26 +241,27 @@ class RatingsSource final : public InputSource {
         block.for_each_line([&](std::string_view line) {
           const index_t index = line_index++;
           if (ratings::is_blank(line)) return true;
-          parsed.push_back(ratings::parse_line(line, separator(), header_));
+          parsed.push_back(ratings::parse_line(line, separator(), header_, allow_negative()));
           lines.push_back(index);
           return true;
         });
       });
-      const std::vector<index_t> user_index = indices_of(comm, users_, parsed, &ratings::Rating::user);
-      const std::vector<index_t> item_index = indices_of(comm, items_, parsed, &ratings::Rating::item);
+      const std::vector<index_t> user_index = indices_of(comm, users, parsed, &ratings::Rating::user, unknown_allowed);
+      const std::vector<index_t> item_index = indices_of(comm, items, parsed, &ratings::Rating::item, unknown_allowed);
       std::vector<std::string> outbox(static_cast<std::size_t>(ranks_));
       for (std::size_t p = 0; p < parsed.size(); ++p) {
         Entry e{user_index[p], item_index[p], lines[p], parsed[p].value};
         if (options_.transpose) std::swap(e.row, e.col);
-        outbox[layout.owner_of_entry(e.row, e.col)].append(reinterpret_cast<const char*>(&e), sizeof e);
+        outbox[layout.owner_of_entry(std::max<index_t>(e.row, 0), std::max<index_t>(e.col, 0))].append(
+            reinterpret_cast<const char*>(&e), sizeof e);
       }
       for (const std::string& bytes : exchange_bytes(comm, outbox)) {
         const std::size_t first = received.size();
         received.resize(first + bytes.size() / sizeof(Entry));
         std::memcpy(received.data() + first, bytes.data(), bytes.size());
         for (std::size_t q = first; q < received.size(); ++q) {
-          received[q].row -= row_offset;
-          received[q].col -= col_offset;
+          if (received[q].row >= 0) received[q].row -= row_offset;
+          if (received[q].col >= 0) received[q].col -= col_offset;
         }
       }
     }
@@ -246,7 +271,7 @@ class RatingsSource final : public InputSource {
   // Collective: the indices of the ids in `field` of each rating, asking each distinct id once.
   static std::vector<index_t> indices_of(MPI_Comm comm, const IdNumbering& numbering,
                                          const std::vector<ratings::Rating>& parsed,
-                                         std::string_view ratings::Rating::*field) {
+                                         std::string_view ratings::Rating::*field, bool unknown_allowed) {
     std::unordered_map<std::string_view, std::size_t> slot;
     std::vector<std::string_view> distinct;
     for (const ratings::Rating& r : parsed)
@@ -255,7 +280,8 @@ class RatingsSource final : public InputSource {
     std::vector<index_t> indices(parsed.size());
     for (std::size_t p = 0; p < parsed.size(); ++p) {
       indices[p] = found[slot[parsed[p].*field]];
-      NMF_REQUIRE(indices[p] >= 0, Error, "internal error: an id of the ratings file was not numbered");
+      NMF_REQUIRE(indices[p] >= 0 || unknown_allowed, Error,
+                  "internal error: an id of the ratings file was not numbered");
     }
     return indices;
   }
@@ -269,8 +295,9 @@ class RatingsSource final : public InputSource {
     std::vector<Triplet> kept;
     kept.reserve(entries.size());
     for (std::size_t q = 0; q < entries.size(); ++q) {
-      const bool superseded =
-          q + 1 < entries.size() && entries[q + 1].row == entries[q].row && entries[q + 1].col == entries[q].col;
+      // An index of -1 (a test rating's id unknown to the training file) stands for many ids: never merged.
+      const bool superseded = q + 1 < entries.size() && entries[q].row >= 0 && entries[q].col >= 0 &&
+                              entries[q + 1].row == entries[q].row && entries[q + 1].col == entries[q].col;
       if (superseded)
         ++replaced;
       else

@@ -103,6 +103,51 @@ class HalsSolver final : public LocalSolver {
   std::vector<double> inverse_diagonal_, f_, c_;
 };
 
+// The recommender mode's hals: CCD++ (Yu, Hsieh, Si and Dhillon, "Scalable coordinate descent approaches to
+// parallel matrix factorization for recommender systems", ICDM 2012), feature by feature, with the residual
+// kept on the observed ratings only and the coordinates projected onto >= 0. For feature f:
+//   r^ = r + a_f s_f^T                 (on the ratings)
+//   s_fj = max(0, sum_i r^_ij a_if / (lambda_S m_j + sum_i a_if^2))   both sums over the whole column j
+//   a_if = max(0, sum_j r^_ij s_fj / (lambda_A n_i + sum_j s_fj^2))   both sums over the whole row i
+//   r = r^ - a_f s_f^T
+// A block holds part of each column (row), so the two sums are the driver's all-reduce over the grid column
+// (row): 2 m_J (2 n_I) doubles per feature and sweep, O(k (n/PR + m/PC)) words per iteration. --inner repeats
+// the pair of updates per feature, as in CCD++'s inner iterations. Going from feature f to f+1 takes f's term
+// out of the residual and puts f+1's in with one pass.
+class HalsObservedSolver final : public ObservedSolver {
+ public:
+  explicit HalsObservedSolver(int sweeps) : sweeps_(sweeps) {}
+
+  void update(ObservedUpdate& u, int /*iteration*/) override {
+    ObservedBlock& ratings = u.ratings;
+    const index_t k = u.a_rowblock.cols(), n = ratings.rows, m = ratings.cols;
+    if (k == 0) return;
+    add_rank_one(ratings, u.a_rowblock.col(0), u.s_colblock.col(0), +1.0);
+    for (index_t f = 0; f < k; ++f) {
+      double* a = u.a_rowblock.col(f);
+      double* s = u.s_colblock.col(f);
+      for (int sweep = 0; sweep < sweeps_; ++sweep) {
+        column_sums_.resize(static_cast<std::size_t>(2 * m));
+        column_sums(ratings, a, column_sums_.data(), column_sums_.data() + m);
+        u.sum_over_sharing_ranks(FactorSide::S, column_sums_);
+        nonnegative_coordinate(column_sums_.data(), column_sums_.data() + m, u.col_counts.data(), u.lambda_s, m, s);
+        row_sums_.resize(static_cast<std::size_t>(2 * n));
+        row_sums(ratings, s, row_sums_.data(), row_sums_.data() + n);
+        u.sum_over_sharing_ranks(FactorSide::A, row_sums_);
+        nonnegative_coordinate(row_sums_.data(), row_sums_.data() + n, u.row_counts.data(), u.lambda_a, n, a);
+      }
+      if (f + 1 < k)
+        replace_rank_one(ratings, a, s, u.a_rowblock.col(f + 1), u.s_colblock.col(f + 1));
+      else
+        add_rank_one(ratings, a, s, -1.0);
+    }
+  }
+
+ private:
+  int sweeps_;
+  std::vector<double> column_sums_, row_sums_;  // numerators then denominators
+};
+
 }  // namespace
 
 SolverInfo describe_hals_solver() {
@@ -114,6 +159,9 @@ SolverInfo describe_hals_solver() {
           {inner},
           [](const SolverParams& params) -> std::unique_ptr<LocalSolver> {
             return std::make_unique<HalsSolver>(static_cast<int>(params.integer("inner")));
+          },
+          [](const SolverParams& params) -> std::unique_ptr<ObservedSolver> {
+            return std::make_unique<HalsObservedSolver>(static_cast<int>(params.integer("inner")));
           }};
 }
 

@@ -50,6 +50,21 @@ std::unique_ptr<LocalSolver> make_solver(const std::string& name, const SolverPa
   return info.make(complete);
 }
 
+std::unique_ptr<ObservedSolver> make_observed_solver(const std::string& name, const SolverParams& params) {
+  const SolverInfo& info = find_solver(name);
+  if (!info.make_observed) {
+    std::string having;
+    for (const SolverInfo& other : solver_catalog())
+      if (other.make_observed) having += (having.empty() ? "" : ", ") + other.name;
+    NMF_THROW(UsageError, "--algo " + name +
+                              " has no update for the recommender mode (the loss over observed ratings only); use " +
+                              having + ", or --missing zero to factor the ratings as plain NMF");
+  }
+  SolverParams complete = params;
+  for (const SolverOption& option : info.options) complete.options.emplace(option.name, option.default_text);
+  return info.make_observed(complete);
+}
+
 // --- options ----------------------------------------------------------------------------------------------
 
 namespace {

@@ -1269,7 +1269,8 @@ def check_ratings_run(ctx, path, separator, header, ranks, extra=(), name="ratin
     built from the reference reader."""
     users, items, ratings = parse_ratings(Path(path).read_text(), separator, header)
     prefix = out_prefix(ctx, name)
-    run = ctx.run_ok(ranks, ["-i", path, "-k", 2, "--iters", 5, "-o", prefix] + list(extra))
+    # Plain NMF of the ratings (missing = 0), whose A S the reference X approximates.
+    run = ctx.run_ok(ranks, ["-i", path, "-k", 2, "--iters", 5, "--missing", "zero", "-o", prefix] + list(extra))
     transpose = "--transpose" in extra
     x = np.zeros((len(users), len(items)))
     for (u, i), v in ratings.items():
@@ -1323,16 +1324,16 @@ def case_e2e_ratings_duplicates_keep_last(ctx):
 @case(ranks=4)
 def case_bad_ratings(ctx):
     good = [f"{u},{i},{(u * i) % 5 + 1}" for u in range(1, 30) for i in range(1, 8)]  # many lines: all ranks read
-    for bad, keywords in [("7,3,lots", ["rating 'lots' is not a number"]),
-                          ("7,3", ["expected 3 or more fields", "found 2"]),
-                          ("user,item,rating", ["header line in the middle"]),
-                          ("7,3,-2", ["negative rating", "X >= 0", "recommender"])]:
+    for bad, keywords, extra in [("7,3,lots", ["rating 'lots' is not a number"], []),
+                                 ("7,3", ["expected 3 or more fields", "found 2"], []),
+                                 ("user,item,rating", ["header line in the middle"], []),
+                                 ("7,3,-2", ["negative rating", "X >= 0", "recommender"], ["--missing", "zero"])]:
         for position in (2, len(good) - 3):
             lines = ["user,item,rating"] + good[:position] + [bad] + good[position:]
             path = ctx.indir / "bad.csv"
             path.write_text("\n".join(lines) + "\n")
             for ranks in (2, 4):
-                expect_error(ctx, ["-i", path, "-k", "2", "-o", out_prefix(ctx)], EXIT_BAD_INPUT, keywords,
+                expect_error(ctx, ["-i", path, "-k", "2", "-o", out_prefix(ctx)] + extra, EXIT_BAD_INPUT, keywords,
                              ranks=ranks, location=f"{path}:{position + 2}:")
     empty = ctx.indir / "empty.txt"
     empty.write_text("")
@@ -1373,6 +1374,229 @@ def case_e2e_ratings_movielens(ctx):
 @case
 def case_e2e_ratings_filmtrust(ctx):
     shared_ratings(ctx, FILMTRUST, None, False, 1508, 2071, 35497, 3)
+
+
+# --- the recommender mode (README, Recommending) -------------------------------------------------------------
+
+def planted_ratings(seed, users=24, items=18, k=3, observed=0.55):
+    """Ratings of a planted model mu + b + c + A S plus noise, rounded to halves in [0.5, 5], on a random mask;
+    ids are strings so the id maps matter. Returns [(user, item, rating)] in a shuffled order."""
+    rng = np.random.default_rng(seed)
+    a, s = rng.random((users, k)), rng.random((k, items))
+    x = 3 + 0.5 * rng.standard_normal((users, 1)) + 0.4 * rng.standard_normal((1, items)) + a @ s - k / 4
+    x = np.clip(np.round(2 * (x + 0.3 * rng.standard_normal(x.shape))) / 2, 0.5, 5)
+    lines = [(f"user{u}", f"item{i}", x[u, i]) for u in range(users) for i in range(items) if rng.random() < observed]
+    order = rng.permutation(len(lines))
+    return [lines[o] for o in order]
+
+
+def write_ratings(path, lines):
+    path.write_text("".join(f"{u} {i} {r:g}\n" for u, i, r in lines))
+
+
+def load_recommender(prefix):
+    """(A, S, b, c, mu, row ids, col ids, summary) from a recommender run's outputs."""
+    import scipy.io
+    summary = load_summary(prefix)
+    a, s = load_factors(prefix)
+    b = np.asarray(scipy.io.mmread(f"{prefix}_bias_rows.mtx")).ravel()
+    c = np.asarray(scipy.io.mmread(f"{prefix}_bias_cols.mtx")).ravel()
+    rows = Path(f"{prefix}_rows.txt").read_text().split()
+    cols = Path(f"{prefix}_cols.txt").read_text().split()
+    return a, s, b, c, summary["recommender"]["mean"], rows, cols, summary
+
+
+def numpy_predictions(lines, a, s, b, c, mu, rows, cols, low=-np.inf, high=np.inf):
+    """mu + b_i + c_j + a_i . s_j for each (user, item, rating), an unknown id adding nothing, clipped."""
+    row_of, col_of = {r: i for i, r in enumerate(rows)}, {c_: j for j, c_ in enumerate(cols)}
+    out = []
+    for u, i, _ in lines:
+        p = mu
+        if u in row_of:
+            p += b[row_of[u]]
+        if i in col_of:
+            p += c[col_of[i]]
+        if u in row_of and i in col_of:
+            p += a[row_of[u]] @ s[:, col_of[i]]
+        out.append(min(high, max(low, p)))
+    return np.array(out)
+
+
+def rmse(lines, predictions):
+    truth = np.array([r for _, _, r in lines])
+    return float(np.sqrt(np.mean((truth - predictions) ** 2)))
+
+
+def numpy_ccd(x, mask, a, k, iterations, lam, lam_bias):
+    """The recommender model fitted in NumPy by the algorithm the README gives for --algo hals: mu fixed, then per
+    iteration the row biases, the column biases, and for each feature the non-negative coordinate of S then A,
+    with weighted ridges lambda m_j and lambda n_i. `a` is the initial A (from an --iters 0 run), S starts at 0."""
+    a = a.copy()
+    n, m = x.shape
+    s = np.zeros((k, m))
+    b, c = np.zeros(n), np.zeros(m)
+    mu = x[mask].mean()
+    rows, cols = mask.sum(1), mask.sum(0)
+    for _ in range(iterations):
+        r = np.where(mask, x - mu - c[None, :] - a @ s, 0)
+        b = r.sum(1) / (lam_bias + rows)
+        r = np.where(mask, x - mu - b[:, None] - a @ s, 0)
+        c = r.sum(0) / (lam_bias + cols)
+        for f in range(k):
+            r = np.where(mask, x - mu - b[:, None] - c[None, :] - a @ s + np.outer(a[:, f], s[f]), 0)
+            den = (mask * (a[:, f] ** 2)[:, None]).sum(0)
+            scale = lam * cols + den
+            s[f] = np.where(scale > 0, np.maximum(0, (r * a[:, f][:, None]).sum(0) / np.where(scale > 0, scale, 1)), 0)
+            den = (mask * (s[f] ** 2)[None, :]).sum(1)
+            scale = lam * rows + den
+            a[:, f] = np.where(scale > 0, np.maximum(0, (r * s[f][None, :]).sum(1) / np.where(scale > 0, scale, 1)), 0)
+    return a, s, b, c, mu
+
+
+@case(ranks=4)
+def case_e2e_recommender_numpy(ctx):
+    """Our fit equals a NumPy implementation of the same model and algorithm (from our initial A), and the summary's
+    RMSEs equal NumPy's from the written factors, biases and id maps, on 1, 2 and 4 ranks."""
+    lines = planted_ratings(3)
+    test, train = lines[:40], lines[40:]
+    write_ratings(ctx.indir / "train.txt", train)
+    write_ratings(ctx.indir / "test.txt", test)
+    k, iterations = 3, 12
+    common = ["-i", ctx.indir / "train.txt", "--test", ctx.indir / "test.txt", "-k", k, "--tol", 0, "--seed", 4]
+    ctx.run_ok(1, common + ["--iters", 0, "-o", out_prefix(ctx, "init")])
+    a0, _, _, _, _, rows, cols, _ = load_recommender(out_prefix(ctx, "init"))
+    x, mask = np.zeros((len(rows), len(cols))), np.zeros((len(rows), len(cols)), dtype=bool)
+    row_of, col_of = {r: i for i, r in enumerate(rows)}, {c: j for j, c in enumerate(cols)}
+    for u, i, r in train:
+        x[row_of[u], col_of[i]], mask[row_of[u], col_of[i]] = r, True
+    ref_a, ref_s, ref_b, ref_c, ref_mu = numpy_ccd(x, mask, a0, k, iterations, 0.08, 5.0)
+    low, high = min(r for _, _, r in train), max(r for _, _, r in train)
+    ref_test = rmse(test, numpy_predictions(test, ref_a, ref_s, ref_b, ref_c, ref_mu, rows, cols, low, high))
+    for ranks, extra in [(1, []), (2, []), (4, ["--grid", "2x2"]), (4, ["--grid", "4x1"])]:
+        prefix = out_prefix(ctx, f"fit{ranks}{''.join(extra)}")
+        run = ctx.run_ok(ranks, common + ["--iters", iterations, "-o", prefix] + extra)
+        a, s, b, c, mu, rows2, cols2, summary = load_recommender(prefix)
+        check(rows2 == rows and cols2 == cols, "id maps differ between runs", run)
+        for name, ours, ref in [("A", a, ref_a), ("S", s, ref_s), ("row biases", b, ref_b), ("column biases", c, ref_c)]:
+            check(np.allclose(ours, ref, rtol=1e-9, atol=1e-11),
+                  f"{name} differ from NumPy's CCD by {np.abs(ours - ref).max():.3g}", run)
+        check(np.all(a >= 0) and np.all(s >= 0), "negative factors", run)
+        check_close(mu, ref_mu, 1e-14, "global mean", run)
+        check_close(summary["rmse_test"], ref_test, 1e-9, "rmse_test vs NumPy's", run)
+        ours_train = rmse(train, numpy_predictions(train, a, s, b, c, mu, rows, cols, low, high))
+        check_close(summary["rmse_train"], ours_train, 1e-9, "rmse_train vs NumPy's from the outputs", run)
+        truth = np.array([r for _, _, r in test])
+        ours_mae = float(np.mean(np.abs(truth - numpy_predictions(test, a, s, b, c, mu, rows, cols, low, high))))
+        check_close(summary["mae_test"], ours_mae, 1e-9, "mae_test vs NumPy's", run)
+        history = summary["history"]
+        check(len(history) == iterations + 1 and all("rmse_test" in h for h in history), "history lacks rmse_test", run)
+        check(history[-1]["rmse_test"] < history[0]["rmse_test"], "the test RMSE did not improve", run)
+        for role in ("bias_rows", "bias_cols", "A", "S", "row_ids", "col_ids"):
+            check(role in summary["files"], f"the summary's files lack {role}", run)
+        check(re.search(r"train RMSE\s+test RMSE\s+test MAE", run.stdout), "the log lacks the RMSE columns", run)
+
+
+@case(ranks=2)
+def case_e2e_recommender_options(ctx):
+    """--test-fraction (rank-independent), --bias off, --clip, negative ratings, ids never seen in training."""
+    lines = planted_ratings(5)
+    path = ctx.indir / "all.txt"
+    write_ratings(path, lines)
+    base = ["-i", path, "-k", 3, "--iters", 15, "--tol", 0, "--test-fraction", 0.25, "--seed", 9]
+    summaries = {}
+    for ranks in (1, 2):
+        prefix = out_prefix(ctx, f"split{ranks}")
+        run = ctx.run_ok(ranks, base + ["-o", prefix])
+        summaries[ranks] = load_summary(prefix)
+        rec = summaries[ranks]["recommender"]
+        check(rec["test_ratings"] + rec["train_ratings"] == len(lines), "the split loses or adds ratings", run)
+        check(0.1 < rec["test_ratings"] / len(lines) < 0.4, f"test share {rec['test_ratings'] / len(lines)}", run)
+    check_close(summaries[1]["rmse_test"], summaries[2]["rmse_test"], 1e-9, "--test-fraction RMSE on 1 vs 2 ranks")
+    check(summaries[1]["recommender"]["test_ratings"] == summaries[2]["recommender"]["test_ratings"],
+          "the split depends on the number of ranks")
+
+    run = ctx.run_ok(2, base + ["--bias", "off", "-o", out_prefix(ctx, "nobias")])
+    a, s, b, c, mu, *_ = load_recommender(out_prefix(ctx, "nobias"))
+    check(np.all(b == 0) and np.all(c == 0), "--bias off wrote non-zero biases", run)
+    check(load_summary(out_prefix(ctx, "nobias"))["rmse_test"] != summaries[2]["rmse_test"], "--bias off changed nothing", run)
+
+    # Clipping can only bring training predictions closer (every training rating lies in the clipping range).
+    run = ctx.run_ok(2, base + ["--clip", "none", "-o", out_prefix(ctx, "noclip")])
+    noclip = load_summary(out_prefix(ctx, "noclip"))
+    clipped = summaries[2]["recommender"]
+    check(noclip["recommender"]["clip_low"] is None and 0.5 <= clipped["clip_low"] < clipped["clip_high"] <= 5,
+          f"clip range not reported as expected: {clipped['clip_low']}, {clipped['clip_high']}", run)
+    check(summaries[2]["rmse_train"] <= noclip["rmse_train"], "clipping made training predictions worse", run)
+
+    # Negative ratings: the biases absorb them; refused only as plain NMF.
+    negative = [(u, i, r - 3) for u, i, r in lines]
+    write_ratings(ctx.indir / "neg.txt", negative)
+    run = ctx.run_ok(2, ["-i", ctx.indir / "neg.txt", "-k", 3, "--iters", 15, "--tol", 0, "--test-fraction", 0.25,
+                         "--seed", 9, "-o", out_prefix(ctx, "neg")])
+    neg = load_summary(out_prefix(ctx, "neg"))
+    check(neg["recommender"]["clip_low"] == clipped["clip_low"] - 3, "clip range of negative ratings", run)
+    check(abs(neg["recommender"]["mean"] - (summaries[2]["recommender"]["mean"] - 3)) < 1e-12,
+          "the mean of shifted ratings is not shifted", run)
+    check(abs(neg["rmse_test"] - summaries[2]["rmse_test"]) < 0.05,
+          f"a shift of every rating changed the test RMSE from {summaries[2]['rmse_test']} to {neg['rmse_test']}", run)
+
+    # A test file whose ids never occur in training: counted, warned about, predicted as cold starts.
+    write_ratings(ctx.indir / "train.txt", lines)
+    write_ratings(ctx.indir / "unseen.txt", [("stranger", "item1", 4), ("user1", "newfilm", 2), ("x", "y", 3.5),
+                                             ("user2", "item3", 3)])
+    prefix = out_prefix(ctx, "unseen")
+    run = ctx.run_ok(2, ["-i", ctx.indir / "train.txt", "--test", ctx.indir / "unseen.txt", "-k", 3, "--iters", 5,
+                         "-o", prefix])
+    cold = load_summary(prefix)["recommender"]["cold_start_test_ratings"]
+    check((cold["unseen_row_ids"], cold["unseen_col_ids"]) == (2, 2), f"unseen ids counted as {cold}", run)
+    check(re.search(r"warning: .*unseen\.txt: 2 test ratings have a row id and 2 a column id", run.stderr),
+          "no warning counting the unseen ids", run)
+    a, s, b, c, mu, rows, cols, summary = load_recommender(prefix)
+    test = [("stranger", "item1", 4), ("user1", "newfilm", 2), ("x", "y", 3.5), ("user2", "item3", 3)]
+    low, high = summary["recommender"]["clip_low"], summary["recommender"]["clip_high"]
+    check_close(summary["rmse_test"], rmse(test, numpy_predictions(test, a, s, b, c, mu, rows, cols, low, high)), 1e-9,
+                "cold-start predictions (mean plus the known bias)", run)
+
+
+@case(ranks=2)
+def case_recommender_refusals(ctx):
+    lines = planted_ratings(7)
+    write_ratings(ctx.indir / "r.txt", lines)
+    expect_error(ctx, ["-i", ctx.indir / "r.txt", "-k", 2, "--algo", "mu", "-o", out_prefix(ctx)], EXIT_USAGE,
+                 ["mu", "recommender", "hals", "--missing zero"])
+    expect_error(ctx, ["-i", ctx.indir / "r.txt", "-k", 2, "--l2-A", 1, "-o", out_prefix(ctx)], EXIT_USAGE,
+                 ["--lambda"])
+    expect_error(ctx, ["-i", ctx.indir / "r.txt", "-k", 2, "--test", ctx.indir / "r.txt", "--test-fraction", 0.2],
+                 EXIT_USAGE, ["exclude"])
+    write_ratings(ctx.indir / "neg.txt", [(u, i, r - 3) for u, i, r in lines])
+    expect_error(ctx, ["-i", ctx.indir / "neg.txt", "-k", 3, "--missing", "zero", "-o", out_prefix(ctx)],
+                 EXIT_BAD_INPUT, ["negative rating", "--missing unobserved"], ranks=2)
+    mtx = ctx.indir / "r.mtx"
+    mtx.write_text("%%MatrixMarket matrix coordinate real general\n6 5 5\n1 2 4\n3 4 3\n5 5 5\n6 1 1\n2 3 2\n")
+    expect_error(ctx, ["-i", mtx, "-k", 2, "--missing", "unobserved", "--test", ctx.indir / "r.txt"], EXIT_USAGE,
+                 ["--test", "--test-fraction"])
+    run = ctx.run_ok(2, ["-i", mtx, "-k", 2, "--missing", "unobserved", "--iters", 3, "-o", out_prefix(ctx, "mtx")])
+    check(load_summary(out_prefix(ctx, "mtx"))["recommender"]["train_ratings"] == 5,
+          "Matrix Market stored entries are the observed ratings", run)
+
+
+def shared_recommender(ctx, path, bound):
+    if not path.is_file():
+        raise CaseSkipped(f"{path} is not there")
+    prefix = out_prefix(ctx, "shared")
+    run = ctx.run_ok(2, ["-i", path, "-k", 40, "--iters", 25, "--test-fraction", 0.2, "--seed", 1, "-o", prefix])
+    summary = load_summary(prefix)
+    check(summary["rmse_test"] < bound, f"test RMSE {summary['rmse_test']:.4f} above {bound}", run)
+
+
+@case
+def case_e2e_recommender_filmtrust(ctx):
+    shared_recommender(ctx, FILMTRUST, 0.80)
+
+
+@case
+def case_e2e_recommender_movielens(ctx):
+    shared_recommender(ctx, MOVIELENS, 0.87)
 
 
 # --- driver ------------------------------------------------------------------------------------------------------

@@ -141,6 +141,7 @@ void expect_agreed_error(const std::string& path, const std::string& expected, i
   options.path = path;
   options.format = InputFormat::ratings;
   options.chunk_bytes = chunk;
+  options.missing = MissingEntries::zero;  // plain NMF: negative ratings are refused
   std::string message;
   try {
     auto source = open_input(MPI_COMM_WORLD, options);

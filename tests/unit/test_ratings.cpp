@@ -64,6 +64,8 @@ TEST(Ratings, NamesEachProblem) {
   EXPECT_NE(negative.find("negative rating -1.5"), std::string::npos);
   EXPECT_NE(negative.find("X >= 0"), std::string::npos);
   EXPECT_NE(negative.find("recommender mode"), std::string::npos);
+  // The recommender mode takes them (its biases absorb any offset).
+  EXPECT_EQ(nmf::ratings::parse_line("1 2 -1.5", Separator::whitespace, "", true).value, -1.5);
   const std::string header = "userId,movieId,rating,timestamp";
   EXPECT_NE(problem_of(header, Separator::comma, header).find("header line in the middle"), std::string::npos);
   EXPECT_NE(problem_of("user item rating", Separator::whitespace).find("header line in the middle"), std::string::npos);

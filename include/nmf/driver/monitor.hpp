@@ -20,6 +20,10 @@ struct IterationRecord {
   double objective_change = unknown;    // (previous - this) / previous, against the previous evaluation
   double projected_gradient = unknown;  // ||projected gradient|| relative to iteration 0's (Lin 2007)
   double heldout_error = unknown;       // cross-validation: relative error on the held-out entries
+  // The recommender mode (nmf/driver/ratings_factorization.hpp): errors of the clipped predictions
+  double rmse_train = unknown;  // on the training ratings
+  double rmse_test = unknown;   // on the test ratings (--test, --test-fraction)
+  double mae_test = unknown;
   double seconds = 0;  // since the iterations started (setup excluded), rank 0's clock, known to all ranks
 };
 

@@ -5,6 +5,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "nmf/distribution/dist_matrix.hpp"
 #include "nmf/distribution/grid.hpp"
@@ -13,9 +14,14 @@ namespace nmf {
 
 enum class InputFormat { automatic, mtx, npy, ratings };
 enum class StorageChoice { automatic, dense, sparse };
+// --missing: what the entries a file does not list are. unobserved: unknown (the recommender mode, whose loss
+// covers the listed entries only; rating values may then be negative, and X is stored sparse); zero: zeros
+// (plain NMF); automatic: unobserved for rating files, zero for the others.
+enum class MissingEntries { automatic, unobserved, zero };
 
 InputFormat parse_input_format(const std::string& text);
 StorageChoice parse_storage_choice(const std::string& text);
+MissingEntries parse_missing_entries(const std::string& text);
 
 struct ReadOptions {
   std::string path;
@@ -29,6 +35,7 @@ struct ReadOptions {
   // The largest k the run will fit. Before allocating its block, each rank checks that the block and
   // its slices of A and S for this k fit in the memory it can use (0: the block alone).
   index_t factor_rank = 0;
+  MissingEntries missing = MissingEntries::automatic;
 };
 
 // The matrix as it will be factored (after --transpose).
@@ -58,6 +65,13 @@ class InputSource {
   virtual DistMatrix distribute(const ProcessGrid& grid) = 0;
   // The id maps, for inputs that have them (nullptr otherwise).
   virtual const IdMaps* id_maps() const { return nullptr; }
+  // --test: reads a second file of the same kind holding held-out ratings. Its ids are mapped through this
+  // input's numbering, an id this input never saw becoming index -1, and each rating goes to the rank owning its
+  // block in `layout` (a rating with an unseen row to row block 0, one with an unseen column to column block 0).
+  // Collective over grid.comm(). Returns this rank's ratings with block-local indices (-1 kept); a pair listed
+  // twice keeps its last line, with a warning. Inputs without id maps throw UsageError.
+  virtual std::vector<Triplet> read_test_ratings(const ProcessGrid& grid, const Layout& layout,
+                                                 const std::string& path);
 };
 
 // Collective over `comm`: opens a Matrix Market or .npy file and reads its header. A ratings file is read

@@ -51,11 +51,12 @@ struct Rating {
 // Parses a data line. `header` is the file's header line (empty if it has none): a later line equal to it, or
 // one with no numeric field at all, is reported as a header in the middle of the file. Throws mm::LineProblem
 // for too few fields, a rating that is not a number, NaN, Inf, too large, or refused by check_rating_allowed.
-Rating parse_line(std::string_view line, Separator separator, std::string_view header);
+// `allow_negative`: the recommender mode (whose biases absorb any offset) takes negative ratings.
+Rating parse_line(std::string_view line, Separator separator, std::string_view header, bool allow_negative = false);
 
-// The one place that decides which rating values the reader accepts beyond "a finite number". Plain NMF needs
-// X >= 0, so negative ratings are refused for now; the recommender mode (whose biases absorb any offset) will
-// accept them by relaxing this function. Throws mm::LineProblem.
-void check_rating_allowed(double value);
+// The one place that decides which rating values the reader accepts beyond "a finite number". Plain NMF
+// (--missing zero) needs X >= 0, so negative ratings are refused there; the recommender mode, whose biases
+// absorb any offset, accepts them. Throws mm::LineProblem.
+void check_rating_allowed(double value, bool allow_negative = false);
 
 }  // namespace nmf::ratings

@@ -13,8 +13,9 @@ enum class RandomStream : std::uint32_t {
   kaczmarz = 3,  // Kaczmarz sampling, indexed by (iteration, draw) within a lane per rank and side
   holdout = 4,   // cross-validation: entry (i, j) of X, indexed by i m + j, one lane per fold
   restart = 5,   // the seed of restart r, indexed by r
-  sketch = 6,    // a randomized SVD's test matrix Omega (m x l), indexed by column * l + row
-  init_fill = 7  // nndsvdar's fill of zeros: A indexed by row * k + column, S by (n + column) * k + row
+  sketch = 6,     // a randomized SVD's test matrix Omega (m x l), indexed by column * l + row
+  init_fill = 7,  // nndsvdar's fill of zeros: A indexed by row * k + column, S by (n + column) * k + row
+  test_set = 8,   // --test-fraction: rating (i, j) of X, indexed by i m + j
 };
 
 // Uniform on [0, 1), 53 random bits.

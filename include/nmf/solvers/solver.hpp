@@ -6,11 +6,13 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "nmf/kernels/observed.hpp"
 #include "nmf/local_block.hpp"
 #include "nmf/matrix.hpp"
 
@@ -130,11 +132,42 @@ class LocalSolver {
   virtual bool supports_masks() const { return false; }
 };
 
+// The recommender mode (nmf/driver/ratings_factorization.hpp): the loss covers the observed ratings only,
+//   sum over observed (i, j) of (x_ij - mu - b_i - c_j - a_i . s_j)^2 + lambda_A sum_i n_i |a_i|^2
+//     + lambda_S sum_j m_j |s_j|^2,
+// with n_i, m_j the training ratings of row i and column j. The biases are the driver's; a solver updates A and S
+// on the grid from what the driver hands it: the block's ratings with their residuals (which it keeps
+// current), the gathered factor blocks (feature-major, see nmf/kernels/observed.hpp), the counts, and the
+// driver's collective. The collective is a callback so that the driver keeps every MPI call, while the
+// solver decides when it needs a sum (CCD++ needs two per feature and side, ALS other ones).
+struct ObservedUpdate {
+  ObservedBlock& ratings;                 // this rank's training ratings; residual = x - mu - b - c - a s
+  DenseMatrix& a_rowblock;                // n_I x k: A's row block, the same on every rank of the grid row
+  DenseMatrix& s_colblock;                // m_J x k: S's column block, the same on every rank of the grid column
+  const std::vector<double>& row_counts;  // n_i for the block's rows (whole rows of X, all ranks)
+  const std::vector<double>& col_counts;  // m_j for the block's columns
+  double lambda_a = 0, lambda_s = 0;
+  // Sums `values` in place over the ranks that share the factor block: the grid column for side S (values
+  // indexed by the block's columns), the grid row for side A. Collective: every rank of the grid calls it the
+  // same number of times with the same lengths.
+  std::function<void(FactorSide side, std::vector<double>& values)> sum_over_sharing_ranks;
+};
+
+class ObservedSolver {
+ public:
+  virtual ~ObservedSolver() = default;
+  // One outer iteration: updates A's and S's blocks (kept >= 0, and the same on the ranks sharing them) and the
+  // residuals. A row or column without training ratings must end with zero factors (never NaN).
+  virtual void update(ObservedUpdate& update, int iteration) = 0;
+};
+
 struct SolverInfo {
   std::string name;
   std::string summary;                // one line for --help
   std::vector<SolverOption> options;  // its own options, each --NAME
   std::unique_ptr<LocalSolver> (*make)(const SolverParams&) = nullptr;
+  // The recommender mode's update (observed entries only), for solvers that have one; null otherwise.
+  std::unique_ptr<ObservedSolver> (*make_observed)(const SolverParams&) = nullptr;
 };
 
 // The registered solvers, in registration order.
@@ -148,6 +181,9 @@ SolverOptionValues default_solver_options();
 
 // The solver `name` with `params` (missing options take their defaults). Throws UsageError for an unknown name.
 std::unique_ptr<LocalSolver> make_solver(const std::string& name, const SolverParams& params);
+
+// The recommender-mode update of solver `name`. Throws UsageError naming the solvers that have one if it has none.
+std::unique_ptr<ObservedSolver> make_observed_solver(const std::string& name, const SolverParams& params);
 
 // The README's table of solvers and their options (Markdown), made from the declarations.
 std::string solver_table_markdown();

@@ -1,0 +1,74 @@
+// Local kernels of the recommender mode, whose loss covers the observed entries only: a rank's block of
+// training ratings with one residual per rating, and the sums coordinate descent (CCD++, Yu, Hsieh, Si and
+// Dhillon 2012) and the biases are made of. No MPI: the driver (nmf/driver/ratings_factorization.hpp) reduces
+// the sums over the ranks that share a row or column block.
+//
+// Factor blocks here are feature-major, n x k column-major (column f holds feature f of every row of the
+// block): CCD++ sweeps one feature at a time, so feature f's n values are contiguous.
+#pragma once
+
+#include <vector>
+
+#include "nmf/matrix.hpp"
+
+namespace nmf {
+
+struct ObservedBlock {
+  index_t rows = 0, cols = 0;       // the block's shape (block-local indices)
+  CompressedMatrix csr;             // the training ratings, by row
+  std::vector<index_t> csc_ptr{0};  // the same ratings by column: column j's entries are
+  std::vector<index_t> csc_row;     //   csc_row[csc_ptr[j] .. csc_ptr[j+1])
+  std::vector<index_t> csc_to_csr;  //   and their positions in csr (so one residual array serves both)
+  std::vector<double> residual;     // x_ij - prediction_ij per rating, in CSR order
+  index_t entries() const { return csr.nnz(); }
+};
+
+// Builds the block from its CSR (residual set to the ratings themselves).
+ObservedBlock make_observed_block(CompressedMatrix csr);
+
+// Ratings per row (out: rows values) and per column (out: cols values) of the block.
+void count_ratings(const ObservedBlock& block, std::vector<double>& per_row, std::vector<double>& per_col);
+
+// r_ij += sign * a_i s_j on every rating (a: rows values, s: cols values): adds or removes one feature.
+void add_rank_one(ObservedBlock& block, const double* a, const double* s, double sign);
+
+// r_ij += a_add_i s_add_j - a_sub_i s_sub_j in one pass: feature f's term taken out of the residual and
+// feature f+1's put back (CCD++ moves from one feature to the next this way).
+void replace_rank_one(ObservedBlock& block, const double* a_sub, const double* s_sub, const double* a_add,
+                      const double* s_add);
+
+// The two sums of a CCD++ coordinate for every column j: numerator[j] = sum_i r_ij a_i and
+// denominator[j] = sum_i a_i^2 over the ratings of column j (both cols values, overwritten).
+void column_sums(const ObservedBlock& block, const double* a, double* numerator, double* denominator);
+
+// The same for every row i: sum_j r_ij s_j and sum_j s_j^2 over the ratings of row i (rows values).
+void row_sums(const ObservedBlock& block, const double* s, double* numerator, double* denominator);
+
+// The non-negative coordinate minimiser, out[t] = max(0, numerator[t] / (lambda * counts[t] + denominator[t])),
+// and 0 where that denominator is 0 (a row or column without training ratings: a cold start, never 0/0).
+void nonnegative_coordinate(const double* numerator, const double* denominator, const double* counts, double lambda,
+                            index_t length, double* out);
+
+// Residual sums per row (rows values) and per column (cols values).
+void row_residual_sums(const ObservedBlock& block, double* sums);
+void column_residual_sums(const ObservedBlock& block, double* sums);
+
+// r_ij -= row_shift[i] (rows values) or col_shift[j] (cols values): after a bias moved by that much.
+void shift_rows(ObservedBlock& block, const double* row_shift);
+void shift_columns(ObservedBlock& block, const double* col_shift);
+
+// Sums of the training error of the predictions clipped to [low, high]: squared, absolute (the ratings are
+// csr.values, the unclipped predictions csr.values - residual).
+struct ErrorSums {
+  double squared = 0, absolute = 0, count = 0;
+};
+ErrorSums clipped_training_errors(const ObservedBlock& block, double low, double high);
+
+// Sum of squared residuals (unclipped: the loss CCD++ minimises).
+double residual_squares(const ObservedBlock& block);
+
+// The prediction mu + b + c + a . s (a and s: k values each, with strides) clipped to [low, high].
+double predict_rating(double mu, double b, double c, const double* a, index_t a_stride, const double* s,
+                      index_t s_stride, index_t k, double low, double high);
+
+}  // namespace nmf

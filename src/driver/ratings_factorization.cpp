@@ -1,0 +1,338 @@
+#include "nmf/driver/ratings_factorization.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <optional>
+
+#include "loss_observed.hpp"
+#include "nmf/kernels/random.hpp"
+
+namespace nmf {
+
+RatingsSplit ratings_with_test_set(const DistMatrix& x, std::vector<Triplet> test) {
+  NMF_REQUIRE(x.block.storage == Storage::sparse, UsageError,
+              "the recommender mode needs the ratings stored sparse (drop --storage dense)");
+  RatingsSplit split;
+  split.train = make_observed_block(x.block.csr);
+  split.test = std::move(test);
+  return split;
+}
+
+RatingsSplit split_ratings(const DistMatrix& x, const ProcessGrid& grid, double fraction, std::uint64_t seed) {
+  NMF_REQUIRE(x.block.storage == Storage::sparse, UsageError,
+              "the recommender mode needs the ratings stored sparse (drop --storage dense)");
+  const CompressedMatrix& all = x.block.csr;
+  const index_t row0 = x.layout.row_blocks.begin(grid.row()), col0 = x.layout.col_blocks.begin(grid.col());
+  const auto m = static_cast<std::uint64_t>(x.layout.m);
+  CompressedMatrix train;
+  train.rows = all.rows;
+  train.cols = all.cols;
+  train.ptr.assign(static_cast<std::size_t>(all.rows + 1), 0);
+  train.index.reserve(static_cast<std::size_t>(all.nnz()));  // no doubling growth on a block of millions
+  train.values.reserve(static_cast<std::size_t>(all.nnz()));
+  RatingsSplit split;
+  for (index_t i = 0; i < all.rows; ++i) {
+    for (index_t p = all.ptr[i]; p < all.ptr[i + 1]; ++p) {
+      const index_t j = all.index[p];
+      const std::uint64_t key = static_cast<std::uint64_t>(row0 + i) * m + static_cast<std::uint64_t>(col0 + j);
+      if (uniform01(seed, RandomStream::test_set, key) < fraction) {
+        split.test.push_back({i, j, all.values[p]});
+      } else {
+        train.index.push_back(j);
+        train.values.push_back(all.values[p]);
+      }
+    }
+    train.ptr[i + 1] = static_cast<index_t>(train.index.size());
+  }
+  split.train = make_observed_block(std::move(train));
+  return split;
+}
+
+RatingsFactorization::RatingsFactorization(const ProcessGrid& grid, const Layout& layout, RatingsSplit& data,
+                                           ObservedSolver& solver, RatingsOptions options)
+    : grid_(grid), layout_(layout), data_(data), solver_(solver), options_(options) {}
+
+namespace {
+
+// The state of one run on this rank, and the steps of an iteration.
+class RatingsIteration {
+ public:
+  RatingsIteration(const ProcessGrid& grid, const Layout& layout, RatingsSplit& data, const RatingsOptions& options,
+                   int k)
+      : grid_(grid), layout_(layout), data_(data), options_(options), k_(k) {
+    ObservedBlock& train = data_.train;
+    a_own_begin_ =
+        layout.a_slices.begin(layout.a_slice_of(grid.row(), grid.col())) - layout.row_blocks.begin(grid.row());
+    a_own_count_ = layout.a_slices.size(layout.a_slice_of(grid.row(), grid.col()));
+    s_own_begin_ =
+        layout.s_slices.begin(layout.s_slice_of(grid.row(), grid.col())) - layout.col_blocks.begin(grid.col());
+    s_own_count_ = layout.s_slices.size(layout.s_slice_of(grid.row(), grid.col()));
+    a_rowblock_ = DenseMatrix(train.rows, k);
+    s_colblock_ = DenseMatrix(train.cols, k);
+    row_bias_.assign(static_cast<std::size_t>(train.rows), 0.0);
+    col_bias_.assign(static_cast<std::size_t>(train.cols), 0.0);
+  }
+
+  // Collective: the counts per row and column (over the grid row and column), the global mean and range of the
+  // training ratings, the initial factors, and the residuals x - mu.
+  void start() {
+    ObservedBlock& train = data_.train;
+    count_ratings(train, row_counts_, col_counts_);
+    sum_over(FactorSide::A, row_counts_);
+    sum_over(FactorSide::S, col_counts_);
+    double totals[2] = {0, static_cast<double>(train.entries())};
+    double range[2] = {std::numeric_limits<double>::infinity(), std::numeric_limits<double>::infinity()};
+    for (double x : train.csr.values) {
+      totals[0] += x;
+      range[0] = std::min(range[0], x);
+      range[1] = std::min(range[1], -x);
+    }
+    NMF_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, totals, 2, MPI_DOUBLE, MPI_SUM, grid_.comm()));
+    NMF_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, range, 2, MPI_DOUBLE, MPI_MIN, grid_.comm()));
+    if (totals[1] == 0)
+      NMF_THROW_REPLICATED(ExitCode::bad_input, "no training ratings are left (every rating is in the test set)");
+    train_ratings_ = static_cast<index_t>(totals[1]);
+    mu_ = totals[0] / totals[1];
+    if (options_.clip) {
+      low_ = range[0];
+      high_ = -range[1];
+    }
+    for (double& r : train.residual) r -= mu_;
+    // A: uniform on [0, 1/sqrt(k)) keyed by (seed, global row), so the same on every rank of a grid row and for
+    // any number of ranks; rows without training ratings stay 0 (cold starts). S = 0: CCD++ starts with S.
+    const index_t row0 = layout_.row_blocks.begin(grid_.row());
+    const double scale = 1.0 / std::sqrt(static_cast<double>(k_));
+    const auto k64 = static_cast<std::uint64_t>(k_);
+    for (index_t i = 0; i < a_rowblock_.rows(); ++i) {
+      if (row_counts_[i] == 0) continue;
+      const auto row = static_cast<std::uint64_t>(row0 + i);
+      for (index_t f = 0; f < k_; ++f)
+        a_rowblock_(i, f) =
+            scale * uniform01(options_.seed, RandomStream::factor_A, row * k64 + static_cast<std::uint64_t>(f));
+    }
+  }
+
+  // Collective over the grid row (side A) or column (side S): sums `values` in place.
+  void sum_over(FactorSide side, std::vector<double>& values) {
+    const double t0 = MPI_Wtime();
+    const MPI_Comm comm = side == FactorSide::A ? grid_.row_comm() : grid_.col_comm();
+    const int ranks = side == FactorSide::A ? grid_.shape().cols : grid_.shape().rows;
+    if (ranks > 1) {
+      NMF_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, values.data(), mpi_count(static_cast<index_t>(values.size()), "sums"),
+                                  MPI_DOUBLE, MPI_SUM, comm));
+      bytes_ += 8.0 * 2.0 * (ranks - 1) / ranks * static_cast<double>(values.size());  // as FactorCollectives counts
+    }
+    collective_seconds_ += MPI_Wtime() - t0;
+  }
+
+  // Collective: b_i = sum_j (r_ij + b_i) / (lambda_bias + n_i) over the grid row, then c_j likewise over the grid
+  // column; the residuals follow. A row without ratings keeps 0 (0 / lambda_bias, or 0 when lambda_bias is 0).
+  void update_biases() {
+    ObservedBlock& train = data_.train;
+    update_bias(
+        FactorSide::A, row_bias_, row_counts_, [&](double* sums) { row_residual_sums(train, sums); },
+        [&](const double* shift) { shift_rows(train, shift); });
+    update_bias(
+        FactorSide::S, col_bias_, col_counts_, [&](double* sums) { column_residual_sums(train, sums); },
+        [&](const double* shift) { shift_columns(train, shift); });
+  }
+
+  ObservedUpdate update_inputs() {
+    return ObservedUpdate{
+        data_.train,     a_rowblock_,
+        s_colblock_,     row_counts_,
+        col_counts_,     options_.lambda,
+        options_.lambda, [this](FactorSide side, std::vector<double>& values) { sum_over(side, values); }};
+  }
+
+  // Collective over the grid: rank 0's clock, and with `evaluate` the loss (one all-reduce either way).
+  void finish_record(IterationRecord& record, bool evaluate) {
+    const double t0 = MPI_Wtime();
+    std::vector<double> sums;
+    if (evaluate) sums = detail::observed_local_sums(model());
+    sums.push_back(grid_.rank() == 0 ? MPI_Wtime() - start_time_ : 0.0);
+    NMF_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, sums.data(), mpi_count(static_cast<index_t>(sums.size()), "sums"),
+                                MPI_DOUBLE, MPI_SUM, grid_.comm()));
+    bytes_ += 8.0 * 2.0 * (grid_.size() - 1) / grid_.size() * static_cast<double>(sums.size());
+    record.seconds = sums.back();
+    record.evaluated = evaluate;
+    if (evaluate) {
+      sums.pop_back();
+      const detail::ObservedLossValue value = detail::observed_loss(sums);
+      record.objective = value.objective;
+      record.relative_error = value.relative_error;
+      record.rmse_train = value.rmse_train;
+      record.rmse_test = value.rmse_test;
+      record.mae_test = value.mae_test;
+      mae_train_ = value.mae_train;
+    }
+    evaluation_seconds_ += MPI_Wtime() - t0;
+  }
+
+  // Local: the blocks cut to this rank's slices (nmf/factors.hpp, nmf/biases.hpp).
+  Factors factors() const {
+    Factors f;
+    f.a_t = DenseMatrix(k_, a_own_count_);
+    f.s = DenseMatrix(k_, s_own_count_);
+    for (index_t r = 0; r < a_own_count_; ++r)
+      for (index_t q = 0; q < k_; ++q) f.a_t(q, r) = a_rowblock_(a_own_begin_ + r, q);
+    for (index_t j = 0; j < s_own_count_; ++j)
+      for (index_t q = 0; q < k_; ++q) f.s(q, j) = s_colblock_(s_own_begin_ + j, q);
+    return f;
+  }
+  Biases biases() const {
+    Biases b;
+    b.mean = mu_;
+    b.rows.assign(row_bias_.begin() + a_own_begin_, row_bias_.begin() + a_own_begin_ + a_own_count_);
+    b.cols.assign(col_bias_.begin() + s_own_begin_, col_bias_.begin() + s_own_begin_ + s_own_count_);
+    b.low = low_;
+    b.high = high_;
+    return b;
+  }
+
+  // Collective: the test ratings predicted as cold starts (see RatingsResult).
+  void count_cold_starts(RatingsResult& result) const {
+    index_t counts[5] = {static_cast<index_t>(data_.test.size()), 0, 0, 0, 0};
+    for (const Triplet& t : data_.test) {
+      if (t.row < 0 || row_counts_[t.row] == 0) ++counts[1];
+      if (t.col < 0 || col_counts_[t.col] == 0) ++counts[2];
+      if (t.row < 0) ++counts[3];
+      if (t.col < 0) ++counts[4];
+    }
+    NMF_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, counts, 5, MPI_INT64_T, MPI_SUM, grid_.comm()));
+    result.test_ratings = counts[0];
+    result.cold_row_tests = counts[1];
+    result.cold_col_tests = counts[2];
+    result.unseen_row_tests = counts[3];
+    result.unseen_col_tests = counts[4];
+  }
+
+  void start_clock() {
+    start_time_ = MPI_Wtime();
+    NMF_MPI_CHECK(MPI_Bcast(&start_time_, 1, MPI_DOUBLE, 0, grid_.comm()));  // only rank 0's clock is read
+    start_time_ = grid_.rank() == 0 ? start_time_ : 0.0;
+  }
+  void reset_counters() {
+    bytes_ = 0;
+    collective_seconds_ = evaluation_seconds_ = 0;
+  }
+  double bytes_moved() const { return bytes_; }
+  double collective_seconds() const { return collective_seconds_; }
+  double evaluation_seconds() const { return evaluation_seconds_; }
+  index_t train_ratings() const { return train_ratings_; }
+  double mae_train() const { return mae_train_; }
+
+ private:
+  template <class ResidualSums, class Shift>
+  void update_bias(FactorSide side, std::vector<double>& bias, const std::vector<double>& counts, ResidualSums sums_of,
+                   Shift shift_by) {
+    std::vector<double> sums(bias.size());
+    sums_of(sums.data());
+    sum_over(side, sums);
+    for (std::size_t t = 0; t < bias.size(); ++t) {
+      const double scale = options_.lambda_bias + counts[t];
+      const double updated = scale > 0 ? (sums[t] + counts[t] * bias[t]) / scale : 0.0;
+      sums[t] = updated - bias[t];  // the shift of the residuals
+      bias[t] = updated;
+    }
+    shift_by(sums.data());
+  }
+
+  detail::ObservedModel model() const {
+    return detail::ObservedModel{data_.train,  data_.test,      a_rowblock_,          s_colblock_,  row_bias_,
+                                 col_bias_,    row_counts_,     col_counts_,          mu_,          low_,
+                                 high_,        options_.lambda, options_.lambda_bias, a_own_begin_, a_own_count_,
+                                 s_own_begin_, s_own_count_};
+  }
+
+  const ProcessGrid& grid_;
+  const Layout& layout_;
+  RatingsSplit& data_;
+  const RatingsOptions& options_;
+  const index_t k_;
+  index_t a_own_begin_ = 0, a_own_count_ = 0, s_own_begin_ = 0, s_own_count_ = 0;
+  DenseMatrix a_rowblock_;                       // n_I x k, feature-major, replicated over the grid row
+  DenseMatrix s_colblock_;                       // m_J x k, replicated over the grid column
+  std::vector<double> row_bias_, col_bias_;      // b and c of the block's rows and columns
+  std::vector<double> row_counts_, col_counts_;  // n_i, m_j (whole rows and columns of X)
+  double mu_ = 0;
+  double low_ = -std::numeric_limits<double>::infinity(), high_ = std::numeric_limits<double>::infinity();
+  index_t train_ratings_ = 0;
+  double mae_train_ = 0;
+  double bytes_ = 0, collective_seconds_ = 0, evaluation_seconds_ = 0, start_time_ = 0;
+};
+
+std::optional<std::string> first_stop(const StopRules& rules, const IterationRecord& record) {
+  for (const auto& rule : rules)
+    if (auto reason = rule->check(record)) return reason;
+  return std::nullopt;
+}
+
+}  // namespace
+
+RatingsResult RatingsFactorization::run(const StopRules& rules, IterationObserver* observer) {
+  for (const auto& rule : rules)
+    NMF_REQUIRE(!rule->needs_projected_gradient(), UsageError,
+                "--tol-pg is not available in the recommender mode (its loss covers the observed ratings only)");
+  NMF_REQUIRE(options_.eval_every >= 1, Error, "eval_every must be at least 1");
+  RatingsResult result;
+  FactorizationResult& fit = result.fit;
+  RatingsIteration it(grid_, layout_, data_, options_, options_.k);
+  it.start();
+  it.start_clock();
+  IterationRecord record;
+  it.finish_record(record, true);
+  fit.history.push_back(record);
+  if (observer) observer->on_iteration(record);
+  it.reset_counters();
+  double update_seconds = 0;
+
+  std::optional<std::string> stop = first_stop(rules, record);
+  while (!stop) {
+    const int iteration = record.iteration + 1;
+    const double t0 = MPI_Wtime();
+    if (options_.bias) it.update_biases();
+    ObservedUpdate inputs = it.update_inputs();
+    solver_.update(inputs, iteration);
+    update_seconds += MPI_Wtime() - t0;
+    // The end of an iteration, in one place: the clock and the evaluation, the stop rules, the history.
+    const double previous_objective = fit.history.back().objective;
+    record = IterationRecord{};
+    record.iteration = iteration;
+    it.finish_record(record, iteration % options_.eval_every == 0);
+    if (record.evaluated) record.objective_change = (previous_objective - record.objective) / previous_objective;
+    stop = first_stop(rules, record);
+    if (stop && !record.evaluated) {  // the last iterate is always evaluated
+      it.finish_record(record, true);
+      record.objective_change = (previous_objective - record.objective) / previous_objective;
+    }
+    if (record.evaluated) {
+      fit.history.push_back(record);
+      if (observer) observer->on_iteration(record);
+    }
+  }
+
+  fit.factors = it.factors();
+  result.biases = it.biases();
+  fit.iterations = record.iteration;
+  fit.stop_reason = *stop;
+  fit.relative_error = record.relative_error;
+  fit.objective = record.objective;
+  fit.seconds = record.seconds;
+  fit.phases.collectives = it.collective_seconds();
+  fit.phases.update = update_seconds - it.collective_seconds();
+  fit.phases.evaluation = it.evaluation_seconds();
+  double bytes = it.bytes_moved();
+  NMF_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &bytes, 1, MPI_DOUBLE, MPI_SUM, grid_.comm()));
+  fit.comm_bytes_per_iteration = fit.iterations > 0 ? bytes / fit.iterations : 0.0;
+  result.rmse_train = record.rmse_train;
+  result.mae_train = it.mae_train();
+  result.rmse_test = record.rmse_test;
+  result.mae_test = record.mae_test;
+  result.train_ratings = it.train_ratings();
+  it.count_cold_starts(result);
+  return result;
+}
+
+}  // namespace nmf

@@ -1,0 +1,170 @@
+#include "recommend_run.hpp"
+
+#include <cmath>
+#include <cstdio>
+
+#include "job_runner.hpp"
+#include "nmf/driver/ratings_factorization.hpp"
+#include "report.hpp"
+
+namespace nmf::detail {
+
+bool recommender_mode(const Options& o, const InputSource& source) {
+  const MissingEntries missing = parse_missing_entries(o.missing);
+  return missing == MissingEntries::unobserved || (missing == MissingEntries::automatic && source.id_maps());
+}
+
+namespace {
+
+// Refuses (the same on every rank: replicated options only) what the mode does not do.
+void check_recommender_options(const Options& o, const DistMatrix& x) {
+  const auto refuse = [](const std::string& why) { NMF_THROW_REPLICATED(ExitCode::usage, why); };
+  if (o.k_values.size() > 1 || o.cv_folds > 0)
+    refuse(
+        "choosing k by cross-validation is not available in the recommender mode yet: give one -k and measure "
+        "it with --test or --test-fraction");
+  if (o.restarts > 1 || o.groups > 1) refuse("--restarts and --groups are not available in the recommender mode");
+  if (o.l1_a > 0 || o.l1_s > 0 || o.l2_a > 0 || o.l2_s > 0)
+    refuse(
+        "--l1-A, --l2-A, --l1-S and --l2-S belong to plain NMF; the recommender mode's penalties are --lambda "
+        "(weighted L2 on A and S) and --lambda-bias");
+  if (o.tol_pg > 0) refuse("--tol-pg is not available in the recommender mode");
+  if (x.block.storage != Storage::sparse)
+    refuse("the recommender mode keeps the ratings sparse: drop --storage dense (or use --missing zero)");
+}
+
+// The bias file of one side: a Matrix Market array (count x 1) of which this rank holds `values`, pieces in
+// the order of `writers`; rank 0's piece carries the header.
+std::string bias_piece(MPI_Comm writers, const std::vector<double>& values, index_t count, const char* side,
+                       double mean) {
+  std::string piece;
+  if (rank_in(writers) == 0) {
+    char header[256];
+    std::snprintf(header, sizeof header,
+                  "%%%%MatrixMarket matrix array real general\n%% nmf_mpi %s biases; global mean %.17g\n%lld 1\n", side,
+                  mean, static_cast<long long>(count));
+    piece = header;
+  }
+  char line[40];
+  for (double v : values) {
+    std::snprintf(line, sizeof line, "%.17g\n", v);
+    piece += line;
+  }
+  return piece;
+}
+
+void print_recommender_result(const Options& o, const RatingsResult& r) {
+  const FactorizationResult& fit = r.fit;
+  std::printf("stopped after %d iterations (%s): train RMSE %.6g", fit.iterations, fit.stop_reason.c_str(),
+              r.rmse_train);
+  if (r.test_ratings > 0)
+    std::printf(", test RMSE %.6g, test MAE %.6g (%lld test ratings)", r.rmse_test, r.mae_test,
+                static_cast<long long>(r.test_ratings));
+  std::printf(", %.3f s (%.3g s per iteration)\n", fit.seconds,
+              fit.iterations > 0 ? fit.seconds / fit.iterations : 0.0);
+  if (r.cold_row_tests > 0 || r.cold_col_tests > 0)
+    std::printf(
+        "cold starts: %lld test ratings of rows and %lld of columns without training ratings "
+        "(predicted from the mean and the known bias)\n",
+        static_cast<long long>(r.cold_row_tests), static_cast<long long>(r.cold_col_tests));
+  if ((r.unseen_row_tests > 0 || r.unseen_col_tests > 0))
+    std::fprintf(stderr,
+                 "nmf_mpi: warning: %s: %lld test ratings have a row id and %lld a column id that never occur in "
+                 "the training ratings; they are predicted as cold starts\n",
+                 o.test_path.c_str(), static_cast<long long>(r.unseen_row_tests),
+                 static_cast<long long>(r.unseen_col_tests));
+  std::fflush(stdout);
+  std::fflush(stderr);
+}
+
+nlohmann::ordered_json recommender_json(const Options& o, const RatingsResult& r) {
+  nlohmann::ordered_json j;
+  j["missing"] = "unobserved";
+  j["bias"] = o.bias == "on";
+  j["lambda"] = o.lambda;
+  j["lambda_bias"] = o.lambda_bias;
+  j["clip"] = o.clip;
+  j["mean"] = r.biases.mean;
+  j["clip_low"] = std::isfinite(r.biases.low) ? nlohmann::ordered_json(r.biases.low) : nlohmann::ordered_json();
+  j["clip_high"] = std::isfinite(r.biases.high) ? nlohmann::ordered_json(r.biases.high) : nlohmann::ordered_json();
+  j["test"] = !o.test_path.empty() ? nlohmann::ordered_json(o.test_path) : nlohmann::ordered_json();
+  j["test_fraction"] = o.test_fraction;
+  j["train_ratings"] = r.train_ratings;
+  j["test_ratings"] = r.test_ratings;
+  j["cold_start_test_ratings"] = {{"rows", r.cold_row_tests},
+                                  {"cols", r.cold_col_tests},
+                                  {"unseen_row_ids", r.unseen_row_tests},
+                                  {"unseen_col_ids", r.unseen_col_tests}};
+  return j;
+}
+
+}  // namespace
+
+void run_recommender(const Options& o, MPI_Comm world, const ProcessGrid& grid, DistMatrix& x, InputSource& source,
+                     double read_seconds, OutputSet* outputs, double start) {
+  const bool talk = grid.rank() == 0 && !o.quiet;
+  check_recommender_options(o, x);
+  const std::unique_ptr<ObservedSolver> solver = collectively(world, [&] {
+    return make_observed_solver(o.algo, SolverParams{o.k, o.seed, o.solver_options});
+  });
+  if (!o.test_path.empty() && !source.id_maps())
+    NMF_THROW_REPLICATED(ExitCode::usage, "--test " + o.test_path +
+                                              ": a test file goes with a ratings input, whose ids it shares; for "
+                                              "Matrix Market input use --test-fraction");
+  RatingsSplit data = !o.test_path.empty()
+                          ? ratings_with_test_set(x, source.read_test_ratings(grid, x.layout, o.test_path))
+                          : split_ratings(x, grid, o.test_fraction, o.seed);
+  // The reader's CSR and CSC (32 bytes per rating) are not needed any more: the fit has its own copy.
+  x.block.csr = CompressedMatrix{};
+  x.block.csc = CompressedMatrix{};
+
+  RatingsOptions options;
+  options.k = o.k;
+  options.lambda = o.lambda;
+  options.lambda_bias = o.lambda_bias;
+  options.bias = o.bias == "on";
+  options.clip = o.clip == "auto";
+  options.eval_every = o.eval_every;
+  options.seed = o.seed;
+  ConsoleLogger logger(talk, o.log_every);
+  RatingsFactorization factorization(grid, x.layout, data, *solver, options);
+  const RatingsResult result = factorization.run(stop_rules(o), &logger);
+  if (talk) print_recommender_result(o, result);
+  if (!outputs) return;
+
+  const OutputPaths& paths = outputs->paths();
+  const std::string bias_rows_path = o.output + "_bias_rows.mtx", bias_cols_path = o.output + "_bias_cols.mtx";
+  std::optional<LocalFailure> failure;
+  try {
+    outputs->write_factors(grid, x.layout, result.fit.factors);
+    outputs->add_text_pieces(grid.comm(), "bias_rows", bias_rows_path,
+                             bias_piece(grid.comm(), result.biases.rows, x.layout.n, "row", result.biases.mean));
+    outputs->add_text_pieces(
+        grid.s_order_comm(), "bias_cols", bias_cols_path,
+        bias_piece(grid.s_order_comm(), result.biases.cols, x.layout.m, "column", result.biases.mean));
+    if (const IdMaps* ids = source.id_maps()) {
+      outputs->add_text_pieces(grid.comm(), "row_ids", o.output + "_rows.txt", ids->rows);
+      outputs->add_text_pieces(grid.comm(), "col_ids", o.output + "_cols.txt", ids->cols);
+    }
+    nlohmann::ordered_json extra;
+    extra["rmse_train"] = result.rmse_train;
+    extra["mae_train"] = result.mae_train;
+    extra["rmse_test"] = result.rmse_test;
+    extra["mae_test"] = result.mae_test;
+    extra["recommender"] = recommender_json(o, result);
+    extra["outputs"] = {{"A", paths.a}, {"S", paths.s}, {"bias_rows", bias_rows_path}, {"bias_cols", bias_cols_path}};
+    extra["files"] = nlohmann::ordered_json::parse(outputs->files_json());
+    const RunFacts facts{
+        o,       source.description(), grid, x,    result.fit, read_seconds, MPI_Wtime() - start, paths.a,
+        paths.s, size_of(world),       1,    extra};
+    outputs->commit(grid.comm(), build_summary(facts).dump(1) + "\n");
+  } catch (const CollectiveError&) {
+    failure = describe_current_exception();
+  }
+  agree_on_failure(world, failure);
+  if (talk)
+    std::printf("wrote %s, %s, %s, %s and %s\n", paths.a.c_str(), paths.s.c_str(), bias_rows_path.c_str(),
+                bias_cols_path.c_str(), paths.summary.c_str());
+}
+
+}  // namespace nmf::detail

@@ -1,0 +1,152 @@
+#include "nmf/kernels/observed.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+namespace nmf {
+
+ObservedBlock make_observed_block(CompressedMatrix csr) {
+  ObservedBlock block;
+  block.rows = csr.rows;
+  block.cols = csr.cols;
+  block.csr = std::move(csr);
+  const CompressedMatrix& c = block.csr;
+  // A counting sort of the CSR positions by column; within a column the rows come in increasing order.
+  block.csc_ptr.assign(static_cast<std::size_t>(block.cols + 1), 0);
+  for (index_t p = 0; p < c.nnz(); ++p) ++block.csc_ptr[static_cast<std::size_t>(c.index[p] + 1)];
+  for (index_t j = 0; j < block.cols; ++j) block.csc_ptr[j + 1] += block.csc_ptr[j];
+  block.csc_row.resize(static_cast<std::size_t>(c.nnz()));
+  block.csc_to_csr.resize(static_cast<std::size_t>(c.nnz()));
+  std::vector<index_t> next(block.csc_ptr.begin(), block.csc_ptr.end() - 1);
+  for (index_t i = 0; i < block.rows; ++i)
+    for (index_t p = c.ptr[i]; p < c.ptr[i + 1]; ++p) {
+      const index_t q = next[static_cast<std::size_t>(c.index[p])]++;
+      block.csc_row[q] = i;
+      block.csc_to_csr[q] = p;
+    }
+  block.residual = c.values;
+  return block;
+}
+
+void count_ratings(const ObservedBlock& block, std::vector<double>& per_row, std::vector<double>& per_col) {
+  per_row.assign(static_cast<std::size_t>(block.rows), 0.0);
+  per_col.assign(static_cast<std::size_t>(block.cols), 0.0);
+  for (index_t i = 0; i < block.rows; ++i) per_row[i] = static_cast<double>(block.csr.ptr[i + 1] - block.csr.ptr[i]);
+  for (index_t j = 0; j < block.cols; ++j) per_col[j] = static_cast<double>(block.csc_ptr[j + 1] - block.csc_ptr[j]);
+}
+
+void add_rank_one(ObservedBlock& block, const double* a, const double* s, double sign) {
+  const CompressedMatrix& c = block.csr;
+  double* r = block.residual.data();
+  for (index_t i = 0; i < block.rows; ++i) {
+    const double ai = sign * a[i];
+    if (ai == 0.0) continue;
+    for (index_t p = c.ptr[i]; p < c.ptr[i + 1]; ++p) r[p] += ai * s[c.index[p]];
+  }
+}
+
+void replace_rank_one(ObservedBlock& block, const double* a_sub, const double* s_sub, const double* a_add,
+                      const double* s_add) {
+  const CompressedMatrix& c = block.csr;
+  double* r = block.residual.data();
+  for (index_t i = 0; i < block.rows; ++i) {
+    const double sub = a_sub[i], add = a_add[i];
+    for (index_t p = c.ptr[i]; p < c.ptr[i + 1]; ++p) {
+      const index_t j = c.index[p];
+      r[p] += add * s_add[j] - sub * s_sub[j];
+    }
+  }
+}
+
+void column_sums(const ObservedBlock& block, const double* a, double* numerator, double* denominator) {
+  const double* r = block.residual.data();
+  for (index_t j = 0; j < block.cols; ++j) {
+    double num = 0, den = 0;
+    for (index_t q = block.csc_ptr[j]; q < block.csc_ptr[j + 1]; ++q) {
+      const double ai = a[block.csc_row[q]];
+      num += r[block.csc_to_csr[q]] * ai;
+      den += ai * ai;
+    }
+    numerator[j] = num;
+    denominator[j] = den;
+  }
+}
+
+void row_sums(const ObservedBlock& block, const double* s, double* numerator, double* denominator) {
+  const CompressedMatrix& c = block.csr;
+  const double* r = block.residual.data();
+  for (index_t i = 0; i < block.rows; ++i) {
+    double num = 0, den = 0;
+    for (index_t p = c.ptr[i]; p < c.ptr[i + 1]; ++p) {
+      const double sj = s[c.index[p]];
+      num += r[p] * sj;
+      den += sj * sj;
+    }
+    numerator[i] = num;
+    denominator[i] = den;
+  }
+}
+
+void nonnegative_coordinate(const double* numerator, const double* denominator, const double* counts, double lambda,
+                            index_t length, double* out) {
+  for (index_t t = 0; t < length; ++t) {
+    const double scale = lambda * counts[t] + denominator[t];
+    out[t] = scale > 0.0 ? std::max(0.0, numerator[t] / scale) : 0.0;
+  }
+}
+
+void row_residual_sums(const ObservedBlock& block, double* sums) {
+  const CompressedMatrix& c = block.csr;
+  for (index_t i = 0; i < block.rows; ++i) {
+    double sum = 0;
+    for (index_t p = c.ptr[i]; p < c.ptr[i + 1]; ++p) sum += block.residual[p];
+    sums[i] = sum;
+  }
+}
+
+void column_residual_sums(const ObservedBlock& block, double* sums) {
+  std::fill(sums, sums + block.cols, 0.0);
+  const CompressedMatrix& c = block.csr;
+  for (index_t p = 0; p < c.nnz(); ++p) sums[c.index[p]] += block.residual[p];
+}
+
+void shift_rows(ObservedBlock& block, const double* row_shift) {
+  const CompressedMatrix& c = block.csr;
+  for (index_t i = 0; i < block.rows; ++i)
+    for (index_t p = c.ptr[i]; p < c.ptr[i + 1]; ++p) block.residual[p] -= row_shift[i];
+}
+
+void shift_columns(ObservedBlock& block, const double* col_shift) {
+  const CompressedMatrix& c = block.csr;
+  for (index_t p = 0; p < c.nnz(); ++p) block.residual[p] -= col_shift[c.index[p]];
+}
+
+ErrorSums clipped_training_errors(const ObservedBlock& block, double low, double high) {
+  ErrorSums sums;
+  const CompressedMatrix& c = block.csr;
+  for (index_t p = 0; p < c.nnz(); ++p) {
+    const double x = c.values[p];
+    const double prediction = std::clamp(x - block.residual[p], low, high);
+    const double error = x - prediction;
+    sums.squared += error * error;
+    sums.absolute += std::abs(error);
+  }
+  sums.count = static_cast<double>(c.nnz());
+  return sums;
+}
+
+double residual_squares(const ObservedBlock& block) {
+  double sum = 0;
+  for (double r : block.residual) sum += r * r;
+  return sum;
+}
+
+double predict_rating(double mu, double b, double c, const double* a, index_t a_stride, const double* s,
+                      index_t s_stride, index_t k, double low, double high) {
+  double prediction = mu + b + c;
+  if (a && s)
+    for (index_t f = 0; f < k; ++f) prediction += a[f * a_stride] * s[f * s_stride];
+  return std::clamp(prediction, low, high);
+}
+
+}  // namespace nmf
