@@ -5,6 +5,8 @@
 #include <optional>
 
 #include "cross_validation.hpp"
+#include "nmf/driver/fold_in.hpp"
+#include "nmf/driver/top_n.hpp"
 #include "nmf/io/input.hpp"
 #include "nmf/io/output.hpp"
 #include "nmf/io/output_set.hpp"
@@ -83,6 +85,9 @@ void write_outputs(const Options& o, MPI_Comm world, OutputSet& outputs, const P
         outputs.add_text_pieces(grid.comm(), "row_ids", o.output + "_rows.txt", ids->rows);
         outputs.add_text_pieces(grid.comm(), "col_ids", o.output + "_cols.txt", ids->cols);
       }
+      if (o.top_n > 0)  // plain NMF: no biases
+        write_top_n(outputs, o.output + "_topn.csv", grid, p.x.layout, p.x.block, fit.best.factors, nullptr, o.top_n,
+                    p.source->id_maps());
       nlohmann::ordered_json extra;
       if (choice) {
         outputs.add_text_file(grid.comm(), "rank_selection", csv_path, detail::rank_selection_csv(*choice));
@@ -119,6 +124,7 @@ void write_outputs(const Options& o, MPI_Comm world, OutputSet& outputs, const P
 }  // namespace
 
 void run_factorization(const Options& options, MPI_Comm world) {
+  if (!options.fixed_s.empty()) return run_fold_in(options, world);
   Options o = options;
   const double start = MPI_Wtime();
   const bool talk = rank_in(world) == 0 && !o.quiet;
