@@ -50,7 +50,11 @@ std::vector<Recommendation> reference_list(const DenseMatrix& x, index_t i, bool
     const double score = biases ? std::clamp(kMean + row_bias(i) + col_bias(j) + dot, kLow, kHigh) : dot;
     all.push_back({score, j});
   }
-  keep_best(all, kTop);
+  // The order spelled out here, not taken from the library: higher score first, then the lower column.
+  std::sort(all.begin(), all.end(), [](const Recommendation& a, const Recommendation& b) {
+    return a.score != b.score ? a.score > b.score : a.col < b.col;
+  });
+  if (all.size() > static_cast<std::size_t>(kTop)) all.resize(kTop);
   return all;
 }
 
