@@ -85,10 +85,13 @@ void write_outputs(const Options& o, MPI_Comm world, OutputSet& outputs, const P
         outputs.add_text_pieces(grid.comm(), "row_ids", o.output + "_rows.txt", ids->rows);
         outputs.add_text_pieces(grid.comm(), "col_ids", o.output + "_cols.txt", ids->cols);
       }
-      if (o.top_n > 0)  // plain NMF: no biases
+      nlohmann::ordered_json extra;
+      if (o.top_n > 0) {  // plain NMF: no biases
+        const double top_n_start = MPI_Wtime();
         write_top_n(outputs, o.output + "_topn.csv", grid, p.x.layout, p.x.block, fit.best.factors, nullptr, o.top_n,
                     p.source->id_maps());
-      nlohmann::ordered_json extra;
+        extra["top_n"] = {{"n", o.top_n}, {"seconds", MPI_Wtime() - top_n_start}};
+      }
       if (choice) {
         outputs.add_text_file(grid.comm(), "rank_selection", csv_path, detail::rank_selection_csv(*choice));
         extra["rank_selection"] = detail::rank_selection_json(*choice, o);

@@ -7,6 +7,7 @@
 #include "nmf/io/id_map.hpp"
 #include "nmf/io/matrix_market.hpp"
 #include "nmf/io/output_set.hpp"
+#include "nmf/kernels/scores.hpp"
 
 namespace nmf {
 
@@ -33,45 +34,6 @@ std::vector<double> gather_vector(FactorCollectives& collectives, MPI_Comm comm,
   std::copy(slice.begin(), slice.end(), mine.data());
   collectives.allgather(comm, mine, counts, all);
   return all.values();
-}
-
-// scores (rows x cols, row-major: row r at r * cols) = A_rows^T S for `rows` columns of a_t starting at `first`,
-// with s_rows holding S transposed (cols x k, column-major: factor c of every column contiguous). Each score is
-// summed over c = 0, 1, ..., k-1 in that order whatever the tile, so it depends only on a_i and s_j (see the
-// header: BLAS promises no such thing). Four rows share each load of S, and a tile of columns stays in L1.
-void score_rows(const DenseMatrix& a_t, index_t first, index_t rows, const std::vector<double>& s_rows, index_t cols,
-                std::vector<double>& scores) {
-  constexpr index_t kTile = 256;
-  constexpr index_t kRowsAtOnce = 4;
-  const index_t k = a_t.rows();
-  scores.assign(static_cast<std::size_t>(rows * cols), 0.0);
-  for (index_t r0 = 0; r0 < rows; r0 += kRowsAtOnce) {
-    const index_t group = std::min(kRowsAtOnce, rows - r0);
-    for (index_t j0 = 0; j0 < cols; j0 += kTile) {
-      const index_t width = std::min(kTile, cols - j0);
-      for (index_t c = 0; c < k; ++c) {
-        const double* s = s_rows.data() + c * cols + j0;
-        if (group == kRowsAtOnce) {
-          const double a0 = a_t(c, first + r0), a1 = a_t(c, first + r0 + 1), a2 = a_t(c, first + r0 + 2),
-                       a3 = a_t(c, first + r0 + 3);
-          double* o0 = scores.data() + r0 * cols + j0;
-          double *o1 = o0 + cols, *o2 = o1 + cols, *o3 = o2 + cols;
-          for (index_t t = 0; t < width; ++t) {
-            o0[t] += a0 * s[t];
-            o1[t] += a1 * s[t];
-            o2[t] += a2 * s[t];
-            o3[t] += a3 * s[t];
-          }
-        } else {
-          for (index_t q = 0; q < group; ++q) {
-            const double a = a_t(c, first + r0 + q);
-            double* o = scores.data() + (r0 + q) * cols + j0;
-            for (index_t t = 0; t < width; ++t) o[t] += a * s[t];
-          }
-        }
-      }
-    }
-  }
 }
 
 // Keeps the best `n` of a stream of candidates: a heap whose top is the worst kept.
@@ -138,7 +100,7 @@ TopNLists top_n_lists(const ProcessGrid& grid, const Layout& layout, const Local
   }
   const index_t rows = x.rows, cols = x.cols;
   const index_t row_offset = layout.row_blocks.begin(grid.row()), col_offset = layout.col_blocks.begin(grid.col());
-  // S transposed: factor c of every column of the block contiguous, for score_rows.
+  // S transposed: factor c of every column of the block contiguous, for score_block_rows.
   std::vector<double> s_rows(static_cast<std::size_t>(k * cols));
   for (index_t j = 0; j < cols; ++j)
     for (index_t c = 0; c < k; ++c) s_rows[static_cast<std::size_t>(c * cols + j)] = s_colblock(c, j);
@@ -166,7 +128,7 @@ TopNLists top_n_lists(const ProcessGrid& grid, const Layout& layout, const Local
   const auto nn = static_cast<index_t>(n);
   for (index_t r0 = 0; r0 < rows; r0 += chunk) {
     const index_t r1 = std::min(rows, r0 + chunk);
-    score_rows(a_rowblock, r0, r1 - r0, s_rows, cols, scores);
+    score_block_rows(a_rowblock, r0, r1 - r0, s_rows, cols, scores);
     local.clear();
     for (index_t r = r0; r < r1; ++r) {
       const double* row_scores = scores.data() + (r - r0) * cols;
