@@ -1504,7 +1504,7 @@ def case_e2e_fold_in(ctx):
     narrow = write_coordinate(ctx.indir / "narrow.mtx", x_new[:, :40])
     expect_error(ctx, ["-i", narrow, "--fixed-S", f"{fit}_S.mtx", "-o", out_prefix(ctx, "bad")], EXIT_BAD_INPUT,
                  ["40 columns", "50"])
-    for ranks, extra in [(1, []), (2, []), (4, []), (4, ["--grid", "2x2"])]:
+    for ranks, extra in [(1, []), (2, []), (4, []), (4, ["--grid", "2x2"]), (2, ["--storage", "sparse"])]:
         for name, s_file, inp, fmt in [("mtx", f"{fit}_S.mtx", new, "mtx"), ("coo", s_coordinate, new, "mtx"),
                                        ("npy", f"{fit}_S.npy", new_npy, "npy")]:
             prefix = out_prefix(ctx, f"fold_{name}_{ranks}{len(extra)}")
@@ -1547,7 +1547,8 @@ def case_e2e_fold_in_ratings(ctx):
     other.write_text("a\nb\n")
     expect_error(ctx, ["-i", new_path, "--fixed-S", f"{fit}_S.mtx", "--fixed-S-cols", other, "-o",
                        out_prefix(ctx, "bad")], EXIT_BAD_INPUT, ["2 ids", "not from the same fit"])
-    for ranks, extra in [(1, []), (2, []), (4, []), (2, ["--fixed-S-cols", f"{fit}_cols.txt"])]:
+    for ranks, extra in [(1, []), (2, []), (4, []), (2, ["--fixed-S-cols", f"{fit}_cols.txt"]),
+                         (4, ["--storage", "sparse"]), (4, ["--storage", "dense", "--grid", "2x2"])]:
         prefix = out_prefix(ctx, f"fold{ranks}{len(extra)}")
         run = ctx.run_ok(ranks, ["-i", new_path, "--fixed-S", f"{fit}_S.mtx", "-o", prefix] + extra)
         _, summary = check_fold_in(prefix, x, s, run)
