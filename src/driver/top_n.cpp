@@ -85,7 +85,12 @@ void keep_best(std::vector<Recommendation>& candidates, int n) {
 
 TopNLists top_n_lists(const ProcessGrid& grid, const Layout& layout, const LocalBlock& x, const Factors& factors,
                       const Biases* biases, int n, index_t score_bytes) {
-  NMF_REQUIRE(n >= 1, UsageError, "--top-n must be at least 1");
+  collectively(grid.comm(), [&] {
+    NMF_REQUIRE(n >= 1, UsageError, "--top-n must be at least 1");
+    NMF_REQUIRE(!biases || (static_cast<index_t>(biases->rows.size()) == factors.a_t.cols() &&
+                            static_cast<index_t>(biases->cols.size()) == factors.s.cols()),
+                Error, "internal error: the bias slices are not aligned with the factor slices");
+  });
   const index_t k = factors.a_t.rows();
   const int pc = grid.shape().cols;
   FactorCollectives collectives;
