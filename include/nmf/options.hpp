@@ -74,6 +74,11 @@ struct Options {
   std::string output;                 // prefix; empty: write nothing
   std::string output_format = "mtx";  // mtx | npy
   bool print = false;                 // print X and A*S (small matrices only); on for the built-in example
+  int top_n = 0;                      // write PREFIX_topn.csv with the N best unrated columns of every row; 0: off
+
+  // Fold-in (nmf/driver/fold_in.hpp): only A for the rows of the input, against a fixed S of an earlier fit
+  std::string fixed_s;       // PREFIX_S.mtx or .npy of the fit; empty: factor as usual
+  std::string fixed_s_cols;  // the fit's column id map (ratings input); empty: PREFIX_cols.txt beside the S file
 
   // Logging
   int log_every = 10;

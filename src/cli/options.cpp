@@ -87,7 +87,14 @@ void describe_options(Options& o, OptionTexts& texts, po::options_description& a
       ("storage", po::value(&o.storage)->default_value(o.storage)->value_name("auto|dense|sparse"),
        "local storage of X; auto keeps .npy and array input dense, and coordinate input sparse below 30% density")
       ("read-chunk-mb", po::value(&o.read_chunk_mb)->default_value(o.read_chunk_mb)->value_name("MB"),
-       "bytes of the input each rank reads and parses at a time (bounds the read buffers)");
+       "bytes of the input each rank reads and parses at a time (bounds the read buffers)")
+      ("fixed-S", po::value(&o.fixed_s)->value_name("FILE"),
+       "fold-in: compute only A for the rows of the input, by exact non-negative least squares against the fixed "
+       "S of an earlier fit (its PREFIX_S.mtx or .npy; k is read from it), and write PREFIX_A, the row ids and "
+       "the summary")
+      ("fixed-S-cols", po::value(&o.fixed_s_cols)->value_name("FILE"),
+       "fold-in of ratings input: the fit's column id map, whose ids the input's items are matched to (default: "
+       "PREFIX_cols.txt beside a PREFIX_S file); items not in the fit are ignored with a warning");
 
   po::options_description factorization(
       "Factorization: X (n x m) ~ A (n x k) S (k x m) with A, S >= 0, minimising\n"
@@ -205,7 +212,10 @@ void describe_options(Options& o, OptionTexts& texts, po::options_description& a
        "write PREFIX_A.mtx (n x k), PREFIX_S.mtx (k x m) and PREFIX_summary.json")
       ("output-format", po::value(&o.output_format)->default_value(o.output_format)->value_name("mtx|npy"),
        "factor file format: Matrix Market array (17 significant digits) or NumPy .npy (float64)")
-      ("print", po::bool_switch(&o.print), "print X and A*S (matrices up to 100 x 100; on for the built-in example)");
+      ("print", po::bool_switch(&o.print), "print X and A*S (matrices up to 100 x 100; on for the built-in example)")
+      ("top-n", po::value(&o.top_n)->default_value(o.top_n)->value_name("N"),
+       "write PREFIX_topn.csv: for every row (user), the N columns (items) with the highest predicted score among "
+       "those it has not rated (not stored in X), best first; 0: off");
 
   po::options_description logging("Logging", kHelpWidth, kHelpDescriptionWidth);
   logging.add_options()
@@ -295,9 +305,10 @@ CommandLine parse_command_line(int argc, const char* const* argv) {
   if (o.input.empty()) {
     if (!vm.count("rank")) texts.rank = "3";
     o.print = true;
-  } else if (!vm.count("rank")) {
+  } else if (!vm.count("rank") && o.fixed_s.empty()) {
     NMF_THROW(UsageError, "-k/--rank is required with --input (see --help)");
   }
+  if (!o.fixed_s.empty() && !vm.count("rank")) return cli;  // fold-in: k = 0 here, read from the S file
   o.k_values = parse_rank_list(texts.rank);
   if (o.checkpoint_dir.empty()) o.checkpoint_dir = o.resume;  // a resumed run checkpoints where it resumed from
   o.k = o.k_values.front();
@@ -305,7 +316,8 @@ CommandLine parse_command_line(int argc, const char* const* argv) {
 }
 
 void validate_options(const Options& o) {
-  if (o.k < 1) NMF_THROW(UsageError, "bad -k/--rank " + std::to_string(o.k) + ": k must be at least 1");
+  if (o.k < 1 && o.fixed_s.empty())  // with --fixed-S, k = 0 means "from the S file"
+    NMF_THROW(UsageError, "bad -k/--rank " + std::to_string(o.k) + ": k must be at least 1");
   for (int k : o.k_values)
     if (k < 1) NMF_THROW(UsageError, "bad -k/--rank " + std::to_string(k) + ": k must be at least 1");
   if (o.restarts < 1) NMF_THROW(UsageError, "bad --restarts " + std::to_string(o.restarts) + ": must be >= 1");
@@ -361,6 +373,15 @@ void validate_options(const Options& o) {
     NMF_THROW(UsageError, "bad --test-fraction " + std::to_string(o.test_fraction) + ": must be in [0, 1)");
   if (!o.test_path.empty() && o.test_fraction > 0)
     NMF_THROW(UsageError, "--test and --test-fraction exclude each other: give one test set");
+  if (o.top_n < 0) NMF_THROW(UsageError, "bad --top-n " + std::to_string(o.top_n) + ": must be >= 0");
+  if (o.top_n > 0 && o.output.empty()) NMF_THROW(UsageError, "--top-n writes PREFIX_topn.csv: it needs -o PREFIX");
+  if (!o.fixed_s_cols.empty() && o.fixed_s.empty()) NMF_THROW(UsageError, "--fixed-S-cols needs --fixed-S");
+  if (!o.fixed_s.empty()) {
+    if (o.input.empty()) NMF_THROW(UsageError, "--fixed-S needs an --input whose rows to fold in");
+    if (o.k_values.size() > 1 || o.restarts > 1 || o.groups > 1 || o.cv_folds > 0)
+      NMF_THROW(UsageError, "--fixed-S computes A once: it takes no k sweep, --restarts, --groups or --cv-folds");
+    if (o.top_n > 0) NMF_THROW(UsageError, "--top-n is not available with --fixed-S yet");
+  }
   find_solver(o.algo);  // throws the message listing the known solvers
 }
 

@@ -271,7 +271,7 @@ std::optional<std::string> first_stop(const StopRules& rules, const IterationRec
 
 }  // namespace
 
-RatingsResult RatingsFactorization::run(const StopRules& rules, IterationObserver* observer) {
+RatingsResult RatingsFactorization::run(const StopRules& rules, IterationObserver* observer, IterationEndHook* hook) {
   for (const auto& rule : rules)
     NMF_REQUIRE(!rule->needs_projected_gradient(), UsageError,
                 "--tol-pg is not available in the recommender mode (its loss covers the observed ratings only)");
@@ -303,7 +303,8 @@ RatingsResult RatingsFactorization::run(const StopRules& rules, IterationObserve
     it.finish_record(record, iteration % options_.eval_every == 0);
     if (record.evaluated) record.objective_change = (previous_objective - record.objective) / previous_objective;
     stop = first_stop(rules, record);
-    if (stop && !record.evaluated) {  // the last iterate is always evaluated
+    if (!stop && hook) stop = hook->stop_requested(iteration);  // collective: a signal or the time limit
+    if (stop && !record.evaluated) {                            // the last iterate is always evaluated
       it.finish_record(record, true);
       record.objective_change = (previous_objective - record.objective) / previous_objective;
     }

@@ -29,6 +29,10 @@ void check_recommender_options(const Options& o, const DistMatrix& x) {
         "--l1-A, --l2-A, --l1-S and --l2-S belong to plain NMF; the recommender mode's penalties are --lambda "
         "(weighted L2 on A and S) and --lambda-bias");
   if (o.tol_pg > 0) refuse("--tol-pg is not available in the recommender mode");
+  if (!o.checkpoint_dir.empty() || !o.resume.empty())
+    refuse(
+        "--checkpoint-dir and --resume are not available in the recommender mode yet (its fits are not checkpointed)");
+  if (o.top_n > 0) refuse("--top-n is not available in the recommender mode yet");
   if (x.block.storage != Storage::sparse)
     refuse("the recommender mode keeps the ratings sparse: drop --storage dense (or use --missing zero)");
 }
@@ -128,7 +132,13 @@ void run_recommender(const Options& o, MPI_Comm world, const ProcessGrid& grid, 
   options.seed = o.seed;
   ConsoleLogger logger(talk, o.log_every);
   RatingsFactorization factorization(grid, x.layout, data, *solver, options);
-  const RatingsResult result = factorization.run(stop_rules(o), &logger);
+  // Signals and --time-limit stop this loop as they stop plain NMF's (no checkpoint directory: nothing written).
+  CheckpointSettings stop_settings;
+  stop_settings.time_limit = o.time_limit;
+  stop_settings.process_start = o.start_time;
+  stop_settings.talk = talk;
+  Checkpointer stop_hook(grid.comm(), stop_settings, "recommender", {}, {});
+  const RatingsResult result = factorization.run(stop_rules(o), &logger, &stop_hook);
   if (talk) print_recommender_result(o, result);
   if (!outputs) return;
 

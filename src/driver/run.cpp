@@ -6,6 +6,8 @@
 
 #include "cross_validation.hpp"
 #include "nmf/driver/checkpoint.hpp"
+#include "nmf/driver/fold_in.hpp"
+#include "nmf/driver/top_n.hpp"
 #include "nmf/io/input.hpp"
 #include "nmf/io/output.hpp"
 #include "nmf/io/output_set.hpp"
@@ -89,6 +91,12 @@ void write_outputs(const Options& o, MPI_Comm world, OutputSet& outputs, const P
         outputs.add_text_pieces(grid.comm(), "col_ids", o.output + "_cols.txt", ids->cols);
       }
       nlohmann::ordered_json extra;
+      if (o.top_n > 0) {  // plain NMF: no biases
+        const double top_n_start = MPI_Wtime();
+        write_top_n(outputs, o.output + "_topn.csv", grid, p.x.layout, p.x.block, fit.best.factors, nullptr, o.top_n,
+                    p.source->id_maps());
+        extra["top_n"] = {{"n", o.top_n}, {"seconds", MPI_Wtime() - top_n_start}};
+      }
       if (choice) {
         outputs.add_text_file(grid.comm(), "rank_selection", csv_path, detail::rank_selection_csv(*choice));
         extra["rank_selection"] = detail::rank_selection_json(*choice, o);
@@ -146,6 +154,7 @@ void end_if_interrupted(const Options& o, MPI_Comm world, bool outputs_written) 
 }  // namespace
 
 void run_factorization(const Options& options, MPI_Comm world) {
+  if (!options.fixed_s.empty()) return run_fold_in(options, world);
   Options o = options;
   const double start = MPI_Wtime();
   o.start_time = start;
@@ -160,6 +169,7 @@ void run_factorization(const Options& options, MPI_Comm world) {
     detail::print_header(o, size_of(world), p.groups.count, *p.grid, p.source->description(), p.x, p.read_seconds);
   if (detail::recommender_mode(o, *p.source)) {  // the loss over the observed ratings only (README, Recommending)
     detail::run_recommender(o, world, *p.grid, p.x, *p.source, p.read_seconds, outputs ? &*outputs : nullptr, start);
+    end_if_interrupted(o, world, true);
     return;
   }
   detail::JobRunner runner(o, *p.grid, p.x, talk);

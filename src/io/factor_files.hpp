@@ -20,6 +20,10 @@ struct FactorChecksums {
 FactorChecksums write_factor_files(const ProcessGrid& grid, const Layout& layout, const Factors& factors,
                                    OutputFormat format, const std::string& a_path, const std::string& s_path);
 
+// Collective over grid.comm(): writes A alone (n x k, from this rank's slice a_t) to `a_path`, verified.
+FileChecksum write_a_file(const ProcessGrid& grid, const Layout& layout, const DenseMatrix& a_t, OutputFormat format,
+                          const std::string& a_path);
+
 // Collective: the temporary name of `path` for this run, the same on every rank of `comm`.
 std::string temporary_name(MPI_Comm comm, const std::string& path);
 

@@ -171,6 +171,13 @@ FactorChecksums write_factor_files(const ProcessGrid& grid, const Layout& layout
   return checksums;
 }
 
+FileChecksum write_a_file(const ProcessGrid& grid, const Layout& layout, const DenseMatrix& a_t, OutputFormat format,
+                          const std::string& a_path) {
+  if (format == OutputFormat::mtx) return write_a_matrix_market(grid, layout, a_t, a_path);
+  return write_npy(grid, a_t, layout.a_slices.begin(layout.a_slice_of(grid.row(), grid.col())), {layout.n, a_t.rows()},
+                   false, a_path);
+}
+
 }  // namespace detail
 
 }  // namespace nmf

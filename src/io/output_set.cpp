@@ -197,6 +197,15 @@ void OutputSet::write_factors(const ProcessGrid& grid, const Layout& layout, con
   stage("S", paths_.s, checksums.s, s_temporary);
 }
 
+void OutputSet::write_a(const ProcessGrid& grid, const Layout& layout, const DenseMatrix& a_t) {
+  removes_temporaries_ = grid.rank() == 0;
+  const std::string a_temporary = detail::temporary_name(grid.comm(), paths_.a);
+  pending_ = {a_temporary};  // removed by the destructor if the write fails
+  const detail::FileChecksum checksum = detail::write_a_file(grid, layout, a_t, format_, a_temporary);
+  pending_.clear();
+  stage("A", paths_.a, checksum, a_temporary);
+}
+
 void OutputSet::add_text_file(MPI_Comm writers, const std::string& role, const std::string& path,
                               const std::string& text) {
   const bool root = rank_in(writers) == 0;

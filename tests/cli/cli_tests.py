@@ -1327,22 +1327,29 @@ def case_bad_ratings(ctx):
     for bad, keywords, extra in [("7,3,lots", ["rating 'lots' is not a number"], []),
                                  ("7,3", ["expected 3 or more fields", "found 2"], []),
                                  ("user,item,rating", ["header line in the middle"], []),
+                                 (",3,4", ["empty user id"], []),
+                                 ("7,,4", ["empty item id"], []),
                                  ("7,3,-2", ["negative rating", "X >= 0", "recommender"], ["--missing", "zero"])]:
         for position in (2, len(good) - 3):
             lines = ["user,item,rating"] + good[:position] + [bad] + good[position:]
             path = ctx.indir / "bad.csv"
             path.write_text("\n".join(lines) + "\n")
-            for ranks in (2, 4):
+            for ranks in (1, 2, 4) if position == 2 else (2, 4):  # one rank reads every line: one position will do
                 expect_error(ctx, ["-i", path, "-k", "2", "-o", out_prefix(ctx)] + extra, EXIT_BAD_INPUT, keywords,
                              ranks=ranks, location=f"{path}:{position + 2}:")
     empty = ctx.indir / "empty.txt"
     empty.write_text("")
-    expect_error(ctx, ["-i", empty, "--format", "ratings", "-k", "2", "-o", out_prefix(ctx)], EXIT_BAD_INPUT,
-                 ["empty"], location=f"{empty}:1:")
     header_only = ctx.indir / "header.csv"
     header_only.write_text("userId,movieId,rating\n")
-    expect_error(ctx, ["-i", header_only, "-k", "2", "-o", out_prefix(ctx)], EXIT_BAD_INPUT, ["no ratings"],
-                 location=f"{header_only}:2:")
+    tab_empty_id = ctx.indir / "tabs.tsv"  # an empty id between two tabs
+    tab_empty_id.write_text("u1\ti1\t3\nu2\t\t4\nu3\ti2\t5\n")
+    for ranks in (1, 2):
+        expect_error(ctx, ["-i", empty, "--format", "ratings", "-k", "2", "-o", out_prefix(ctx)], EXIT_BAD_INPUT,
+                     ["empty"], ranks=ranks, location=f"{empty}:1:")
+        expect_error(ctx, ["-i", header_only, "-k", "2", "-o", out_prefix(ctx)], EXIT_BAD_INPUT, ["no ratings"],
+                     ranks=ranks, location=f"{header_only}:2:")
+        expect_error(ctx, ["-i", tab_empty_id, "-k", "2", "-o", out_prefix(ctx)], EXIT_BAD_INPUT, ["empty item id"],
+                     ranks=ranks, location=f"{tab_empty_id}:2:")
 
 
 def shared_ratings(ctx, path, separator, header, n, m, lines, duplicates):
@@ -1597,6 +1604,211 @@ def case_e2e_recommender_filmtrust(ctx):
 @case
 def case_e2e_recommender_movielens(ctx):
     shared_recommender(ctx, MOVIELENS, 0.87)
+# --- top-N lists (--top-n) and fold-in (--fixed-S) -------------------------------------------------------------
+
+def read_topn(path):
+    """PREFIX_topn.csv as [(user, rank, item, score)] (text ids, int rank, float score); checks the header."""
+    lines = Path(path).read_text().splitlines()
+    check(lines and lines[0] == "user,rank,item,score", f"{path}: header {lines[:1]}, expected user,rank,item,score")
+    rows = []
+    for line in lines[1:]:
+        user, rank, item, score = line.split(",")
+        rows.append((user, int(rank), item, float(score)))
+    return rows
+
+
+def brute_force_topn(scores, rated, n):
+    """Per row: the n unrated columns with the highest score, ties to the lower column: [(col, score), ...]."""
+    lists = []
+    for i in range(scores.shape[0]):
+        cols = np.flatnonzero(~rated[i])
+        order = np.lexsort((cols, -scores[i, cols]))  # by score descending, then column ascending
+        lists.append([(int(cols[p]), float(scores[i, cols[p]])) for p in order[:n]])
+    return lists
+
+
+def check_topn(path, scores, rated, n, user_ids, item_ids, run=None):
+    """The CSV against numpy's brute-force ranking of `scores` (A S) without the `rated` entries: every user in
+    row order, ranks 1..N (fewer when fewer are unrated), the same items, scores to round-off. An item may differ
+    only where numpy's scores of the two items tie to round-off."""
+    expected = brute_force_topn(scores, rated, n)
+    got = read_topn(path)
+    scale = np.abs(scores).max()
+    want = [(user_ids[i], q + 1, item_ids[j], s) for i, lst in enumerate(expected) for q, (j, s) in enumerate(lst)]
+    check(len(got) == len(want), f"{path}: {len(got)} lines, numpy ranks {len(want)}", run)
+    column_of = {item: j for j, item in enumerate(item_ids)}
+    row_of = {user: i for i, user in enumerate(user_ids)}
+    for g, w in zip(got, want):
+        check(g[:2] == w[:2], f"{path}: line {g} where numpy has {w} (user, rank)", run)
+        check(abs(g[3] - w[3]) <= 1e-12 * scale, f"{path}: score {g} vs numpy's {w}", run)
+        if g[2] != w[2]:
+            i = row_of[g[0]]
+            check(abs(scores[i, column_of[g[2]]] - scores[i, column_of[w[2]]]) <= 1e-12 * scale,
+                  f"{path}: item {g} where numpy ranks {w}, and their scores do not tie", run)
+    return got
+
+
+def check_file_listed(summary, role, path, run=None):
+    import zlib
+    entry = summary["files"].get(role)
+    check(entry is not None, f"the summary's files lack {role!r}: {list(summary['files'])}", run)
+    data = Path(path).read_bytes()
+    check(entry["path"] == str(path) and entry["bytes"] == len(data) and
+          entry["checksum"] == "%08x" % zlib.crc32(data), f"the summary's {role} entry {entry} is not {path}", run)
+
+
+@case(ranks=4)
+def case_e2e_top_n(ctx):
+    """--top-n on a sparse Matrix Market file at P = 1, 2, 4 (and a 2 x 2 grid) against numpy's brute force:
+    stored entries are rated and excluded; a row that stored every column gets no line, one that stored all but
+    two gets two."""
+    x = random_sparse(60, 45, 0.2, seed=31)
+    x[0, :] = np.arange(1, 46)  # rated everything
+    x[1, :] = 1.0
+    x[1, [7, 30]] = 0.0  # two left, fewer than N
+    f = write_coordinate(ctx.indir / "topn.mtx", x, order=shuffled(32))
+    rated = x != 0
+    n = 6
+    outputs = {}
+    for ranks, extra in [(1, []), (2, []), (4, []), (4, ["--grid", "2x2"])]:
+        prefix = out_prefix(ctx, f"topn{ranks}{len(extra)}")
+        run = ctx.run_ok(ranks, ["-i", f, "-k", 4, "--algo", "bpp", "--iters", 20, "--top-n", n, "-o", prefix] + extra)
+        a, s, summary = check_factorization(x, prefix, 4, run=run)
+        path = Path(f"{prefix}_topn.csv")
+        got = check_topn(path, a @ s, rated, n, [str(i + 1) for i in range(60)], [str(j + 1) for j in range(45)], run)
+        check(not any(u == "1" for u, *_ in got), "row 1 rated every column but has recommendations", run)
+        check(sorted(g[2] for g in got if g[0] == "2") == ["31", "8"], "row 2 should get exactly items 8 and 31", run)
+        check_file_listed(summary, "topn", path, run)
+        outputs[(ranks, len(extra))] = [g[:3] for g in got]
+    for key, items in outputs.items():
+        check(items == outputs[(1, 0)], f"the top-N items at {key} differ from those at -np 1")
+
+
+@case(ranks=4)
+def case_e2e_top_n_ratings(ctx):
+    """--top-n on a rating file: users and items by their original ids, an explicit 0 rating counts as rated."""
+    rng = np.random.default_rng(41)
+    users, items = [f"u{i:02d}" for i in range(25)], [f"film {j}" for j in range(18)]
+    lines = []
+    for i, u in enumerate(users):
+        for j in rng.choice(18, size=int(rng.integers(2, 12)), replace=False):
+            lines.append(f"{u}\t{items[j]}\t{rng.integers(0, 11) / 2}")
+    lines.append(f"{users[3]}\t{items[5]}\t0")  # an explicit 0 (the last duplicate wins)
+    path = ctx.indir / "r.tsv"
+    path.write_text("\n".join(lines) + "\n")
+    row_ids, col_ids, ratings = parse_ratings(path.read_text(), "\t", False)
+    x = np.zeros((len(row_ids), len(col_ids)))
+    rated = np.zeros(x.shape, dtype=bool)
+    for (i, j), v in ratings.items():
+        x[i, j], rated[i, j] = v, True
+    for ranks in (1, 2, 4):
+        prefix = out_prefix(ctx, f"r{ranks}")
+        run = ctx.run_ok(ranks, ["-i", path, "-k", 3, "--algo", "bpp", "--iters", 15, "--storage", "sparse",
+                                 "--missing", "zero",
+                                 "--top-n", 4, "-o", prefix])
+        a, s, summary = check_factorization(x, prefix, 3, run=run)
+        got = check_topn(Path(f"{prefix}_topn.csv"), a @ s, rated, 4, row_ids, col_ids, run)
+        check(not any(u == users[3] and i == items[5] for u, _, i, _ in got), "an explicit 0 rating was recommended",
+              run)
+
+
+def nnls_rows(x, s):
+    """scikit-learn's NMF.transform with a fixed S, exactly: every row of A by scipy's NNLS."""
+    from scipy.optimize import nnls
+    return np.array([nnls(s.T, row)[0] for row in x])
+
+
+def check_fold_in(prefix, x, s, run, output_format="mtx"):
+    a = np.load(f"{prefix}_A.npy") if output_format == "npy" else np.asarray(__import__("scipy.io").io.mmread(
+        f"{prefix}_A.mtx"), dtype=np.float64)
+    expected = nnls_rows(x, s)
+    check_same_matrix(a, expected, 1e-8, f"{prefix}: A against scipy's nnls row by row")
+    summary = load_summary(prefix)
+    check(summary["mode"] == "fold_in" and summary["k"] == s.shape[0], f"{prefix}: summary mode/k", run)
+    check_close(summary["relative_error"], numpy_error(x, a, s), 1e-7, f"{prefix}: relative error", run)
+    check(not Path(f"{prefix}_S.mtx").exists(), f"{prefix}: a fold-in wrote S", run)
+    check_file_listed(summary, "A", Path(summary["outputs"]["A"]), run)
+    return a, summary
+
+
+@case(ranks=4)
+def case_e2e_fold_in(ctx):
+    """--fixed-S on Matrix Market and .npy input and factors, at P = 1, 2, 4: A is scipy's row-by-row NNLS against
+    the fixed S; S written as an array, as coordinates (scipy) and as .npy all read."""
+    import scipy.io
+    import scipy.sparse
+    x = random_sparse(80, 50, 0.3, seed=51)
+    f = write_coordinate(ctx.indir / "fit.mtx", x)
+    fit = ctx.indir / "fit"  # not in outdir: the error cases check that it stays empty
+    ctx.run_ok(2, ["-i", f, "-k", 5, "--algo", "bpp", "--iters", 30, "-o", fit])
+    ctx.run_ok(2, ["-i", f, "-k", 5, "--algo", "bpp", "--iters", 30, "--output-format", "npy", "-o", fit])
+    _, s = load_factors(fit)
+    s_coordinate = ctx.indir / "S_coordinate.mtx"
+    scipy.io.mmwrite(str(s_coordinate), scipy.sparse.coo_matrix(s), precision=17)
+    x_new = random_sparse(33, 50, 0.4, seed=52)
+    new = write_coordinate(ctx.indir / "new.mtx", x_new)
+    new_npy = ctx.indir / "new.npy"
+    np.save(new_npy, x_new)
+    expect_error(ctx, ["-i", f, "--fixed-S", f"{fit}_S.mtx", "-k", 4, "-o", out_prefix(ctx, "bad")], EXIT_USAGE,
+                 ["-k 4", "k = 5"])
+    narrow = write_coordinate(ctx.indir / "narrow.mtx", x_new[:, :40])
+    expect_error(ctx, ["-i", narrow, "--fixed-S", f"{fit}_S.mtx", "-o", out_prefix(ctx, "bad")], EXIT_BAD_INPUT,
+                 ["40 columns", "50"])
+    for ranks, extra in [(1, []), (2, []), (4, []), (4, ["--grid", "2x2"]), (2, ["--storage", "sparse"])]:
+        for name, s_file, inp, fmt in [("mtx", f"{fit}_S.mtx", new, "mtx"), ("coo", s_coordinate, new, "mtx"),
+                                       ("npy", f"{fit}_S.npy", new_npy, "npy")]:
+            prefix = out_prefix(ctx, f"fold_{name}_{ranks}{len(extra)}")
+            run = ctx.run_ok(ranks, ["-i", inp, "--fixed-S", s_file, "-o", prefix, "--output-format", fmt] + extra)
+            check_fold_in(prefix, x_new, s, run, fmt)
+
+
+@case(ranks=4)
+def case_e2e_fold_in_ratings(ctx):
+    """--fixed-S on rating files: the new input's items are matched to the fit's columns by id (PREFIX_cols.txt
+    found beside PREFIX_S.mtx, or --fixed-S-cols); items not in the fit are ignored with a counted warning; A has
+    a row per new user (PREFIX_rows.txt), and equals scipy's NNLS on the new ratings in the fit's columns."""
+    rng = np.random.default_rng(61)
+    fit_lines = [f"u{i} m{j} {rng.integers(1, 11) / 2}" for i in range(40) for j in range(30) if rng.random() < 0.3]
+    fit_path = ctx.indir / "fit.txt"
+    fit_path.write_text("\n".join(fit_lines) + "\n")
+    fit = ctx.indir / "fit"  # not in outdir: the error cases check that it stays empty
+    ctx.run_ok(2, ["-i", fit_path, "-k", 4, "--algo", "bpp", "--iters", 30, "--missing", "zero", "-o", fit])
+    _, s = load_factors(fit)
+    fitted_cols = Path(f"{fit}_cols.txt").read_text().splitlines()
+    # New users (and one old), items in another order, two items the fit never saw.
+    items = list(reversed(fitted_cols))[:20] + ["new1", "new2"]
+    new_lines = [f"v{i},{items[j]},{rng.integers(1, 11) / 2}" for i in range(15) for j in range(22) if rng.random() < 0.35]
+    new_lines += ["u0,m0,4", "v0,new1,5"]
+    new_path = ctx.indir / "new.csv"
+    new_path.write_text("user,item,rating\n" + "\n".join(new_lines) + "\n")
+    row_ids, col_ids, ratings = parse_ratings(new_path.read_text(), ",", True)
+    x = np.zeros((len(row_ids), len(fitted_cols)))
+    ignored = 0
+    for (i, j), v in ratings.items():
+        if col_ids[j] in fitted_cols:
+            x[i, fitted_cols.index(col_ids[j])] = v
+        else:
+            ignored += 1
+    lone_s = ctx.indir / "S_alone.mtx"
+    shutil.copy(f"{fit}_S.mtx", lone_s)
+    expect_error(ctx, ["-i", new_path, "--fixed-S", lone_s, "-o", out_prefix(ctx, "bad")], EXIT_USAGE,
+                 ["--fixed-S-cols"])
+    other = ctx.indir / "other_cols.txt"
+    other.write_text("a\nb\n")
+    expect_error(ctx, ["-i", new_path, "--fixed-S", f"{fit}_S.mtx", "--fixed-S-cols", other, "-o",
+                       out_prefix(ctx, "bad")], EXIT_BAD_INPUT, ["2 ids", "not from the same fit"])
+    for ranks, extra in [(1, []), (2, []), (4, []), (2, ["--fixed-S-cols", f"{fit}_cols.txt"]),
+                         (4, ["--storage", "sparse"]), (4, ["--storage", "dense", "--grid", "2x2"])]:
+        prefix = out_prefix(ctx, f"fold{ranks}{len(extra)}")
+        run = ctx.run_ok(ranks, ["-i", new_path, "--fixed-S", f"{fit}_S.mtx", "-o", prefix] + extra)
+        _, summary = check_fold_in(prefix, x, s, run)
+        check(Path(f"{prefix}_rows.txt").read_text() == "".join(u + "\n" for u in row_ids), "rows.txt differs", run)
+        check(summary["columns_ignored"] == 2 and summary["entries_ignored"] == ignored,
+              f"summary ignored {summary['columns_ignored']} columns / {summary['entries_ignored']} entries, "
+              f"expected 2 / {ignored}", run)
+        warnings = re.findall(r"^nmf_mpi: warning: .*not in the fit.*$", run.stderr, re.M)
+        check(len(warnings) == 1 and f"2 columns (items) with {ignored} stored entries" in warnings[0],
+              f"expected one warning counting 2 items and {ignored} ratings, got {warnings}", run)
 
 
 # --- driver ------------------------------------------------------------------------------------------------------

@@ -30,6 +30,7 @@
 
 #include "nmf/biases.hpp"
 #include "nmf/distribution/dist_matrix.hpp"
+#include "nmf/driver/checkpoint.hpp"
 #include "nmf/driver/factorization.hpp"
 #include "nmf/kernels/observed.hpp"
 #include "nmf/solvers/solver.hpp"
@@ -79,7 +80,9 @@ class RatingsFactorization {
 
   // Collective over grid.comm(): iterates from the initial factors (A random from the seed, keyed by global
   // row, S = 0, biases 0) until a stop rule fires; the observer sees every evaluated iteration.
-  RatingsResult run(const StopRules& rules, IterationObserver* observer);
+  // `hook` (may be null) is asked at the end of every iteration whether a signal or the time limit stops the run
+  // (IterationEndHook::stop_requested). Checkpoints of this mode are not written yet.
+  RatingsResult run(const StopRules& rules, IterationObserver* observer, IterationEndHook* hook = nullptr);
 
  private:
   const ProcessGrid& grid_;

@@ -66,6 +66,9 @@ class OutputSet {
   // of the file. Throws CollectiveError (output_error).
   void write_factors(const ProcessGrid& grid, const Layout& layout, const Factors& factors);
 
+  // The same for A alone (n x k, from this rank's slice a_t, k x rows): the fold-in, whose S is fixed.
+  void write_a(const ProcessGrid& grid, const Layout& layout, const DenseMatrix& a_t);
+
   // Collective over `writers` (the same ranks as write_factors): writes `text`, the same on every rank,
   // to `path` under a temporary name (rank 0 writes it). `role` is its key in files_json().
   void add_text_file(MPI_Comm writers, const std::string& role, const std::string& path, const std::string& text);

@@ -1,0 +1,368 @@
+#include "nmf/driver/fold_in.hpp"
+
+#include <climits>
+#include <cstdio>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <optional>
+
+#include "nmf/distribution/collectives.hpp"
+#include "nmf/io/id_map.hpp"
+#include "nmf/io/input.hpp"
+#include "nmf/io/output_set.hpp"
+#include "nmf/kernels/dense.hpp"
+#include "nmf/kernels/nnls.hpp"
+#include "nmf/kernels/products.hpp"
+#include "nmf/version.hpp"
+#include "report.hpp"
+
+namespace nmf {
+
+namespace {
+
+// The fixed S, read as S^T (one row per column of S) on a P x 1 grid: each rank holds one run of S's columns.
+struct FixedS {
+  std::string path;
+  index_t m = 0;  // columns of S: the columns of the fit
+  int k = 0;
+  BlockPartition runs;  // which rank holds which columns (P parts of [0, m))
+  DenseMatrix columns;  // k x (this rank's run), columns runs.begin(rank) ...
+};
+
+FixedS read_fixed_s(MPI_Comm comm, const std::string& path) {
+  FixedS fixed;
+  fixed.path = path;
+  ReadOptions read;
+  read.path = path;
+  read.transpose = true;  // S^T: the columns of S become rows, split among the ranks
+  read.storage = StorageChoice::dense;
+  std::unique_ptr<InputSource> source = open_input(comm, read);
+  const InputShape shape = source->shape();
+  const int ranks = size_of(comm);
+  if (source->id_maps() || shape.cols > 100000 || shape.cols < 1)
+    NMF_THROW_REPLICATED(ExitCode::bad_input, "--fixed-S " + path + ": expected the k x m factor S of a fit (a " +
+                                                  "Matrix Market or .npy file written by nmf_mpi), found " +
+                                                  source->description());
+  if (shape.rows < ranks)
+    NMF_THROW_REPLICATED(ExitCode::usage, "--fixed-S " + path + " has " + std::to_string(shape.rows) +
+                                              " columns, fewer than the " + std::to_string(ranks) +
+                                              " ranks; run on fewer ranks");
+  fixed.m = shape.rows;
+  fixed.k = static_cast<int>(shape.cols);
+  ProcessGrid grid(comm, GridShape{ranks, 1});
+  const DistMatrix st = source->distribute(grid);
+  fixed.runs = st.layout.row_blocks;
+  fixed.columns.resize(fixed.k, st.block.rows);
+  for_each_stored_entry(st.block, [&](index_t j, index_t c, double value) { fixed.columns(c, j) = value; });
+  return fixed;
+}
+
+// Collective over `comm` (the ranks that read `fixed`, in the same order): the columns `wanted` of S (indices
+// into the fit's columns; -1 gives a zero column), k x wanted.size(). Each is asked of the rank holding it.
+DenseMatrix fetch_columns(MPI_Comm comm, const FixedS& fixed, const std::vector<index_t>& wanted) {
+  const int ranks = size_of(comm);
+  const index_t k = fixed.k;
+  std::vector<std::vector<index_t>> asked(static_cast<std::size_t>(ranks)), position(asked.size());
+  for (std::size_t p = 0; p < wanted.size(); ++p) {
+    if (wanted[p] < 0) continue;
+    const int holder = fixed.runs.owner(wanted[p]);
+    asked[static_cast<std::size_t>(holder)].push_back(wanted[p]);
+    position[static_cast<std::size_t>(holder)].push_back(static_cast<index_t>(p));
+  }
+  std::vector<int> send_counts(ranks), send_displs(ranks), recv_counts(ranks), recv_displs(ranks);
+  std::vector<index_t> questions;
+  for (int r = 0; r < ranks; ++r) {
+    send_counts[r] = mpi_count(static_cast<index_t>(asked[r].size()), "columns asked");
+    send_displs[r] = mpi_count(static_cast<index_t>(questions.size()), "columns asked");
+    questions.insert(questions.end(), asked[r].begin(), asked[r].end());
+  }
+  NMF_MPI_CHECK(MPI_Alltoall(send_counts.data(), 1, MPI_INT, recv_counts.data(), 1, MPI_INT, comm));
+  index_t incoming = 0;
+  for (int r = 0; r < ranks; ++r) {
+    recv_displs[r] = mpi_count(incoming, "columns asked");
+    incoming += recv_counts[r];
+  }
+  std::vector<index_t> to_answer(static_cast<std::size_t>(incoming));
+  NMF_MPI_CHECK(MPI_Alltoallv(questions.data(), send_counts.data(), send_displs.data(), MPI_INT64_T, to_answer.data(),
+                              recv_counts.data(), recv_displs.data(), MPI_INT64_T, comm));
+  const index_t first = fixed.runs.begin(rank_in(comm));
+  std::vector<double> answers(static_cast<std::size_t>(incoming * k));
+  for (index_t q = 0; q < incoming; ++q)
+    std::copy(fixed.columns.col(to_answer[q] - first), fixed.columns.col(to_answer[q] - first) + k,
+              answers.begin() + q * k);
+  // Back the other way: k doubles per column.
+  for (int r = 0; r < ranks; ++r) {
+    std::swap(send_counts[r], recv_counts[r]);
+    std::swap(send_displs[r], recv_displs[r]);
+    send_counts[r] = mpi_count(send_counts[r] * k, "column values");
+    send_displs[r] = mpi_count(send_displs[r] * k, "column values");
+    recv_counts[r] = mpi_count(recv_counts[r] * k, "column values");
+    recv_displs[r] = mpi_count(recv_displs[r] * k, "column values");
+  }
+  std::vector<double> values(questions.size() * static_cast<std::size_t>(k));
+  NMF_MPI_CHECK(MPI_Alltoallv(answers.data(), send_counts.data(), send_displs.data(), MPI_DOUBLE, values.data(),
+                              recv_counts.data(), recv_displs.data(), MPI_DOUBLE, comm));
+  DenseMatrix out(k, static_cast<index_t>(wanted.size()));
+  std::size_t q = 0;
+  for (int r = 0; r < ranks; ++r)
+    for (const index_t p : position[r]) {
+      std::copy(values.begin() + static_cast<std::ptrdiff_t>(q * k),
+                values.begin() + static_cast<std::ptrdiff_t>((q + 1) * k), out.col(p));
+      ++q;
+    }
+  return out;
+}
+
+// The fit's column id map: --fixed-S-cols, or PREFIX_cols.txt beside a PREFIX_S.mtx / PREFIX_S.npy.
+std::string fitted_column_map_path(const Options& o) {
+  if (!o.fixed_s_cols.empty()) return o.fixed_s_cols;
+  for (const char* suffix : {"_S.mtx", "_S.npy"}) {
+    const std::string tail(suffix);
+    if (o.fixed_s.size() > tail.size() && o.fixed_s.compare(o.fixed_s.size() - tail.size(), tail.size(), tail) == 0)
+      return o.fixed_s.substr(0, o.fixed_s.size() - tail.size()) + "_cols.txt";
+  }
+  return "";
+}
+
+// Which column of the fit each column of this rank's S slice is (-1: not in the fit).
+struct ColumnMatch {
+  std::vector<index_t> fitted;
+  std::string map_path;  // the fit's column id map, when matched by id
+};
+
+ColumnMatch match_columns(const Options& o, MPI_Comm comm, const ProcessGrid& grid, const Layout& layout,
+                          const IdMaps* ids, const FixedS& fixed) {
+  ColumnMatch match;
+  const int slice = layout.s_slice_of(grid.row(), grid.col());
+  const index_t begin = layout.s_slices.begin(slice), end = layout.s_slices.end(slice);
+  if (!ids) {
+    if (!o.fixed_s_cols.empty())
+      NMF_THROW_REPLICATED(ExitCode::usage, "--fixed-S-cols matches the ids of ratings input; " + o.input +
+                                                " has no ids (its columns must be the fit's, in order)");
+    if (layout.m != fixed.m)
+      NMF_THROW_REPLICATED(ExitCode::bad_input, o.input + " has " + std::to_string(layout.m) + " columns, but S in " +
+                                                    fixed.path + " has " + std::to_string(fixed.m) +
+                                                    "; the input's columns must be the fit's");
+    for (index_t j = begin; j < end; ++j) match.fitted.push_back(j);
+    return match;
+  }
+  match.map_path = fitted_column_map_path(o);
+  if (match.map_path.empty() || (o.fixed_s_cols.empty() && !std::filesystem::exists(match.map_path)))
+    NMF_THROW_REPLICATED(ExitCode::usage,
+                         "--fixed-S with ratings input needs the fit's column id map to match "
+                         "items by id: give --fixed-S-cols PREFIX_cols.txt" +
+                             (match.map_path.empty() ? std::string() : " (" + match.map_path + " does not exist)"));
+  DistributedIdMap fitted_map(comm, read_id_map_piece(comm, match.map_path));
+  if (fitted_map.size() != fixed.m)
+    NMF_THROW_REPLICATED(ExitCode::bad_input, match.map_path + " holds " + std::to_string(fitted_map.size()) +
+                                                  " ids, but S in " + fixed.path + " has " + std::to_string(fixed.m) +
+                                                  " columns: they are not from the same fit");
+  const DistributedIdMap input_map(comm, ids->cols);
+  std::vector<index_t> mine;
+  for (index_t j = begin; j < end; ++j) mine.push_back(j);
+  match.fitted = fitted_map.indices_of(input_map.ids_of(mine));
+  return match;
+}
+
+// Sets the stored entries of X in columns the fit does not have to zero, so that they leave the problem and
+// its error. Returns the number of stored entries (ratings) ignored on this rank.
+index_t drop_unmatched_columns(const ProcessGrid& grid, const Layout& layout, const std::vector<index_t>& fitted_slice,
+                               LocalBlock& block) {
+  // The match of every column of this rank's column block: the slices of its grid column, in order.
+  std::vector<int> counts(static_cast<std::size_t>(grid.shape().rows)), displs(counts.size());
+  int total = 0;
+  for (int i = 0; i < grid.shape().rows; ++i) {
+    counts[i] = mpi_count(layout.s_slices.size(layout.s_slice_of(i, grid.col())), "columns");
+    displs[i] = total;
+    total += counts[i];
+  }
+  std::vector<index_t> fitted(static_cast<std::size_t>(total));
+  NMF_MPI_CHECK(MPI_Allgatherv(fitted_slice.data(), mpi_count(static_cast<index_t>(fitted_slice.size()), "columns"),
+                               MPI_INT64_T, fitted.data(), counts.data(), displs.data(), MPI_INT64_T, grid.col_comm()));
+  index_t dropped = 0;
+  if (block.storage == Storage::dense) {
+    for (index_t j = 0; j < block.cols; ++j)
+      if (fitted[j] < 0) {
+        for (index_t i = 0; i < block.rows; ++i) dropped += block.dense(i, j) != 0.0;
+        std::fill(block.dense.col(j), block.dense.col(j) + block.rows, 0.0);
+      }
+  } else {
+    for (std::size_t p = 0; p < block.csr.index.size(); ++p)
+      if (fitted[block.csr.index[p]] < 0) {
+        block.csr.values[p] = 0.0;
+        ++dropped;
+      }
+    for (index_t j = 0; j < block.cols; ++j)
+      if (fitted[j] < 0)
+        std::fill(block.csc.values.begin() + block.csc.ptr[j], block.csc.values.begin() + block.csc.ptr[j + 1], 0.0);
+  }
+  return dropped;
+}
+
+double sum_over(MPI_Comm comm, double value) {
+  NMF_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &value, 1, MPI_DOUBLE, MPI_SUM, comm));
+  return value;
+}
+
+index_t sum_over(MPI_Comm comm, index_t value) {
+  NMF_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &value, 1, MPI_INT64_T, MPI_SUM, comm));
+  return value;
+}
+
+double block_norm_sq(const LocalBlock& block) {
+  double sum = 0;
+  for_each_stored_entry(block, [&](index_t, index_t, double value) { sum += value * value; });
+  return sum;
+}
+
+}  // namespace
+
+void run_fold_in(const Options& o, MPI_Comm world) {
+  const double start = MPI_Wtime();
+  const bool talk = rank_in(world) == 0 && !o.quiet;
+  std::optional<OutputSet> outputs;  // holds the prefix's lock until the run ends
+  if (!o.output.empty()) outputs.emplace(world, o.output, parse_output_format(o.output_format));
+
+  const FixedS fixed = read_fixed_s(world, o.fixed_s);
+  const int k = fixed.k;
+  if (o.k > 0 && o.k != k)
+    NMF_THROW_REPLICATED(ExitCode::usage, "-k " + std::to_string(o.k) + " does not match the k = " + std::to_string(k) +
+                                              " of --fixed-S " + o.fixed_s + " (leave -k out)");
+  ReadOptions read;
+  read.path = o.input;
+  read.format = parse_input_format(o.format);
+  read.transpose = o.transpose;
+  read.storage = parse_storage_choice(o.storage);
+  read.chunk_bytes = o.read_chunk_mb << 20;
+  read.factor_rank = k;
+  std::unique_ptr<InputSource> source = open_input(world, read);
+  const InputShape shape = source->shape();
+  const GridShape grid_shape = collectively(world, [&] {
+    if (o.grid == "auto") return choose_grid_shape(size_of(world), shape.rows, shape.cols);
+    const GridShape requested = parse_grid_shape(o.grid);
+    validate_grid_shape(requested, size_of(world), shape.rows, shape.cols);
+    return requested;
+  });
+  const ProcessGrid grid(world, grid_shape);
+  DistMatrix x = source->distribute(grid);
+  const double read_seconds = MPI_Wtime() - start;
+  const Layout& layout = x.layout;
+  const IdMaps* ids = source->id_maps();
+
+  // The new X in the fit's columns: S's columns for this rank's slice, and the input's other columns dropped.
+  const ColumnMatch match = match_columns(o, world, grid, layout, ids, fixed);
+  index_t ignored_columns = 0;
+  for (const index_t f : match.fitted) ignored_columns += f < 0;
+  ignored_columns = sum_over(world, ignored_columns);
+  const index_t ignored_entries = sum_over(world, drop_unmatched_columns(grid, layout, match.fitted, x.block));
+  const double x_norm_sq = sum_over(world, block_norm_sq(x.block));
+  if (talk && ignored_columns > 0)
+    std::fprintf(stderr,
+                 "nmf_mpi: warning: %s: %lld columns (items) with %lld stored entries (ratings) are not in the fit "
+                 "(%s) and are ignored\n",
+                 o.input.c_str(), static_cast<long long>(ignored_columns), static_cast<long long>(ignored_entries),
+                 match.map_path.c_str());
+  if (!(x_norm_sq > 0))
+    NMF_THROW_REPLICATED(ExitCode::bad_input,
+                         o.input + ": every entry on a column of the fit is zero; there is " + "nothing to fold in");
+  Factors factors;
+  factors.s = fetch_columns(world, fixed, match.fitted);
+
+  // S S^T over every column of the fit (the fit's columns the input does not mention are zero columns of the
+  // new X), and S X^T for this rank's rows of A: the normal equations of every row's NNLS problem.
+  DenseMatrix gram_s;
+  gram(fixed.columns, gram_s);
+  NMF_MPI_CHECK(
+      MPI_Allreduce(MPI_IN_PLACE, gram_s.data(), mpi_count(gram_s.size(), "k * k"), MPI_DOUBLE, MPI_SUM, world));
+  FactorCollectives collectives;
+  std::vector<index_t> a_counts, s_counts;
+  for (int j = 0; j < grid.shape().cols; ++j)
+    a_counts.push_back(layout.a_slices.size(layout.a_slice_of(grid.row(), j)));
+  for (int i = 0; i < grid.shape().rows; ++i)
+    s_counts.push_back(layout.s_slices.size(layout.s_slice_of(i, grid.col())));
+  DenseMatrix s_colblock, cross_partial, cross;
+  collectives.allgather(grid.col_comm(), factors.s, s_counts, s_colblock);
+  multiply_s_xt(s_colblock, x.block, cross_partial);
+  collectives.reduce_scatter(grid.row_comm(), cross_partial, a_counts, cross);
+
+  // One exact NNLS per row (block principal pivoting), no alternation: a_i = argmin_{a >= 0} ||x_i - a S||.
+  //
+  // RECOMMENDER FOLD-IN (to plug in with the recommender mode): with biases, each row's problem covers only its
+  // observed entries and has the row bias as one more, unconstrained, unknown:
+  //   min over a_i >= 0, b_i of  sum_{j observed in row i} (x_ij - mu - b_i - c_j - a_i . s_j)^2
+  //                              + lambda_A n_i ||a_i||^2 + lambda_b b_i^2
+  // with mu and the column biases c_j fixed from the fit (PREFIX_bias_cols.mtx, the summary's mean). That needs
+  // per-row Gram matrices built from the row's observed columns (the recommender ALS row solve, with the
+  // bias as an extra unpenalized-sign coordinate), the fit's column biases fetched like S's columns
+  // (fetch_columns on a 1 x m matrix), a Biases{mean, rows, cols, low, high} as the result, and
+  // PREFIX_bias_rows.mtx written beside A. The column matching, the reading of S and the outputs here stay as
+  // they are; this block and the error below are what changes.
+  DenseMatrix stabilized = gram_s;
+  const double ridge = stabilize_gram(stabilized);
+  factors.a_t.resize(k, cross.cols());
+  const NnlsStats nnls = nnls_block_principal_pivoting(stabilized, cross, factors.a_t);
+
+  // ||X - A S||^2 = ||X||^2 - 2 <A^T, S X^T> + <A^T A, S S^T>.
+  DenseMatrix gram_a;
+  gram(factors.a_t, gram_a);
+  NMF_MPI_CHECK(
+      MPI_Allreduce(MPI_IN_PLACE, gram_a.data(), mpi_count(gram_a.size(), "k * k"), MPI_DOUBLE, MPI_SUM, world));
+  const double cross_dot = sum_over(world, frobenius_dot(factors.a_t, cross));
+  const double residual_sq = std::max(0.0, x_norm_sq - 2 * cross_dot + frobenius_dot(gram_a, gram_s));
+  const double relative_error = std::sqrt(residual_sq / x_norm_sq);
+  const index_t unconverged = sum_over(world, nnls.unconverged);
+  int pivot_rounds = nnls.pivot_rounds;
+  NMF_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &pivot_rounds, 1, MPI_INT, MPI_MAX, world));
+  const double seconds = MPI_Wtime() - start;
+  if (talk) {
+    std::printf(
+        "nmf_mpi %s: fold-in on %d rank%s as a %s grid: A for the %lld rows of %s against the fixed S "
+        "(k = %d, %lld columns) of %s\n",
+        NMF_VERSION, grid.size(), grid.size() == 1 ? "" : "s", grid.shape().str().c_str(),
+        static_cast<long long>(layout.n), source->description().c_str(), k, static_cast<long long>(fixed.m),
+        o.fixed_s.c_str());
+    std::printf("relative error %.6g over the input's entries on the fit's columns; %.3f s (read %.3f s)\n",
+                relative_error, seconds, read_seconds);
+    std::fflush(stdout);
+  }
+  if (!outputs) return;
+
+  std::optional<LocalFailure> failure;
+  try {
+    outputs->write_a(grid, layout, factors.a_t);
+    if (ids) outputs->add_text_pieces(grid.comm(), "row_ids", o.output + "_rows.txt", ids->rows);
+    nlohmann::ordered_json summary;
+    summary["command"] = o.command_line;
+    summary["version"] = NMF_VERSION;
+    summary["mode"] = "fold_in";
+    summary["input"] = source->description();
+    summary["transpose"] = o.transpose;
+    summary["fixed_S"] = o.fixed_s;
+    if (!match.map_path.empty()) summary["fixed_S_cols"] = match.map_path;
+    summary["ranks"] = size_of(world);
+    summary["grid"] = {grid.shape().rows, grid.shape().cols};
+    summary["n"] = layout.n;
+    summary["m"] = layout.m;
+    summary["m_fit"] = fixed.m;
+    summary["nnz"] = x.stats.nonzeros;
+    summary["storage"] = storage_name(x.block.storage);
+    summary["k"] = k;
+    summary["columns_ignored"] = ignored_columns;
+    summary["entries_ignored"] = ignored_entries;
+    summary["relative_error"] = relative_error;
+    summary["gram_ridge"] = ridge;
+    summary["nnls"] = {{"pivot_rounds", pivot_rounds}, {"unconverged", unconverged}};
+    summary["seconds"] = seconds;
+    summary["read_seconds"] = read_seconds;
+    summary["peak_rss_mib_per_rank"] = detail::spread_over_ranks(world, detail::peak_rss_mib());
+    summary["outputs"] = {{"A", outputs->paths().a}};
+    summary["files"] = nlohmann::ordered_json::parse(outputs->files_json());
+    outputs->commit(grid.comm(), summary.dump(1) + "\n");
+  } catch (const CollectiveError&) {
+    failure = describe_current_exception();
+  }
+  agree_on_failure(world, failure);
+  if (talk) std::printf("wrote %s and %s\n", outputs->paths().a.c_str(), outputs->paths().summary.c_str());
+}
+
+}  // namespace nmf
