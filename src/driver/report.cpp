@@ -216,6 +216,7 @@ nlohmann::ordered_json build_summary(const RunFacts& facts) {
   summary["objective"] = r.objective;
   summary["seconds"] = facts.total_seconds;
   summary["read_seconds"] = facts.read_seconds;
+  summary["read_bytes"] = facts.x.stats.bytes_read;  // of the input file, summed over the ranks that read it
   summary["iteration_seconds"] = r.seconds;
   summary["seconds_per_iteration"] = r.iterations > 0 ? r.seconds / r.iterations : 0.0;
   summary["history"] = history;
