@@ -95,6 +95,7 @@ void Iteration::update_slice(FactorSide side, int iteration) {
                               iteration, corrections};
     collectively(grid_.comm(), [&] { solver_.update(inputs, s_side ? f_.s : f_.a_t); });
   });
+  collectives_.count_agreement(grid_.comm());  // the all-reduce that ends `collectively`
 }
 
 // Each rank updates the gathered block from its own block of X; the ranks sharing the block (the grid column
@@ -110,6 +111,7 @@ void Iteration::update_gathered_block(FactorSide side, int iteration) {
     inputs.rank = grid_.rank();
     collectively(grid_.comm(), [&] { solver_.update(inputs, block); });
   });
+  collectives_.count_agreement(grid_.comm());  // the all-reduce that ends `collectively`
   timed(phases_.collectives,
         [&] { collectives_.allreduce_average(s_side ? grid_.col_comm() : grid_.row_comm(), block); });
   if (s_side)
@@ -184,9 +186,8 @@ void Iteration::form_product(FactorSide side) {
   if (alone) return;
   const std::vector<index_t>& counts = s_side ? s_counts_in_col_ : a_counts_in_row_;
   if (corrects_gram)
-    timed(phases_.collectives, [&] {
-      collectives_.reduce_scatter(sharing, corrections_partial, counts, product.corrections_local);
-    });
+    timed(phases_.collectives,
+          [&] { collectives_.reduce_scatter(sharing, corrections_partial, counts, product.corrections_local); });
   timed(phases_.collectives, [&] { collectives_.reduce_scatter(sharing, partial, counts, product.local); });
 }
 

@@ -221,6 +221,10 @@ nlohmann::ordered_json build_summary(const RunFacts& facts) {
   summary["seconds_per_iteration"] = r.iterations > 0 ? r.seconds / r.iterations : 0.0;
   summary["history"] = history;
   summary["comm_bytes_per_iteration"] = r.comm_bytes_per_iteration;
+  summary["comm_bytes_per_iteration_is"] =
+      "a model: the bytes bandwidth-optimal collectives move for the counts handed to them (all-gather and "
+      "reduce-scatter N minus the own share, all-reduce 2(p-1)/p N), summed over ranks, the failure agreements "
+      "included; not measured";
   summary["nnz_per_rank"] = nnz_per_rank;
   summary["phase_seconds"] = phases;
   summary["peak_rss_mib_per_rank"] = rss;
