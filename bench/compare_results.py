@@ -19,7 +19,7 @@ shared machine's slow spells hit both; it prints the medians of seconds_per_iter
 after / before (the before binary is the reference measured in the same run).
 
 usage: bench/compare_results.py --before OLD/nmf_mpi --after NEW/nmf_mpi [--workdir DIR] [--rtol 1e-12]
-                                [--speed R]
+                                [--speed R] [--only TEXT]
 """
 import os
 
@@ -191,12 +191,15 @@ def main():
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/nmf_compare_results"))
     parser.add_argument("--rtol", type=float, default=1e-12)
     parser.add_argument("--speed", type=int, default=0, help="time instead of comparing results, R runs each")
+    parser.add_argument("--only", default="", help="only the configurations whose name contains this text")
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
     if args.speed:
         return compare_speed(args)
     worst_overall, failed = 0.0, 0
     for name, ranks, arguments in configurations(args.workdir):
+        if args.only not in name:
+            continue
         tag = name.replace(" ", "_").replace("=", "").replace(":", "-")
         before = run_nmf_summary(args.before, ranks, arguments + ["--quiet"], args.workdir / "before" / tag)
         after = run_nmf_summary(args.after, ranks, arguments + ["--quiet"], args.workdir / "after" / tag)

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <numeric>
 
 namespace nmf {
@@ -77,6 +78,9 @@ BucketMap::BucketMap(index_t total_, index_t max_buckets)
     : total(total_), buckets(std::max<index_t>(1, std::min(total_, max_buckets))) {}
 
 index_t BucketMap::bucket_of(index_t index) const {
+  // The readers call this twice per entry: skip the 128-bit division when it is not needed (same result).
+  if (buckets == total) return index;
+  if (index <= INT64_MAX / buckets) return index * buckets / total;
   return mul_div_floor(index, buckets, total);
 }
 

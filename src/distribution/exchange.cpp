@@ -3,6 +3,8 @@
 #include <cstddef>
 #include <numeric>
 
+#include "nmf/huge_pages.hpp"
+
 namespace nmf {
 
 namespace {
@@ -28,6 +30,11 @@ std::vector<Triplet> route_to_owners(MPI_Comm comm, std::vector<Triplet>& outgoi
                                      const std::function<int(const Triplet&)>& owner) {
   int ranks = 0;
   NMF_MPI_CHECK(MPI_Comm_size(comm, &ranks));
+  if (ranks == 1) {  // every entry is this rank's own: no copy, no message
+    std::vector<Triplet> mine;
+    mine.swap(outgoing);
+    return mine;
+  }
 
   // Counting sort of the outgoing triplets by destination.
   std::vector<int> destination(outgoing.size());
@@ -43,7 +50,9 @@ std::vector<Triplet> route_to_owners(MPI_Comm comm, std::vector<Triplet>& outgoi
     send_displs[r] = mpi_count(offset, "send displacement");
     offset += send_counts[r];
   }
-  std::vector<Triplet> send_buffer(outgoing.size());
+  std::vector<Triplet> send_buffer;
+  reserve_huge(send_buffer, outgoing.size());
+  send_buffer.resize(outgoing.size());
   {
     std::vector<index_t> next(send_displs.begin(), send_displs.end());
     for (std::size_t e = 0; e < outgoing.size(); ++e) send_buffer[next[destination[e]]++] = outgoing[e];
@@ -59,7 +68,9 @@ std::vector<Triplet> route_to_owners(MPI_Comm comm, std::vector<Triplet>& outgoi
     recv_displs[r] = mpi_count(recv_offset, "receive displacement");
     recv_offset += recv_counts[r];
   }
-  std::vector<Triplet> received(static_cast<std::size_t>(incoming));
+  std::vector<Triplet> received;
+  reserve_huge(received, static_cast<std::size_t>(incoming));
+  received.resize(static_cast<std::size_t>(incoming));
   NMF_MPI_CHECK(MPI_Alltoallv(send_buffer.data(), send_counts_int.data(), send_displs.data(), triplet_datatype().get(),
                               received.data(), recv_counts.data(), recv_displs.data(), triplet_datatype().get(), comm));
   return received;

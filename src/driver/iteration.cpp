@@ -111,6 +111,7 @@ void Iteration::update_slice(FactorSide side, int iteration) {
                               iteration, corrections};
     collectively(grid_.comm(), [&] { solver_.update(inputs, s_side ? f_.s : f_.a_t); });
   });
+  collectives_.count_agreement(grid_.comm());  // the all-reduce that ends `collectively`
 }
 
 // The S update from A = Q R: S = R^-1 Q^T X, Q^T X being what product_at_x makes with Q in the place of A; the A
@@ -144,6 +145,7 @@ void Iteration::update_gathered_block(FactorSide side, int iteration) {
     inputs.rank = grid_.rank();
     collectively(grid_.comm(), [&] { solver_.update(inputs, block); });
   });
+  collectives_.count_agreement(grid_.comm());  // the all-reduce that ends `collectively`
   timed(phases_.collectives,
         [&] { collectives_.allreduce_average(s_side ? grid_.col_comm() : grid_.row_comm(), block); });
   if (s_side)

@@ -242,10 +242,15 @@ nlohmann::ordered_json build_summary(const RunFacts& facts) {
   summary["objective"] = r.objective;
   summary["seconds"] = facts.total_seconds;
   summary["read_seconds"] = facts.read_seconds;
+  summary["read_bytes"] = facts.x.stats.bytes_read;  // of the input file, summed over the ranks that read it
   summary["iteration_seconds"] = r.seconds;
   summary["seconds_per_iteration"] = r.iterations > 0 ? r.seconds / r.iterations : 0.0;
   summary["history"] = history;
   summary["comm_bytes_per_iteration"] = r.comm_bytes_per_iteration;
+  summary["comm_bytes_per_iteration_is"] =
+      "a model: the bytes bandwidth-optimal collectives move for the counts handed to them (all-gather and "
+      "reduce-scatter N minus the own share, all-reduce 2(p-1)/p N), summed over ranks, the failure agreements "
+      "included; not measured";
   summary["nnz_per_rank"] = nnz_per_rank;
   summary["phase_seconds"] = phases;
   summary["peak_rss_mib_per_rank"] = rss;

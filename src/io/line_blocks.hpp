@@ -30,7 +30,8 @@ inline ByteRange rank_byte_range(index_t data_begin, index_t file_end, int ranks
 // starts in exactly one range, so ranks that read adjacent ranges together read every line once.
 class LineBlock {
  public:
-  void load(const MpiFile& file, ByteRange range, index_t data_begin, index_t file_end) {
+  // Returns the bytes read from the file.
+  index_t load(const MpiFile& file, ByteRange range, index_t data_begin, index_t file_end) {
     // One byte before the range tells whether the range starts at a line start.
     const index_t read_from = range.begin > data_begin ? range.begin - 1 : range.begin;
     buffer_.resize(static_cast<std::size_t>(range.end - read_from));
@@ -55,6 +56,15 @@ class LineBlock {
       const std::size_t newline = buffer_.find('\n');
       first_ = newline != std::string::npos && newline + 1 < range_length ? newline + 1 : std::string::npos;
     }
+    return static_cast<index_t>(buffer_.size());
+  }
+
+  // At least the number of lines for_each_line visits (for reserving space).
+  index_t count_lines() const {
+    if (first_ == std::string::npos) return 0;
+    return static_cast<index_t>(
+               std::count(buffer_.begin() + static_cast<std::ptrdiff_t>(first_), buffer_.end(), '\n')) +
+           1;
   }
 
   // Calls visit(line) for each line in order, without its '\n' or a trailing '\r'.

@@ -238,6 +238,80 @@ Triplet parse_coordinate_line(std::string_view line, const Header& header) {
   return t;
 }
 
+namespace {
+
+// Only the blanks plain lines use; any other byte sends the line to the careful parser.
+inline bool plain_blank(char c) {
+  return c == ' ' || c == '\t';
+}
+
+inline const char* skip_plain_blanks(const char* p, const char* end) {
+  while (p < end && plain_blank(*p)) ++p;
+  return p;
+}
+
+// An index of 1 to 18 decimal digits (no sign: at most 18 cannot overflow 64 bits) within 1..extent,
+// stored 0-based; false otherwise, or if the digits are not followed by a blank or the end.
+inline bool fast_index(const char*& p, const char* end, index_t extent, index_t& out) {
+  const char* start = p;
+  index_t value = 0;
+  while (p < end && static_cast<unsigned>(*p - '0') < 10u) value = value * 10 + (*p++ - '0');
+  const auto digits = p - start;
+  if (digits == 0 || digits > 18 || value < 1 || value > extent) return false;
+  if (p < end && !plain_blank(*p)) return false;
+  out = value - 1;
+  return true;
+}
+
+// A value the careful parser would accept as the same double, up to the end or a blank; false otherwise
+// (signs, NaN, infinities, negative numbers, values whose square overflows, out of range).
+inline bool fast_value(const char*& p, const char* end, Field field, double& out) {
+  if (p == end || *p == '+' || *p == '-') return false;
+  if (field == Field::integer) {
+    long long integer = 0;
+    const auto [stop, ec] = std::from_chars(p, end, integer);
+    if (ec != std::errc()) return false;
+    out = static_cast<double>(integer);
+    p = stop;
+  } else {
+    const auto [stop, ec] = std::from_chars(p, end, out);
+    if (ec != std::errc()) return false;
+    p = stop;
+  }
+  return out >= 0.0 && square_is_finite(out);
+}
+
+// Trailing blanks (and a '\r' the line splitter left), then the end of the line.
+inline bool only_blanks_left(const char* p, const char* end) {
+  while (p < end && (plain_blank(*p) || *p == '\r')) ++p;
+  return p == end;
+}
+
+}  // namespace
+
+bool try_parse_coordinate_line(std::string_view line, const Header& header, Triplet& entry) {
+  const char* end = line.data() + line.size();
+  const char* p = skip_plain_blanks(line.data(), end);
+  if (!fast_index(p, end, header.rows, entry.row)) return false;
+  p = skip_plain_blanks(p, end);
+  if (!fast_index(p, end, header.cols, entry.col)) return false;
+  if (header.field == Field::pattern) {
+    entry.value = 1.0;
+  } else {
+    const char* value_start = skip_plain_blanks(p, end);
+    if (value_start == p) return false;  // no blank before the value
+    p = value_start;
+    if (!fast_value(p, end, header.field, entry.value)) return false;
+  }
+  return only_blanks_left(p, end);
+}
+
+bool try_parse_array_line(std::string_view line, const Header& header, double& value) {
+  const char* end = line.data() + line.size();
+  const char* p = skip_plain_blanks(line.data(), end);
+  return fast_value(p, end, header.field, value) && only_blanks_left(p, end);
+}
+
 double parse_array_line(std::string_view line, const Header& header) {
   std::string_view fields[2];
   const int count = split_fields(line, fields, 1);

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "memory_budget.hpp"
+#include "nmf/huge_pages.hpp"
 #include "nmf/io/matrix_market.hpp"
 #include "nmf/io/mpi_file.hpp"
 #include "nmf/io/npy.hpp"
@@ -87,11 +88,15 @@ class NpySource final : public InputSource {
     block.storage = Storage::dense;
     block.rows = layout.row_blocks.size(grid.row());
     block.cols = layout.col_blocks.size(grid.col());
-    block.dense = DenseMatrix(block.rows, block.cols);
+    // Every entry is written by read_block; huge pages spare the faults of touching it (nmf/huge_pages.hpp).
+    reserve_huge(block.dense.values(), static_cast<std::size_t>(block.rows * block.cols));
+    block.dense.reshape(block.rows, block.cols);
     read_block(grid, layout, block);
     const auto& values = block.dense.values();
     block.nonzeros = std::count_if(values.begin(), values.end(), [](double v) { return v != 0.0; });
-    return finish_matrix(grid, std::move(layout), std::move(block), 0, description());
+    DistMatrix x = finish_matrix(grid, std::move(layout), std::move(block), 0, description());
+    NMF_MPI_CHECK(MPI_Allreduce(&bytes_read_, &x.stats.bytes_read, 1, MPI_INT64_T, MPI_SUM, grid.comm()));
+    return x;
   }
 
  private:
@@ -122,6 +127,8 @@ class NpySource final : public InputSource {
     NMF_MPI_CHECK(MPI_Type_contiguous(header_.item_size, MPI_BYTE, &element));
     NMF_MPI_CHECK(MPI_Type_commit(&element));
     const Datatype element_type(element);
+    // Native doubles (the usual '<f8') are read straight into `converted`; other types through `raw`.
+    const bool native_doubles = header_.type == npy::ElementType::float64 && !header_.big_endian;
     std::vector<char> raw;
     std::vector<double> converted;
     char native[] = "native";
@@ -147,14 +154,16 @@ class NpySource final : public InputSource {
       } else {
         NMF_MPI_CHECK(MPI_File_set_view(file.get(), 0, MPI_BYTE, MPI_BYTE, native, MPI_INFO_NULL));
       }
-      raw.resize(static_cast<std::size_t>(elements * header_.item_size));
+      converted.resize(static_cast<std::size_t>(elements));
+      if (!native_doubles) raw.resize(static_cast<std::size_t>(elements * header_.item_size));
+      char* destination = native_doubles ? reinterpret_cast<char*>(converted.data()) : raw.data();
       MPI_Status status;
-      NMF_MPI_CHECK(MPI_File_read_all(file.get(), raw.data(), mpi_count(elements, "elements per read"),
+      NMF_MPI_CHECK(MPI_File_read_all(file.get(), destination, mpi_count(elements, "elements per read"),
                                       elements > 0 ? element_type.get() : MPI_BYTE, &status));
+      bytes_read_ += elements * header_.item_size;
       collectively(comm, [&] {
         if (elements == 0) return;
-        converted.resize(static_cast<std::size_t>(elements));
-        npy::convert_to_double(raw.data(), elements, header_, converted.data());
+        if (!native_doubles) npy::convert_to_double(raw.data(), elements, header_, converted.data());
         store_round(converted, outer0 + outer_begin, outer_n, inner_count, c_order ? file_col0 : file_row0, c_order,
                     layout.row_blocks.begin(grid.row()), layout.col_blocks.begin(grid.col()), block);
       });
@@ -166,31 +175,55 @@ class NpySource final : public InputSource {
   // (block_row0, block_col0) is the block's first global index in the factored orientation.
   void store_round(const std::vector<double>& values, index_t outer0, index_t outer_n, index_t inner_count,
                    index_t inner0, bool c_order, index_t block_row0, index_t block_col0, LocalBlock& block) const {
-    for (index_t o = 0; o < outer_n; ++o) {
-      for (index_t q = 0; q < inner_count; ++q) {
-        const double v = values[static_cast<std::size_t>(o * inner_count + q)];
-        const index_t file_row = c_order ? outer0 + o : inner0 + q;
-        const index_t file_col = c_order ? inner0 + q : outer0 + o;
-        if (!(v >= 0.0) || !mm::square_is_finite(v)) {
-          const std::string what = std::isnan(v)   ? "is NaN"
-                                   : std::isinf(v) ? "is infinite"
-                                   : v < 0.0       ? "is negative: " + std::to_string(v)
-                                                   : "is too large: " + mm::format_shortest(v);
-          const std::string why = std::isfinite(v) && v > 0.0 ? std::string(mm::kTooLargeReason)
-                                                              : "NMF needs a non-negative matrix, X >= 0";
-          NMF_THROW(InputError, options_.path + ": element [" + std::to_string(file_row) + ", " +
-                                    std::to_string(file_col) + "] (0-based row, column) " + what + " (" + why + ")");
+    // One branch-free pass over the round (it vectorizes); the first bad element is looked for only if any.
+    bool all_good = true;
+    for (const double v : values) all_good &= (v >= 0.0) & mm::square_is_finite(v);
+    if (!all_good) {
+      for (index_t o = 0; o < outer_n; ++o)
+        for (index_t q = 0; q < inner_count; ++q)
+          check_value(values[static_cast<std::size_t>(o * inner_count + q)], c_order ? outer0 + o : inner0 + q,
+                      c_order ? inner0 + q : outer0 + o);
+    }
+    // The file's inner (contiguous) dimension is the block's row dimension when the file is C order and
+    // transposed, or Fortran order and not: then each outer index is a run of one block column. Otherwise
+    // the outer index is the block row and the round is transposed in tiles that stay in L1.
+    const double* source = values.data();
+    if (c_order == options_.transpose) {
+      for (index_t o = 0; o < outer_n; ++o)
+        std::copy(source + o * inner_count, source + (o + 1) * inner_count,
+                  &block.dense(inner0 - block_row0, outer0 + o - block_col0));
+      return;
+    }
+    constexpr index_t kTile = 32;
+    for (index_t q0 = 0; q0 < inner_count; q0 += kTile) {
+      const index_t q1 = std::min(inner_count, q0 + kTile);
+      for (index_t o0 = 0; o0 < outer_n; o0 += kTile) {
+        const index_t o1 = std::min(outer_n, o0 + kTile);
+        for (index_t q = q0; q < q1; ++q) {
+          double* column = &block.dense(outer0 - block_row0, inner0 + q - block_col0);
+          for (index_t o = o0; o < o1; ++o) column[o] = source[o * inner_count + q];
         }
-        const index_t row = options_.transpose ? file_col : file_row;
-        const index_t col = options_.transpose ? file_row : file_col;
-        block.dense(row - block_row0, col - block_col0) = v;
       }
     }
+  }
+
+  // Throws InputError naming the element (0-based, in the file's own coordinates) if X cannot hold v.
+  void check_value(double v, index_t file_row, index_t file_col) const {
+    if (v >= 0.0 && mm::square_is_finite(v)) return;
+    const std::string what = std::isnan(v)   ? "is NaN"
+                             : std::isinf(v) ? "is infinite"
+                             : v < 0.0       ? "is negative: " + std::to_string(v)
+                                             : "is too large: " + mm::format_shortest(v);
+    const std::string why =
+        std::isfinite(v) && v > 0.0 ? std::string(mm::kTooLargeReason) : "NMF needs a non-negative matrix, X >= 0";
+    NMF_THROW(InputError, options_.path + ": element [" + std::to_string(file_row) + ", " + std::to_string(file_col) +
+                              "] (0-based row, column) " + what + " (" + why + ")");
   }
 
   ReadOptions options_;
   npy::Header header_;
   InputShape shape_;
+  index_t bytes_read_ = 0;  // of the array data, by this rank
 };
 
 }  // namespace

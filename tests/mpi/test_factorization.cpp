@@ -313,7 +313,8 @@ TEST(StopRules, EachRuleFiresAndIsNamed) {
   EXPECT_EQ(run.result.seconds, h.back().seconds);
   EXPECT_LT(h[h.size() - 2].seconds, c.time_limit) << "the run went on past the iteration that reached the limit";
   double longest_iteration = 0.0;
-  for (std::size_t t = 1; t < h.size(); ++t) longest_iteration = std::max(longest_iteration, h[t].seconds - h[t - 1].seconds);
+  for (std::size_t t = 1; t < h.size(); ++t)
+    longest_iteration = std::max(longest_iteration, h[t].seconds - h[t - 1].seconds);
   EXPECT_LT(run.result.seconds, c.time_limit + longest_iteration + 0.05);
 }
 
@@ -364,10 +365,11 @@ TEST(AlternatingFactorization, CommunicationCountMatchesTheModel) {
     const FactorRun run = factor(MPI_COMM_WORLD, shape, *source, k, 4, 1);
     // Model: all-gather + reduce-scatter moves (p - 1) x (block bytes) per grid row or column, summed over
     // ranks; the Gram all-reduces 2 (P - 1) x their bytes: S S^T carries sum(S), A^T A carries sum(A), the clock
-    // and <S X^T, A^T> (the full loss adds no sums of its own).
+    // and <S X^T, A^T> (the full loss adds no sums of its own); and the two agreements on failures after the
+    // updates of S and A, all-reduces of 8 bytes (one double's worth) over the grid.
     const double pr = shape.rows, pc = shape.cols, p = pr * pc;
-    const double expected =
-        8.0 * (2 * (pc - 1) * 24 * k + 2 * (pr - 1) * 18 * k + 2 * (p - 1) * (k * k + 1) + 2 * (p - 1) * (k * k + 3));
+    const double expected = 8.0 * (2 * (pc - 1) * 24 * k + 2 * (pr - 1) * 18 * k + 2 * (p - 1) * (k * k + 1) +
+                                   2 * (p - 1) * (k * k + 3) + 2 * 2 * (p - 1));
     EXPECT_NEAR(run.result.comm_bytes_per_iteration, expected, 1e-6 * expected + 1e-9) << "grid " << shape.str();
   }
 }

@@ -3,7 +3,11 @@
 // cross block boundaries.
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <fstream>
+
 #include "nmf/io/input.hpp"
+#include "nmf/io/matrix_market.hpp"
 #include "test_util.hpp"
 
 namespace nmf::test {
@@ -16,7 +20,8 @@ struct ReadCase {
 };
 
 // Reads `path` on every grid shape and both orientations and checks every block.
-void expect_reads_match(const std::string& path, const DenseMatrix& reference, index_t chunk_bytes = 16 << 20) {
+void expect_reads_match(const std::string& path, const DenseMatrix& reference, index_t chunk_bytes = 16 << 20,
+                        double kept_entries_bytes = -1) {
   for (const GridShape shape : all_grid_shapes(world_size())) {
     for (const bool transpose : {false, true}) {
       SCOPED_TRACE(path + " on grid " + shape.str() + (transpose ? " transposed" : ""));
@@ -24,6 +29,7 @@ void expect_reads_match(const std::string& path, const DenseMatrix& reference, i
       options.path = path;
       options.transpose = transpose;
       options.chunk_bytes = chunk_bytes;
+      options.kept_entries_bytes = kept_entries_bytes;
       auto source = open_input(MPI_COMM_WORLD, options);
       ASSERT_EQ(source->shape().rows, transpose ? reference.cols() : reference.rows());
       ASSERT_EQ(source->shape().cols, transpose ? reference.rows() : reference.cols());
@@ -95,6 +101,49 @@ TEST(ParallelRead, TinyReadBuffersSplitLinesAcrossBlocks) {
     expect_reads_match(dir.file("coo.mtx"), x, chunk);
     expect_reads_match(dir.file("array.mtx"), x, chunk);
   }
+}
+
+TEST(ParallelRead, EntriesNotKeptFromTheFirstPassAreParsedAgain) {
+  // 0 bytes: nothing is kept, every block is parsed twice; 300 bytes: the first blocks are kept, then the
+  // reader gives up keeping part-way and parses every block again. Both must read what keeping reads.
+  SharedTempDir dir;
+  const DenseMatrix x = random_matrix(31, 27, 0.15, 16);
+  write_mtx_coordinate(dir.file("coo.mtx"), x);
+  write_mtx_array(dir.file("array.mtx"), x);
+  const DenseMatrix sym = symmetric(random_matrix(16, 16, 0.2, 17));
+  write_mtx_coordinate(dir.file("sym.mtx"), sym, MtxField::real, /*symmetric_lower=*/true);
+  for (const double kept : {0.0, 300.0}) {
+    for (const index_t chunk : {64, 16 << 20}) {
+      expect_reads_match(dir.file("coo.mtx"), x, chunk, kept);
+      expect_reads_match(dir.file("array.mtx"), x, chunk, kept);
+      expect_reads_match(dir.file("sym.mtx"), sym, chunk, kept);
+    }
+  }
+}
+
+TEST(ParallelRead, BytesReadAreCounted) {
+  SharedTempDir dir;
+  const DenseMatrix x = random_matrix(23, 17, 0.4, 18);
+  write_mtx_coordinate(dir.file("x.mtx"), x);
+  write_npy(dir.file("x.npy"), x, "<f8", false);
+  const ProcessGrid grid(MPI_COMM_WORLD, all_grid_shapes(world_size()).front());
+  for (const double kept : {-1.0, 0.0}) {
+    ReadOptions options;
+    options.path = dir.file("x.mtx");
+    options.chunk_bytes = 64;
+    options.kept_entries_bytes = kept;
+    std::ifstream in(options.path, std::ios::binary);
+    const index_t data_bytes =
+        static_cast<index_t>(std::filesystem::file_size(options.path)) - mm::parse_header(in, options.path).data_offset;
+    const DistMatrix m = open_input(MPI_COMM_WORLD, options)->distribute(grid);
+    // Every byte of the data lines at least once (twice when nothing is kept), plus at most the line
+    // completions and the byte before each block.
+    EXPECT_GE(m.stats.bytes_read, (kept == 0.0 ? 2 : 1) * data_bytes - 64) << "kept " << kept;
+    EXPECT_LE(m.stats.bytes_read, (kept == 0.0 ? 2 : 1) * 2 * data_bytes) << "kept " << kept;
+  }
+  ReadOptions options;
+  options.path = dir.file("x.npy");
+  EXPECT_EQ(open_input(MPI_COMM_WORLD, options)->distribute(grid).stats.bytes_read, 23 * 17 * 8);
 }
 
 TEST(ParallelRead, CrlfLineEndingsAndBlankLines) {

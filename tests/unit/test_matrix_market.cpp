@@ -505,3 +505,138 @@ TEST(MatrixMarketFormat, WrittenValuesReadBackThroughArrayParser) {
 }
 
 }  // namespace
+
+// ----- the readers' fast path ----------------------------------------------------------------------------------
+
+namespace {
+
+// What the careful path makes of a line: the entry, or the problem ("" if it is not a data line at all).
+struct CarefulResult {
+  bool entry = false;
+  nmf::Triplet triplet{};
+  std::string problem;
+};
+
+CarefulResult careful(std::string_view line, const Header& h) {
+  CarefulResult r;
+  if (!nmf::mm::is_data_line(line)) return r;
+  try {
+    if (h.format == Format::coordinate) {
+      r.triplet = nmf::mm::parse_coordinate_line(line, h);
+    } else {
+      r.triplet.value = nmf::mm::parse_array_line(line, h);
+    }
+    nmf::mm::check_square_is_finite(r.triplet.value);
+    r.entry = true;
+  } catch (const LineProblem& e) {
+    r.problem = e.what();
+  }
+  return r;
+}
+
+// The fast parser may decline any line, but what it accepts must be exactly what the careful path reads.
+::testing::AssertionResult fast_agrees(std::string_view line, const Header& h, bool* accepted = nullptr) {
+  nmf::Triplet fast{};
+  const bool ok = h.format == Format::coordinate ? nmf::mm::try_parse_coordinate_line(line, h, fast)
+                                                 : nmf::mm::try_parse_array_line(line, h, fast.value);
+  if (accepted) *accepted = ok;
+  if (!ok) return ::testing::AssertionSuccess();
+  const CarefulResult slow = careful(line, h);
+  if (!slow.entry)
+    return ::testing::AssertionFailure() << "fast path accepted '" << nmf::mm::printable(line)
+                                         << "', the careful one says: " << slow.problem;
+  const bool same_value = std::memcmp(&fast.value, &slow.triplet.value, sizeof(double)) == 0;
+  if (h.format == Format::coordinate && (fast.row != slow.triplet.row || fast.col != slow.triplet.col))
+    return ::testing::AssertionFailure() << "indices differ for '" << line << "'";
+  if (!same_value)
+    return ::testing::AssertionFailure() << "value " << fast.value << " vs " << slow.triplet.value << " for '" << line
+                                         << "'";
+  return ::testing::AssertionSuccess();
+}
+
+}  // namespace
+
+TEST(MatrixMarketFastPath, TakesPlainLinesWithTheSameResult) {
+  const Header real = header_of(Format::coordinate, Field::real, 1000000, 200000);
+  const Header integer = header_of(Format::coordinate, Field::integer, 50, 60);
+  const Header pattern = header_of(Format::coordinate, Field::pattern, 50, 60);
+  const Header array = header_of(Format::array, Field::real, 5, 5);
+  const std::pair<std::string, const Header*> plain[] = {
+      {"1 1 2.5", &real},      {"1000000 200000 0", &real}, {"17 4 1e-300", &real},      {"3\t4\t0.1", &real},
+      {"  2  3  .5  ", &real}, {"2 3 1.34e154", &real},     {"9 9 123456789012", &real}, {"2 3 4e-320", &real},
+      {"1 1 7", &integer},     {"50 60 0", &integer},       {"4 5", &pattern},           {"  4\t5 ", &pattern},
+      {"3.75", &array},        {" 1e10\t", &array},         {"1 1 2.5\r", &real}};
+  for (const auto& [line, h] : plain) {
+    bool accepted = false;
+    EXPECT_TRUE(fast_agrees(line, *h, &accepted));
+    EXPECT_TRUE(accepted) << "the fast path declined the plain line '" << line << "'";
+  }
+}
+
+TEST(MatrixMarketFastPath, DeclinesEverythingTheCarefulParserMustJudge) {
+  const Header real = header_of(Format::coordinate, Field::real, 10, 10);
+  const Header integer = header_of(Format::coordinate, Field::integer, 10, 10);
+  const Header pattern = header_of(Format::coordinate, Field::pattern, 10, 10);
+  const Header array = header_of(Format::array, Field::real, 3, 3);
+  const std::pair<std::string, const Header*> odd[] = {{"", &real},
+                                                       {"% comment", &real},
+                                                       {"   ", &real},
+                                                       {"0 1 1", &real},
+                                                       {"11 1 1", &real},
+                                                       {"1 11 1", &real},
+                                                       {"1 1 -1", &real},
+                                                       {"1 1 nan", &real},
+                                                       {"1 1 inf", &real},
+                                                       {"1 1 1e200", &real},
+                                                       {"1 1 1e999", &real},
+                                                       {"+1 1 1", &real},
+                                                       {"1 +1 1", &real},
+                                                       {"1 1 +1", &real},
+                                                       {"1 1", &real},
+                                                       {"1 1 1 1", &real},
+                                                       {"1 1 x", &real},
+                                                       {"1 1 1.5x", &real},
+                                                       {"1x 1 1", &real},
+                                                       {"1 1 1,5", &real},
+                                                       {"1\v1 1", &real},
+                                                       {"1 1 1.5", &integer},
+                                                       {"1 1 1e3", &integer},
+                                                       {"1 1 3", &pattern},
+                                                       {"-1 2 3", &real},
+                                                       {"1e0 1 1", &real},
+                                                       {"00000000000000000001 1 1", &real},
+                                                       {"1 1 0x10", &real},
+                                                       {"1 2", &array},
+                                                       {"-0.5", &array},
+                                                       {"1\x01 1 1", &real},
+                                                       {"99999999999999999999 1 1", &real}};
+  for (const auto& [line, h] : odd) {
+    bool accepted = true;
+    EXPECT_TRUE(fast_agrees(line, *h, &accepted));
+    const CarefulResult slow = careful(line, *h);
+    // Only lines the careful parser accepts unchanged may be taken; the others must be declined.
+    if (!slow.entry) EXPECT_FALSE(accepted) << "accepted the bad line '" << nmf::mm::printable(line) << "'";
+  }
+}
+
+TEST(MatrixMarketFastPath, RandomLinesNeverDisagree) {
+  // Lines built from the bytes that matter (digits, blanks, signs, exponent, dot, letters, CR, other control
+  // bytes): whatever the fast path accepts, the careful path reads the same way.
+  const Header headers[] = {
+      header_of(Format::coordinate, Field::real, 99, 999), header_of(Format::coordinate, Field::integer, 99, 999),
+      header_of(Format::coordinate, Field::pattern, 99, 999), header_of(Format::array, Field::real, 9, 9)};
+  const std::string alphabet = "0123456789   \t\t.eE+-xn%\r\v";
+  std::mt19937_64 rng(13);
+  int accepted_count = 0;
+  for (int trial = 0; trial < 200000; ++trial) {
+    std::string line;
+    const auto length = static_cast<int>(rng() % 12);
+    for (int i = 0; i < length; ++i) line += alphabet[rng() % alphabet.size()];
+    for (const Header& h : headers) {
+      bool accepted = false;
+      ASSERT_TRUE(fast_agrees(line, h, &accepted));
+      accepted_count += accepted;
+    }
+  }
+  EXPECT_GT(accepted_count, 1000);  // the test exercised the accepting side too
+}

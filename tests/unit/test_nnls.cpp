@@ -569,3 +569,66 @@ TEST(ProjectedGradient, EmptySliceAddsNothing) {
 }
 
 }  // namespace
+
+// ----- the fast kernel against the reference kernel -------------------------------------------------------------
+
+namespace {
+
+DenseMatrix reference_bpp(const DenseMatrix& g, const DenseMatrix& c, const DenseMatrix& start,
+                          NnlsStats* stats = nullptr) {
+  DenseMatrix x = start;
+  const NnlsStats s = nmf::reference::nnls_block_principal_pivoting(g, c, x);
+  if (stats) *stats = s;
+  return x;
+}
+
+}  // namespace
+
+TEST(BppNnlsFast, EqualsTheReferenceExactlyOnTinyExactProblems) {
+  // Diagonal Gram matrices of powers of four (exact square roots) and integer right-hand sides: every operation of
+  // either kernel is exact, so the two must agree bit for bit, from any start.
+  std::mt19937_64 rng(211);
+  for (int problem = 0; problem < 200; ++problem) {
+    const index_t k = 1 + problem % 4, count = 1 + problem % 7;
+    DenseMatrix g(k, k), c(k, count), start(k, count);
+    for (index_t i = 0; i < k; ++i) g(i, i) = std::ldexp(1.0, 2 * static_cast<int>(rng() % 3));  // exact roots
+    for (double& v : c.values()) v = static_cast<double>(static_cast<int>(rng() % 17) - 8);
+    for (double& v : start.values()) v = static_cast<double>(rng() % 2);
+    NnlsStats fast_stats, reference_stats;
+    const DenseMatrix fast = bpp(g, c, start, &fast_stats);
+    const DenseMatrix reference = reference_bpp(g, c, start, &reference_stats);
+    ASSERT_EQ(fast.values(), reference.values()) << "problem " << problem;
+    EXPECT_EQ(fast_stats.pivot_rounds, reference_stats.pivot_rounds);
+    EXPECT_EQ(fast_stats.factorizations, reference_stats.factorizations);
+  }
+}
+
+TEST(BppNnlsFast, MatchesTheReferenceOnRandomProblemsAndWarmStarts) {
+  // General problems, cold and warm starts: the fast kernel skips only columns whose x and y cannot change,
+  // so it must give the reference's result to the bit, in the same number of rounds.
+  std::mt19937_64 rng(223);
+  for (const index_t k : {8, 20, 40}) {
+    for (int problem = 0; problem < 6; ++problem) {
+      const GramKind gk = problem % 2 == 0 ? GramKind::mixed : GramKind::nonnegative;
+      const RhsKind rk = (problem / 2) % 2 == 0 ? RhsKind::image : RhsKind::uniform;
+      SCOPED_TRACE(::testing::Message() << "k " << k << ", problem " << problem);
+      const DenseMatrix g = make_gram(gk, k, rng);
+      const DenseMatrix c = make_rhs(rk, g, 300, rng);
+      DenseMatrix warm = reference_bpp(g, c, DenseMatrix(k, 300));
+      // A warm start as in alternating NNLS: the previous solution with a few entries switched on or off.
+      for (double& v : warm.values()) {
+        if (rng() % 10 == 0) v = v > 0.0 ? 0.0 : 1.0;
+      }
+      for (const DenseMatrix* start :
+           {static_cast<const DenseMatrix*>(nullptr), static_cast<const DenseMatrix*>(&warm)}) {
+        const DenseMatrix from = start ? *start : DenseMatrix(k, 300);
+        NnlsStats fast_stats, reference_stats;
+        const DenseMatrix fast = bpp(g, c, from, &fast_stats);
+        const DenseMatrix reference = reference_bpp(g, c, from, &reference_stats);
+        EXPECT_EQ(fast_stats.pivot_rounds, reference_stats.pivot_rounds);
+        ASSERT_EQ(fast.values(), reference.values());
+        EXPECT_EQ(fast_stats.factorizations, reference_stats.factorizations);
+      }
+    }
+  }
+}

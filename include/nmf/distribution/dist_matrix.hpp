@@ -16,6 +16,7 @@ struct MatrixStats {
   double frobenius_sq = 0.0;   // ||X||_F^2
   double sum = 0.0;            // sum of all entries
   index_t min_block_nonzeros = 0, max_block_nonzeros = 0;  // spread of nonzeros over ranks
+  index_t bytes_read = 0;  // bytes of the input file the ranks read, summed over them (0: not from a file)
 };
 
 struct DistMatrix {

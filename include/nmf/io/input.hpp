@@ -32,6 +32,10 @@ struct ReadOptions {
   index_t chunk_bytes = index_t{16} << 20;
   // Automatic storage keeps coordinate input dense from this density up.
   double dense_threshold = 0.3;
+  // Text input: the bytes of parsed entries a rank may keep from its first pass over the file for the second
+  // (routing), instead of parsing the text again. Negative: a quarter of the rank's memory budget. Tests set
+  // 0 (always parse twice) or a few hundred bytes (keep, then give up part-way).
+  double kept_entries_bytes = -1;
   // The largest k the run will fit. Before allocating its block, each rank checks that the block and
   // its slices of A and S for this k fit in the memory it can use (0: the block alone).
   index_t factor_rank = 0;

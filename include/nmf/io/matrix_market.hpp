@@ -48,6 +48,16 @@ Triplet parse_coordinate_line(std::string_view line, const Header& header);
 // Parses the single value of an array-format line, with the same checks.
 double parse_array_line(std::string_view line, const Header& header);
 
+// The fast path of the readers: parses a plain data line ("row col [value]" with blanks or tabs between,
+// unsigned decimal indices, a value from_chars reads whole) into `entry` and returns true only if the line
+// is an entry the careful parsers above accept with the same result, including the readers' own check
+// that its square is finite. Returns false for anything else -- comments, blank lines, signs, odd blanks,
+// bad input -- and the caller then runs is_data_line and the careful parser, which say what is wrong. One
+// scan of the bytes, no allocation, no exceptions: the readers call it for every line of the file.
+bool try_parse_coordinate_line(std::string_view line, const Header& header, Triplet& entry);
+// The same for the single value of an array-format line.
+bool try_parse_array_line(std::string_view line, const Header& header, double& value);
+
 // `text` from a file, fit for a message: control bytes (NUL, escape, ...) shown as \xNN, so a stray
 // byte can neither cut the message short nor garble the terminal.
 std::string printable(std::string_view text);

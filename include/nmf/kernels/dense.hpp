@@ -8,8 +8,9 @@ namespace nmf {
 // G = F * F^T for F of size k x c (a factor slice stored k x local count); G is k x k, both triangles set.
 void gram(const DenseMatrix& factor_t, DenseMatrix& out);
 
-// out (k x m_j) = At (k x n_i) * X for a dense X (n_i x m_j). `scratch` (optional) keeps the
-// intermediate between calls, so repeated products allocate nothing.
+// out (k x m_j) = At (k x n_i) * X for a dense X (n_i x m_j), one dgemm writing `out` directly (repeated
+// products of the same shape allocate nothing). `scratch` is no longer used: both products are formed in
+// their k x length orientation (see dense.cpp); the parameter stays for the callers.
 void multiply(const DenseMatrix& left, const DenseMatrix& x, DenseMatrix& out, DenseMatrix* scratch = nullptr);
 
 // out (k x n_i) = S (k x m_j) * X^T for a dense X (n_i x m_j).

@@ -24,6 +24,12 @@ struct NnlsStats {
 // return x holds the solution: x >= 0, y = G x - C >= 0 and x .* y = 0 up to round-off.
 NnlsStats nnls_block_principal_pivoting(const DenseMatrix& gram, const DenseMatrix& rhs, DenseMatrix& x);
 
+// The same method as first written, the reference the tests hold the one above to: every round checks every
+// column, and every passive-set block goes through LAPACK (dpotrf, dpotrs, dgemm).
+namespace reference {
+NnlsStats nnls_block_principal_pivoting(const DenseMatrix& gram, const DenseMatrix& rhs, DenseMatrix& x);
+}  // namespace reference
+
 // The projected gradient of the same problem at x (Lin 2007): g = G x - rhs, kept where x > 0 and
 // limited to min(g, 0) where x = 0. Adds the sum of squares of row q of it to row_sums[q] (k entries), so
 // a caller can rescale rows before adding them up.

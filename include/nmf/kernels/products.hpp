@@ -43,7 +43,7 @@ class LocalProducts {
  private:
   const LocalBlock& x_;
   GatherPlan csr_plan_, csc_plan_;
-  mutable DenseMatrix scratch_;  // the dense products' transposed intermediate, kept between calls
+  mutable DenseMatrix scratch_;  // unused since the dense products write their result directly (dense.hpp)
 };
 
 // The same products without a kept plan (tests, one-off use).
