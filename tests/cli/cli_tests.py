@@ -2520,6 +2520,30 @@ def case_e2e_checkpoint_restarts(ctx):
           f"restart tables differ: {table} vs {reference}", run)
 
 
+@case
+def case_e2e_recommender_signal(ctx):
+    """The recommender loop stops on SIGUSR1 like plain NMF's: the ranks agree, finish the iteration, write the
+    outputs (factors, biases, summary) and exit 8; it does not ignore the signal or die without outputs."""
+    path = ctx.indir / "all.txt"
+    write_ratings(path, planted_ratings(5))
+    prefix = out_prefix(ctx, "stopped")
+    proc = start_nmf(ctx, 2, ["-i", path, "-k", 3, "--iters", 10 ** 7, "--tol", 0, "--log-every", 1, "-o", prefix])
+    stdout_path = proc.nmf[1]
+    wait_for(lambda: re.search(r"^\s+5\s", stdout_path.read_text(), re.M) is not None, "iteration 5 in the log",
+             proc)
+    proc.send_signal(signal.SIGUSR1)
+    run = finish_nmf(proc)
+    check(run.returncode == EXIT_INTERRUPTED and "nmf_mpi: stopped:" in run.stderr,
+          f"exit {run.returncode}, expected {EXIT_INTERRUPTED} with 'nmf_mpi: stopped:'", run)
+    summary = load_summary(prefix)
+    check(summary["stop_reason"] == "interrupted" and 5 <= summary["iterations"] < 10 ** 7,
+          f"stop_reason {summary['stop_reason']!r} after {summary['iterations']} iterations", run)
+    for part in ("A.mtx", "S.mtx", "bias_rows.mtx", "bias_cols.mtx"):
+        check(Path(f"{prefix}_{part}").is_file(), f"the interrupted run did not write {prefix}_{part}", run)
+    a, s_factor = load_factors(prefix)
+    check(np.all(a >= 0) and np.all(s_factor >= 0), "negative factors after the interrupted run", run)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--list", action="store_true",
