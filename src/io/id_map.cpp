@@ -10,52 +10,6 @@
 
 namespace nmf {
 
-namespace {
-
-// FNV-1a of the id's text: the same on every rank and run (std::hash promises neither).
-int hash_owner(std::string_view id, int ranks) {
-  std::uint64_t hash = 14695981039346656037ull;
-  for (const char c : id) {
-    hash ^= static_cast<unsigned char>(c);
-    hash *= 1099511628211ull;
-  }
-  return static_cast<int>(hash % static_cast<std::uint64_t>(ranks));
-}
-
-void put_integer(std::string& out, index_t value) {
-  out.append(reinterpret_cast<const char*>(&value), sizeof value);
-}
-
-void put_text(std::string& out, std::string_view text) {
-  put_integer(out, static_cast<index_t>(text.size()));
-  out.append(text.data(), text.size());
-}
-
-// Reads what put_integer and put_text wrote.
-class Records {
- public:
-  explicit Records(std::string_view bytes) : bytes_(bytes) {}
-  bool done() const { return pos_ >= bytes_.size(); }
-  index_t integer() {
-    index_t value = 0;
-    std::memcpy(&value, bytes_.data() + pos_, sizeof value);
-    pos_ += sizeof value;
-    return value;
-  }
-  std::string_view text() {
-    const auto length = static_cast<std::size_t>(integer());
-    const std::string_view view = bytes_.substr(pos_, length);
-    pos_ += length;
-    return view;
-  }
-
- private:
-  std::string_view bytes_;
-  std::size_t pos_ = 0;
-};
-
-}  // namespace
-
 DistributedIdMap::DistributedIdMap(MPI_Comm comm, std::string piece) : comm_(comm), piece_(std::move(piece)) {
   for (std::size_t pos = 0; pos < piece_.size();) {
     const std::size_t newline = piece_.find('\n', pos);
@@ -78,19 +32,19 @@ std::vector<std::string> DistributedIdMap::ids_of(const std::vector<index_t>& in
   for (std::size_t p = 0; p < indices.size(); ++p) {
     NMF_REQUIRE(indices[p] >= 0 && indices[p] < total_, Error, "internal error: id index out of range");
     holder[p] = static_cast<int>(std::upper_bound(firsts_.begin(), firsts_.end(), indices[p]) - firsts_.begin()) - 1;
-    put_integer(outbox[static_cast<std::size_t>(holder[p])], indices[p]);
+    detail::put(outbox[static_cast<std::size_t>(holder[p])], indices[p]);
   }
   const std::vector<std::string> questions = detail::exchange_bytes(comm_, outbox);
   std::vector<std::string> answers(static_cast<std::size_t>(ranks));
   for (int source = 0; source < ranks; ++source) {
-    Records in(questions[static_cast<std::size_t>(source)]);
+    detail::RecordReader in(questions[static_cast<std::size_t>(source)]);
     while (!in.done()) {
       const auto [offset, length] = lines_[static_cast<std::size_t>(in.integer() - first_)];
-      put_text(answers[static_cast<std::size_t>(source)], std::string_view(piece_).substr(offset, length));
+      detail::put(answers[static_cast<std::size_t>(source)], std::string_view(piece_).substr(offset, length));
     }
   }
   const std::vector<std::string> replies = detail::exchange_bytes(comm_, answers);
-  std::vector<Records> from;
+  std::vector<detail::RecordReader> from;
   for (const std::string& bytes : replies) from.emplace_back(bytes);
   std::vector<std::string> ids(indices.size());
   for (std::size_t p = 0; p < indices.size(); ++p)
@@ -104,12 +58,12 @@ std::vector<index_t> DistributedIdMap::indices_of(const std::vector<std::string>
     std::vector<std::string> outbox(static_cast<std::size_t>(ranks));
     for (std::size_t q = 0; q < lines_.size(); ++q) {
       const std::string_view id = std::string_view(piece_).substr(lines_[q].first, lines_[q].second);
-      std::string& out = outbox[static_cast<std::size_t>(hash_owner(id, ranks))];
-      put_text(out, id);
-      put_integer(out, first_ + static_cast<index_t>(q));
+      std::string& out = outbox[static_cast<std::size_t>(detail::owner_of(id, ranks))];
+      detail::put(out, id);
+      detail::put(out, first_ + static_cast<index_t>(q));
     }
     for (const std::string& bytes : detail::exchange_bytes(comm_, outbox)) {
-      Records in(bytes);
+      detail::RecordReader in(bytes);
       while (!in.done()) {
         const std::string_view id = in.text();
         const index_t index = in.integer();
@@ -122,20 +76,20 @@ std::vector<index_t> DistributedIdMap::indices_of(const std::vector<std::string>
   std::vector<std::string> outbox(static_cast<std::size_t>(ranks));
   std::vector<int> owner(ids.size());
   for (std::size_t p = 0; p < ids.size(); ++p) {
-    owner[p] = hash_owner(ids[p], ranks);
-    put_text(outbox[static_cast<std::size_t>(owner[p])], ids[p]);
+    owner[p] = detail::owner_of(ids[p], ranks);
+    detail::put(outbox[static_cast<std::size_t>(owner[p])], ids[p]);
   }
   const std::vector<std::string> questions = detail::exchange_bytes(comm_, outbox);
   std::vector<std::string> answers(static_cast<std::size_t>(ranks));
   for (int source = 0; source < ranks; ++source) {
-    Records in(questions[static_cast<std::size_t>(source)]);
+    detail::RecordReader in(questions[static_cast<std::size_t>(source)]);
     while (!in.done()) {
       const auto found = owned_.find(std::string(in.text()));
-      put_integer(answers[static_cast<std::size_t>(source)], found == owned_.end() ? index_t{-1} : found->second);
+      detail::put(answers[static_cast<std::size_t>(source)], found == owned_.end() ? index_t{-1} : found->second);
     }
   }
   const std::vector<std::string> replies = detail::exchange_bytes(comm_, answers);
-  std::vector<Records> from;
+  std::vector<detail::RecordReader> from;
   for (const std::string& bytes : replies) from.emplace_back(bytes);
   std::vector<index_t> indices(ids.size());
   for (std::size_t p = 0; p < ids.size(); ++p) indices[p] = from[static_cast<std::size_t>(owner[p])].integer();

@@ -9,47 +9,6 @@ namespace nmf::detail {
 
 namespace {
 
-// FNV-1a: the same on every rank and every run (std::hash promises neither across builds).
-int owner_of(std::string_view id, int ranks) {
-  std::uint64_t hash = 14695981039346656037ull;
-  for (const char c : id) {
-    hash ^= static_cast<unsigned char>(c);
-    hash *= 1099511628211ull;
-  }
-  return static_cast<int>(hash % static_cast<std::uint64_t>(ranks));
-}
-
-// Records in an exchange buffer: fixed-size integers and length-prefixed strings.
-void put(std::string& out, index_t value) {
-  out.append(reinterpret_cast<const char*>(&value), sizeof value);
-}
-void put(std::string& out, std::string_view text) {
-  put(out, static_cast<index_t>(text.size()));
-  out.append(text.data(), text.size());
-}
-
-class RecordReader {
- public:
-  explicit RecordReader(std::string_view bytes) : bytes_(bytes) {}
-  bool done() const { return pos_ >= bytes_.size(); }
-  index_t integer() {
-    index_t value = 0;
-    std::memcpy(&value, bytes_.data() + pos_, sizeof value);
-    pos_ += sizeof value;
-    return value;
-  }
-  std::string_view text() {
-    const auto length = static_cast<std::size_t>(integer());
-    const std::string_view view = bytes_.substr(pos_, length);
-    pos_ += length;
-    return view;
-  }
-
- private:
-  std::string_view bytes_;
-  std::size_t pos_ = 0;
-};
-
 std::vector<index_t> integers_of(const std::string& bytes) {
   std::vector<index_t> values(bytes.size() / sizeof(index_t));
   if (!values.empty()) std::memcpy(values.data(), bytes.data(), values.size() * sizeof(index_t));

@@ -9,6 +9,8 @@
 // the file. Line order is the same on any number of ranks, hence so is the numbering.
 #pragma once
 
+#include <cstdint>
+#include <cstring>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -18,6 +20,49 @@
 #include "nmf/partition.hpp"
 
 namespace nmf::detail {
+
+// The owner rank of an id: FNV-1a of its text, the same on every rank and every run (std::hash promises neither
+// across builds). Shared by the numbering and by DistributedIdMap (src/io/id_map.cpp).
+inline int owner_of(std::string_view id, int ranks) {
+  std::uint64_t hash = 14695981039346656037ull;
+  for (const char c : id) {
+    hash ^= static_cast<unsigned char>(c);
+    hash *= 1099511628211ull;
+  }
+  return static_cast<int>(hash % static_cast<std::uint64_t>(ranks));
+}
+
+// Records in an exchange buffer: fixed-size integers and length-prefixed strings.
+inline void put(std::string& out, index_t value) {
+  out.append(reinterpret_cast<const char*>(&value), sizeof value);
+}
+inline void put(std::string& out, std::string_view text) {
+  put(out, static_cast<index_t>(text.size()));
+  out.append(text.data(), text.size());
+}
+
+// Reads what put() wrote.
+class RecordReader {
+ public:
+  explicit RecordReader(std::string_view bytes) : bytes_(bytes) {}
+  bool done() const { return pos_ >= bytes_.size(); }
+  index_t integer() {
+    index_t value = 0;
+    std::memcpy(&value, bytes_.data() + pos_, sizeof value);
+    pos_ += sizeof value;
+    return value;
+  }
+  std::string_view text() {
+    const auto length = static_cast<std::size_t>(integer());
+    const std::string_view view = bytes_.substr(pos_, length);
+    pos_ += length;
+    return view;
+  }
+
+ private:
+  std::string_view bytes_;
+  std::size_t pos_ = 0;
+};
 
 // Collective: sends outbox[r] to rank r (outbox is emptied) and returns what every rank sent here, by source.
 std::vector<std::string> exchange_bytes(MPI_Comm comm, std::vector<std::string>& outbox);
