@@ -133,7 +133,7 @@ RankChoice choose_ratings_rank(const Options& o, MPI_Comm world, const SubGroups
       jobs.push_back(Job{static_cast<int>(jobs.size()), k, fold, 0, o.seed});
   if (talk) {
     std::printf(
-        "choosing k by cross-validation on the training ratings: %zu ranks x %d folds = %zu fits on %d "
+        "choosing k by cross-validation on the training ratings: %zu values of k x %d folds = %zu fits on %d "
         "subgroup%s\n",
         o.k_values.size(), choice.folds, jobs.size(), groups.count, groups.count == 1 ? "" : "s");
     std::fflush(stdout);
