@@ -29,31 +29,8 @@ int ratings_fold_of(std::uint64_t seed, std::uint64_t key, int folds) {
 
 RatingsSplit ratings_fold_split(const ObservedBlock& train, const Layout& layout, const ProcessGrid& grid, int folds,
                                 int fold, std::uint64_t seed) {
-  const CompressedMatrix& all = train.csr;
-  const index_t row0 = layout.row_blocks.begin(grid.row()), col0 = layout.col_blocks.begin(grid.col());
-  const auto m = static_cast<std::uint64_t>(layout.m);
-  CompressedMatrix kept;
-  kept.rows = all.rows;
-  kept.cols = all.cols;
-  kept.ptr.assign(static_cast<std::size_t>(all.rows + 1), 0);
-  kept.index.reserve(static_cast<std::size_t>(all.nnz()));
-  kept.values.reserve(static_cast<std::size_t>(all.nnz()));
-  RatingsSplit split;
-  for (index_t i = 0; i < all.rows; ++i) {
-    for (index_t p = all.ptr[i]; p < all.ptr[i + 1]; ++p) {
-      const index_t j = all.index[p];
-      const std::uint64_t key = static_cast<std::uint64_t>(row0 + i) * m + static_cast<std::uint64_t>(col0 + j);
-      if (ratings_fold_of(seed, key, folds) == fold) {
-        split.test.push_back({i, j, all.values[p]});
-      } else {
-        kept.index.push_back(j);
-        kept.values.push_back(all.values[p]);
-      }
-    }
-    kept.ptr[i + 1] = static_cast<index_t>(kept.index.size());
-  }
-  split.train = make_observed_block(std::move(kept));
-  return split;
+  return split_ratings_by(train.csr, layout, grid,
+                          [&](std::uint64_t key) { return ratings_fold_of(seed, key, folds) == fold; });
 }
 
 namespace {
@@ -169,14 +146,7 @@ nlohmann::ordered_json ratings_rank_selection_json(const RankChoice& choice) {
 }
 
 std::string ratings_rank_selection_csv(const RankChoice& choice) {
-  std::string csv = "k,folds,rmse_train,rmse_train_std,rmse_validation,rmse_validation_std,chosen\n";
-  char line[256];
-  for (const RankScore& s : choice.scores) {
-    std::snprintf(line, sizeof line, "%d,%d,%.17g,%.17g,%.17g,%.17g,%d\n", s.k, s.folds, s.train_error, s.train_std,
-                  s.heldout_error, s.heldout_std, s.k == choice.k ? 1 : 0);
-    csv += line;
-  }
-  return csv;
+  return rank_selection_csv(choice, "k,folds,rmse_train,rmse_train_std,rmse_validation,rmse_validation_std,chosen");
 }
 
 RatingsFinalFit fit_ratings_with_restarts(const Options& o, MPI_Comm world, const SubGroups& groups, RatingsSplit& data,
