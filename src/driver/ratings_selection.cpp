@@ -8,6 +8,21 @@
 #include "nmf/driver/checkpoint.hpp"
 #include "nmf/kernels/random.hpp"
 
+namespace nmf {
+
+int ratings_fold_of(std::uint64_t seed, std::uint64_t key, int folds) {
+  const double u = uniform01(seed, RandomStream::ratings_fold, key);
+  return std::min(folds - 1, static_cast<int>(u * folds));
+}
+
+RatingsSplit ratings_fold_split(const ObservedBlock& train, const Layout& layout, const ProcessGrid& grid, int folds,
+                                int fold, std::uint64_t seed) {
+  return split_ratings_by(train.csr, layout, grid,
+                          [&](std::uint64_t key) { return ratings_fold_of(seed, key, folds) == fold; });
+}
+
+}  // namespace nmf
+
 namespace nmf::detail {
 
 void check_ratings_selection_options(const Options& o) {
@@ -20,17 +35,6 @@ void check_ratings_selection_options(const Options& o) {
     NMF_THROW_REPLICATED(ExitCode::usage,
                          "--cv-fraction belongs to plain NMF's cross-validation; in the recommender mode each of the "
                          "--cv-folds F folds holds out 1/F of the training ratings");
-}
-
-int ratings_fold_of(std::uint64_t seed, std::uint64_t key, int folds) {
-  const double u = uniform01(seed, RandomStream::ratings_fold, key);
-  return std::min(folds - 1, static_cast<int>(u * folds));
-}
-
-RatingsSplit ratings_fold_split(const ObservedBlock& train, const Layout& layout, const ProcessGrid& grid, int folds,
-                                int fold, std::uint64_t seed) {
-  return split_ratings_by(train.csr, layout, grid,
-                          [&](std::uint64_t key) { return ratings_fold_of(seed, key, folds) == fold; });
 }
 
 namespace {

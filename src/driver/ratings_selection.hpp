@@ -19,6 +19,7 @@
 
 #include "cross_validation.hpp"
 #include "nmf/driver/ratings_factorization.hpp"
+#include "nmf/driver/ratings_folds.hpp"
 #include "restarts.hpp"
 
 namespace nmf::detail {
@@ -29,12 +30,6 @@ using RatingsFit = std::function<RatingsResult(const Job& job, RatingsSplit& dat
 
 // Refuses (replicated options only) what choosing k in this mode does not take: one fold, --cv-fraction.
 void check_ratings_selection_options(const Options& options);
-
-// Local: the folds of the training ratings. Rating (i, j) of `train` (block-local; global (row0 + i, col0 + j))
-// is in fold ratings_fold_of(seed, i m + j, folds); `fold`'s ratings become the test set, the others the training.
-int ratings_fold_of(std::uint64_t seed, std::uint64_t key, int folds);
-RatingsSplit ratings_fold_split(const ObservedBlock& train, const Layout& layout, const ProcessGrid& grid, int folds,
-                                int fold, std::uint64_t seed);
 
 // Collective over `world`: every (k, fold) fit on the subgroups and the k with the lowest mean validation RMSE
 // (RankScore: train_error and heldout_error hold the mean training and validation RMSE). Prints the table on
