@@ -71,8 +71,8 @@ RankChoice choose_rank_by_cross_validation(const Options& o, MPI_Comm world, con
   return choice;
 }
 
-std::string rank_selection_csv(const RankChoice& choice) {
-  std::string csv = "k,folds,train_error,train_std,heldout_error,heldout_std,chosen\n";
+std::string rank_selection_csv(const RankChoice& choice, const std::string& header) {
+  std::string csv = header + "\n";
   char line[256];
   for (const RankScore& s : choice.scores) {
     std::snprintf(line, sizeof line, "%d,%d,%.17g,%.17g,%.17g,%.17g,%d\n", s.k, s.folds, s.train_error, s.train_std,

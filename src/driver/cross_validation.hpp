@@ -27,7 +27,10 @@ RankChoice choose_rank_by_cross_validation(const Options& options, MPI_Comm worl
                                            JobRunner& runner, bool talk);
 
 // PREFIX_rank_selection.csv, and the summary's rank_selection object.
-std::string rank_selection_csv(const RankChoice& choice);
+// `header` names the columns: the score's k, folds, means and standard deviations, and whether it was chosen.
+std::string rank_selection_csv(
+    const RankChoice& choice,
+    const std::string& header = "k,folds,train_error,train_std,heldout_error,heldout_std,chosen");
 nlohmann::ordered_json rank_selection_json(const RankChoice& choice, const Options& options);
 
 }  // namespace nmf::detail

@@ -19,12 +19,10 @@ RatingsSplit ratings_with_test_set(const DistMatrix& x, std::vector<Triplet> tes
   return split;
 }
 
-RatingsSplit split_ratings(const DistMatrix& x, const ProcessGrid& grid, double fraction, std::uint64_t seed) {
-  NMF_REQUIRE(x.block.storage == Storage::sparse, UsageError,
-              "the recommender mode needs the ratings stored sparse (drop --storage dense)");
-  const CompressedMatrix& all = x.block.csr;
-  const index_t row0 = x.layout.row_blocks.begin(grid.row()), col0 = x.layout.col_blocks.begin(grid.col());
-  const auto m = static_cast<std::uint64_t>(x.layout.m);
+RatingsSplit split_ratings_by(const CompressedMatrix& all, const Layout& layout, const ProcessGrid& grid,
+                              const std::function<bool(std::uint64_t)>& held_out) {
+  const index_t row0 = layout.row_blocks.begin(grid.row()), col0 = layout.col_blocks.begin(grid.col());
+  const auto m = static_cast<std::uint64_t>(layout.m);
   CompressedMatrix train;
   train.rows = all.rows;
   train.cols = all.cols;
@@ -35,8 +33,7 @@ RatingsSplit split_ratings(const DistMatrix& x, const ProcessGrid& grid, double 
   for (index_t i = 0; i < all.rows; ++i) {
     for (index_t p = all.ptr[i]; p < all.ptr[i + 1]; ++p) {
       const index_t j = all.index[p];
-      const std::uint64_t key = static_cast<std::uint64_t>(row0 + i) * m + static_cast<std::uint64_t>(col0 + j);
-      if (uniform01(seed, RandomStream::test_set, key) < fraction) {
+      if (held_out(static_cast<std::uint64_t>(row0 + i) * m + static_cast<std::uint64_t>(col0 + j))) {
         split.test.push_back({i, j, all.values[p]});
       } else {
         train.index.push_back(j);
@@ -47,6 +44,13 @@ RatingsSplit split_ratings(const DistMatrix& x, const ProcessGrid& grid, double 
   }
   split.train = make_observed_block(std::move(train));
   return split;
+}
+
+RatingsSplit split_ratings(const DistMatrix& x, const ProcessGrid& grid, double fraction, std::uint64_t seed) {
+  NMF_REQUIRE(x.block.storage == Storage::sparse, UsageError,
+              "the recommender mode needs the ratings stored sparse (drop --storage dense)");
+  return split_ratings_by(x.block.csr, x.layout, grid,
+                          [&](std::uint64_t key) { return uniform01(seed, RandomStream::test_set, key) < fraction; });
 }
 
 RatingsFactorization::RatingsFactorization(const ProcessGrid& grid, const Layout& layout, RatingsSplit& data,

@@ -2,9 +2,11 @@
 
 #include <cmath>
 #include <cstdio>
+#include <optional>
 
 #include "job_runner.hpp"
 #include "nmf/driver/ratings_factorization.hpp"
+#include "ratings_selection.hpp"
 #include "report.hpp"
 
 namespace nmf::detail {
@@ -19,11 +21,7 @@ namespace {
 // Refuses (the same on every rank: replicated options only) what the mode does not do.
 void check_recommender_options(const Options& o, const DistMatrix& x) {
   const auto refuse = [](const std::string& why) { NMF_THROW_REPLICATED(ExitCode::usage, why); };
-  if (o.k_values.size() > 1 || o.cv_folds > 0)
-    refuse(
-        "choosing k by cross-validation is not available in the recommender mode yet: give one -k and measure "
-        "it with --test or --test-fraction");
-  if (o.restarts > 1 || o.groups > 1) refuse("--restarts and --groups are not available in the recommender mode");
+  check_ratings_selection_options(o);
   if (o.l1_a > 0 || o.l1_s > 0 || o.l2_a > 0 || o.l2_s > 0)
     refuse(
         "--l1-A, --l2-A, --l1-S and --l2-S belong to plain NMF; the recommender mode's penalties are --lambda "
@@ -102,15 +100,97 @@ nlohmann::ordered_json recommender_json(const Options& o, const RatingsResult& r
   return j;
 }
 
+// The summary's rank_selection (with PREFIX_rank_selection.csv) and restart table, when k was chosen or restarts
+// were run.
+void add_selection_json(nlohmann::ordered_json& extra, OutputSet& outputs, const ProcessGrid& grid,
+                        const std::string& prefix, const RatingsFinalFit& fit,
+                        const std::optional<RankChoice>& choice) {
+  if (choice) {
+    outputs.add_text_file(grid.comm(), "rank_selection", prefix + "_rank_selection.csv",
+                          ratings_rank_selection_csv(*choice));
+    extra["rank_selection"] = ratings_rank_selection_json(*choice);
+  }
+  if (fit.runs.jobs.size() > 1) {
+    extra["restarts"] = restart_table(fit.runs);
+    extra["best_restart"] = fit.runs.best_index;
+  }
+}
+
+// One fit of the loop: the job's k and seed on `data`. Signals and --time-limit stop it as they stop plain NMF's
+// (no checkpoint directory: nothing written).
+RatingsResult fit_ratings(const Options& o, const ProcessGrid& grid, const Layout& layout, const Job& job,
+                          RatingsSplit& data, IterationObserver* logger) {
+  const std::unique_ptr<ObservedSolver> solver =
+      make_observed_solver(o.algo, SolverParams{job.k, job.seed, o.solver_options});
+  RatingsOptions options;
+  options.k = job.k;
+  options.lambda = o.lambda;
+  options.lambda_bias = o.lambda_bias;
+  options.bias = o.bias == "on";
+  options.clip = o.clip == "auto";
+  options.eval_every = o.eval_every;
+  options.seed = job.seed;
+  RatingsFactorization factorization(grid, layout, data, *solver, options);
+  CheckpointSettings stop_settings;
+  stop_settings.time_limit = o.time_limit;
+  stop_settings.process_start = o.start_time;
+  stop_settings.talk = logger != nullptr && grid.rank() == 0 && !o.quiet;
+  Checkpointer stop_hook(grid.comm(), stop_settings, "recommender", {}, {});
+  return factorization.run(stop_rules(o), logger, &stop_hook);
+}
+
+// Collective over `world`: the winning subgroup writes the factors, biases, id maps and the summary, committed
+// as a set; the whole job agrees on how it went.
+void write_recommender_outputs(const Options& o, MPI_Comm world, const SubGroups& groups, const ProcessGrid& grid,
+                               const DistMatrix& x, InputSource& source, double read_seconds, OutputSet* outputs,
+                               double start, const RatingsFinalFit& fit, const std::optional<RankChoice>& choice) {
+  const RatingsResult& result = fit.best;
+  const OutputPaths& paths = outputs->paths();
+  const std::string bias_rows_path = o.output + "_bias_rows.mtx", bias_cols_path = o.output + "_bias_cols.mtx";
+  std::optional<LocalFailure> failure;
+  try {
+    if (fit.runs.winner) {
+      outputs->write_factors(grid, x.layout, result.fit.factors);
+      outputs->add_text_pieces(grid.comm(), "bias_rows", bias_rows_path,
+                               bias_piece(grid.comm(), result.biases.rows, x.layout.n, "row", result.biases.mean));
+      outputs->add_text_pieces(
+          grid.s_order_comm(), "bias_cols", bias_cols_path,
+          bias_piece(grid.s_order_comm(), result.biases.cols, x.layout.m, "column", result.biases.mean));
+      if (const IdMaps* ids = source.id_maps()) {
+        outputs->add_text_pieces(grid.comm(), "row_ids", o.output + "_rows.txt", ids->rows);
+        outputs->add_text_pieces(grid.comm(), "col_ids", o.output + "_cols.txt", ids->cols);
+      }
+      nlohmann::ordered_json extra;
+      extra["rmse_train"] = result.rmse_train;
+      extra["mae_train"] = result.mae_train;
+      extra["rmse_test"] = result.rmse_test;
+      extra["mae_test"] = result.mae_test;
+      extra["recommender"] = recommender_json(o, result);
+      add_selection_json(extra, *outputs, grid, o.output, fit, choice);
+      extra["outputs"] = {{"A", paths.a}, {"S", paths.s}, {"bias_rows", bias_rows_path}, {"bias_cols", bias_cols_path}};
+      extra["files"] = nlohmann::ordered_json::parse(outputs->files_json());
+      const RunFacts facts{
+          o,       source.description(), grid,         x,    result.fit, read_seconds, MPI_Wtime() - start, paths.a,
+          paths.s, size_of(world),       groups.count, extra};
+      outputs->commit(grid.comm(), build_summary(facts).dump(1) + "\n");
+    }
+  } catch (const CollectiveError&) {
+    failure = describe_current_exception();
+  }
+  agree_on_failure(world, failure);
+  if (fit.runs.winner && grid.rank() == 0 && !o.quiet)
+    std::printf("wrote %s, %s, %s, %s and %s\n", paths.a.c_str(), paths.s.c_str(), bias_rows_path.c_str(),
+                bias_cols_path.c_str(), paths.summary.c_str());
+}
+
 }  // namespace
 
-void run_recommender(const Options& o, MPI_Comm world, const ProcessGrid& grid, DistMatrix& x, InputSource& source,
-                     double read_seconds, OutputSet* outputs, double start) {
-  const bool talk = grid.rank() == 0 && !o.quiet;
+void run_recommender(const Options& options, MPI_Comm world, const SubGroups& groups, const ProcessGrid& grid,
+                     DistMatrix& x, InputSource& source, double read_seconds, OutputSet* outputs, double start) {
+  Options o = options;  // -k becomes the chosen k
+  const bool talk = rank_in(world) == 0 && !o.quiet;
   check_recommender_options(o, x);
-  const std::unique_ptr<ObservedSolver> solver = collectively(world, [&] {
-    return make_observed_solver(o.algo, SolverParams{o.k, o.seed, o.solver_options});
-  });
+  collectively(world, [&] { make_observed_solver(o.algo, SolverParams{o.k, o.seed, o.solver_options}); });
   if (!o.test_path.empty() && !source.id_maps())
     NMF_THROW_REPLICATED(ExitCode::usage, "--test " + o.test_path +
                                               ": a test file goes with a ratings input, whose ids it shares; for "
@@ -122,59 +202,20 @@ void run_recommender(const Options& o, MPI_Comm world, const ProcessGrid& grid, 
   x.block.csr = CompressedMatrix{};
   x.block.csc = CompressedMatrix{};
 
-  RatingsOptions options;
-  options.k = o.k;
-  options.lambda = o.lambda;
-  options.lambda_bias = o.lambda_bias;
-  options.bias = o.bias == "on";
-  options.clip = o.clip == "auto";
-  options.eval_every = o.eval_every;
-  options.seed = o.seed;
-  ConsoleLogger logger(talk, o.log_every);
-  RatingsFactorization factorization(grid, x.layout, data, *solver, options);
-  // Signals and --time-limit stop this loop as they stop plain NMF's (no checkpoint directory: nothing written).
-  CheckpointSettings stop_settings;
-  stop_settings.time_limit = o.time_limit;
-  stop_settings.process_start = o.start_time;
-  stop_settings.talk = talk;
-  Checkpointer stop_hook(grid.comm(), stop_settings, "recommender", {}, {});
-  const RatingsResult result = factorization.run(stop_rules(o), &logger, &stop_hook);
-  if (talk) print_recommender_result(o, result);
-  if (!outputs) return;
-
-  const OutputPaths& paths = outputs->paths();
-  const std::string bias_rows_path = o.output + "_bias_rows.mtx", bias_cols_path = o.output + "_bias_cols.mtx";
-  std::optional<LocalFailure> failure;
-  try {
-    outputs->write_factors(grid, x.layout, result.fit.factors);
-    outputs->add_text_pieces(grid.comm(), "bias_rows", bias_rows_path,
-                             bias_piece(grid.comm(), result.biases.rows, x.layout.n, "row", result.biases.mean));
-    outputs->add_text_pieces(
-        grid.s_order_comm(), "bias_cols", bias_cols_path,
-        bias_piece(grid.s_order_comm(), result.biases.cols, x.layout.m, "column", result.biases.mean));
-    if (const IdMaps* ids = source.id_maps()) {
-      outputs->add_text_pieces(grid.comm(), "row_ids", o.output + "_rows.txt", ids->rows);
-      outputs->add_text_pieces(grid.comm(), "col_ids", o.output + "_cols.txt", ids->cols);
-    }
-    nlohmann::ordered_json extra;
-    extra["rmse_train"] = result.rmse_train;
-    extra["mae_train"] = result.mae_train;
-    extra["rmse_test"] = result.rmse_test;
-    extra["mae_test"] = result.mae_test;
-    extra["recommender"] = recommender_json(o, result);
-    extra["outputs"] = {{"A", paths.a}, {"S", paths.s}, {"bias_rows", bias_rows_path}, {"bias_cols", bias_cols_path}};
-    extra["files"] = nlohmann::ordered_json::parse(outputs->files_json());
-    const RunFacts facts{
-        o,       source.description(), grid, x,    result.fit, read_seconds, MPI_Wtime() - start, paths.a,
-        paths.s, size_of(world),       1,    extra};
-    outputs->commit(grid.comm(), build_summary(facts).dump(1) + "\n");
-  } catch (const CollectiveError&) {
-    failure = describe_current_exception();
+  ConsoleLogger logger(grid.rank() == 0 && !o.quiet, o.log_every);
+  const RatingsFit fit = [&](const Job& job, RatingsSplit& fit_data, bool log) {
+    return fit_ratings(o, grid, x.layout, job, fit_data, log ? &logger : nullptr);
+  };
+  std::optional<RankChoice> choice;  // README, Recommending: choosing k on the training ratings
+  if (cross_validating(o)) {
+    choice = choose_ratings_rank(o, world, groups, grid, x.layout, data, fit, talk);
+    o.k = choice->k;
   }
-  agree_on_failure(world, failure);
-  if (talk)
-    std::printf("wrote %s, %s, %s, %s and %s\n", paths.a.c_str(), paths.s.c_str(), bias_rows_path.c_str(),
-                bias_cols_path.c_str(), paths.summary.c_str());
+  const RatingsFinalFit final_fit = fit_ratings_with_restarts(o, world, groups, data, fit);
+  if (talk && final_fit.runs.jobs.size() > 1) print_ratings_restarts(final_fit);
+  if (final_fit.runs.winner && grid.rank() == 0 && !o.quiet) print_recommender_result(o, final_fit.best);
+  if (outputs)
+    write_recommender_outputs(o, world, groups, grid, x, source, read_seconds, outputs, start, final_fit, choice);
 }
 
 }  // namespace nmf::detail

@@ -3,6 +3,7 @@
 // the log, and the outputs (factors, biases, id maps, summary) committed as a set.
 #pragma once
 
+#include "nmf/driver/jobs.hpp"
 #include "nmf/io/input.hpp"
 #include "nmf/io/output_set.hpp"
 #include "nmf/options.hpp"
@@ -12,9 +13,10 @@ namespace nmf::detail {
 // Whether the run is in the recommender mode: --missing unobserved, or auto with a ratings file.
 bool recommender_mode(const Options& options, const InputSource& source);
 
-// Collective over `world` (one group: the mode runs no restarts or folds on subgroups).
-// X's block is released once the training and test ratings are taken from it (the fit keeps its own copy).
-void run_recommender(const Options& options, MPI_Comm world, const ProcessGrid& grid, DistMatrix& x,
-                     InputSource& source, double read_seconds, OutputSet* outputs, double start);
+// Collective over `world`; `grid` is this rank's subgroup's, which runs its share of the cross-validation fits and
+// restarts (ratings_selection.hpp). X's block is released once the training and test ratings are taken from it
+// (the fit keeps its own copy).
+void run_recommender(const Options& options, MPI_Comm world, const SubGroups& groups, const ProcessGrid& grid,
+                     DistMatrix& x, InputSource& source, double read_seconds, OutputSet* outputs, double start);
 
 }  // namespace nmf::detail

@@ -162,16 +162,19 @@ void run_factorization(const Options& options, MPI_Comm world) {
   const bool talk = rank_in(world) == 0 && !o.quiet;
   std::optional<OutputSet> outputs;  // holds the prefix's lock until the run ends
   if (!o.output.empty()) outputs.emplace(world, o.output, parse_output_format(o.output_format));
-  detail::check_solver(o, detail::cross_validating(o));
+  detail::check_solver(o, false);
 
   Problem p = read_problem(o, world, start);  // not const: the recommender mode takes over X's block
   if (talk)
     detail::print_header(o, size_of(world), p.groups.count, *p.grid, p.source->description(), p.x, p.read_seconds);
   if (detail::recommender_mode(o, *p.source)) {  // the loss over the observed ratings only (README, Recommending)
-    detail::run_recommender(o, world, *p.grid, p.x, *p.source, p.read_seconds, outputs ? &*outputs : nullptr, start);
+    detail::run_recommender(o, world, p.groups, *p.grid, p.x, *p.source, p.read_seconds, outputs ? &*outputs : nullptr,
+                            start);
     end_if_interrupted(o, world, true);
     return;
   }
+  // The held-out loss of plain NMF's cross-validation (the recommender mode's folds use its own loss).
+  if (detail::cross_validating(o)) detail::check_solver(o, true);
   detail::JobRunner runner(o, *p.grid, p.x, talk);
 
   std::optional<detail::RankChoice> choice;

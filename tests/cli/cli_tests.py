@@ -1604,6 +1604,155 @@ def case_e2e_recommender_filmtrust(ctx):
 @case
 def case_e2e_recommender_movielens(ctx):
     shared_recommender(ctx, MOVIELENS, 0.87)
+# --- the recommender mode: choosing k on held-out ratings, restarts (README, Recommending) ------------------------
+
+MASK32 = 0xFFFFFFFF
+STREAM_TEST_SET, STREAM_RATINGS_FOLD = 8, 9  # nmf::RandomStream (include/nmf/kernels/random.hpp)
+
+
+def philox4x32(counter, key):
+    """Philox4x32-10 (Salmon et al. 2011, Random123's defaults), written here from the paper's round function."""
+    c0, c1, c2, c3 = counter
+    k0, k1 = key
+    for r in range(10):
+        if r > 0:
+            k0, k1 = (k0 + 0x9E3779B9) & MASK32, (k1 + 0xBB67AE85) & MASK32
+        p0, p1 = 0xD2511F53 * c0, 0xCD9E8D57 * c2
+        c0, c1, c2, c3 = (p1 >> 32) ^ c1 ^ k0, p1 & MASK32, (p0 >> 32) ^ c3 ^ k1, p0 & MASK32
+    return c0, c1, c2, c3
+
+
+def uniform01(seed, stream, index):
+    """nmf::uniform01: the first two words of Philox4x32-10 at counter (index, stream, lane 0), key = seed, as
+    53 bits in [0, 1)."""
+    bits = philox4x32((index & MASK32, index >> 32, stream, 0), (seed & MASK32, seed >> 32))
+    return (((bits[0] << 32) | bits[1]) >> 11) * 2.0 ** -53
+
+
+def planted_matrix(seed, n=26, m=20):
+    """(n x m ratings, mask) of the planted model of planted_ratings, as a matrix with its observed entries."""
+    x = np.zeros((n, m))
+    mask = np.zeros((n, m), dtype=bool)
+    for u, i, r in planted_ratings(seed, users=n, items=m):
+        x[int(u[4:]), int(i[4:])], mask[int(u[4:]), int(i[4:])] = r, True
+    return x, mask
+
+
+def write_observed_mtx(path, x, mask):
+    """The observed entries of x (all of shape n x m, so row and column indices are the same in every file)."""
+    rows, cols = np.nonzero(mask)
+    path.write_text(f"%%MatrixMarket matrix coordinate real general\n{x.shape[0]} {x.shape[1]} {len(rows)}\n" +
+                    "".join(f"{i + 1} {j + 1} {real_text(x[i, j])}\n" for i, j in zip(rows, cols)))
+
+
+def validation_rmse(prefix, x, held_out):
+    """RMSE on the held-out entries of the predictions mu + b + c + A S clipped as the summary says, from a fit's
+    outputs (a row or column without training ratings has zero factors and bias: a cold start)."""
+    import scipy.io
+    summary = load_summary(prefix)
+    a, s = load_factors(prefix)
+    b = np.asarray(scipy.io.mmread(f"{prefix}_bias_rows.mtx")).ravel()
+    c = np.asarray(scipy.io.mmread(f"{prefix}_bias_cols.mtx")).ravel()
+    rec = summary["recommender"]
+    p = np.clip(rec["mean"] + b[:, None] + c[None, :] + a @ s, rec["clip_low"], rec["clip_high"])
+    return float(np.sqrt(np.mean((x[held_out] - p[held_out]) ** 2)))
+
+
+@case(ranks=4)
+def case_e2e_recommender_choose_k(ctx):
+    """-k with several values and --cv-folds in the recommender mode: the folds (NumPy's Philox of each rating's
+    (i, j) and the seed, outside the --test-fraction set) and the table of mean +- sd validation RMSE equal single
+    runs of nmf_mpi on each fold's training ratings, scored in NumPy on the held-out fold; the same table and k on
+    1, 2 and 4 ranks, with and without --groups; the chosen k is then fitted on all training ratings."""
+    x, mask = planted_matrix(11)
+    n, m = x.shape
+    write_observed_mtx(ctx.indir / "all.mtx", x, mask)
+    seed, folds, ks, fraction = 7, 3, [1, 3, 6], 0.2
+    common = ["--missing", "unobserved", "--seed", seed, "--iters", 8, "--tol", 0]
+    cv_args = ["-i", ctx.indir / "all.mtx", "-k", ",".join(map(str, ks)), "--cv-folds", folds,
+               "--test-fraction", fraction] + common
+    expect_error(ctx, cv_args[:4] + ["--cv-folds", 1] + common, EXIT_USAGE, ["--cv-folds 1", "2"])
+    expect_error(ctx, cv_args + ["--cv-fraction", 0.3], EXIT_USAGE, ["--cv-fraction", "recommender"])
+    key = np.arange(n)[:, None] * m + np.arange(m)[None, :]
+    test = mask & (np.vectorize(lambda k_: uniform01(seed, STREAM_TEST_SET, int(k_)))(key) < fraction)
+    fold = np.vectorize(lambda k_: min(folds - 1, int(uniform01(seed, STREAM_RATINGS_FOLD, int(k_)) * folds)))(key)
+    train = mask & ~test
+    check(all(5 < (train & (fold == f)).sum() for f in range(folds)), "test bug: a fold without ratings")
+
+    # The reference: each (k, fold) fitted alone on the other folds' ratings (same indices, so the same start).
+    reference = {}
+    for f in range(folds):
+        write_observed_mtx(ctx.indir / f"fold{f}.mtx", x, train & (fold != f))
+        for k in ks:
+            prefix = out_prefix(ctx, f"single_k{k}_f{f}")
+            ctx.run_ok(1, ["-i", ctx.indir / f"fold{f}.mtx", "-k", k, "-o", prefix] + common)
+            reference[(k, f)] = validation_rmse(prefix, x, train & (fold == f))
+    means = {k: np.mean([reference[(k, f)] for f in range(folds)]) for k in ks}
+    chosen = min(ks, key=lambda k: means[k])
+
+    for ranks, extra in [(1, []), (2, []), (2, ["--groups", 2]), (4, ["--grid", "2x2"]), (4, ["--groups", 2])]:
+        prefix = out_prefix(ctx, f"cv{ranks}{''.join(map(str, extra))}")
+        run = ctx.run_ok(ranks, cv_args + ["-o", prefix] + extra)
+        summary = load_summary(prefix)
+        selection = summary["rank_selection"]
+        check(selection["chosen"] == chosen and summary["k"] == chosen,
+              f"chose k = {selection['chosen']}, NumPy's single runs give {chosen}", run)
+        for entry in selection["entries"]:
+            values = [reference[(entry["k"], f)] for f in range(folds)]
+            check(entry["folds"] == folds, "a fold is missing from the table", run)
+            check_close(entry["rmse_validation"], np.mean(values), 1e-9, f"mean validation RMSE of k = {entry['k']}", run)
+            check_close(entry["rmse_validation_std"], np.std(values, ddof=1), 1e-9, f"its sd (k = {entry['k']})", run)
+        check(re.search(rf"chosen k = {chosen}\b", run.stdout), "the log lacks the chosen k", run)
+        check("rank_selection" in summary["files"], "PREFIX_rank_selection.csv is not in the summary's files", run)
+        # The final fit is a plain fit of the chosen k on all training ratings (the test set is never seen by CV).
+        if ranks == 1:
+            final = out_prefix(ctx, "final")
+            ctx.run_ok(1, ["-i", ctx.indir / "all.mtx", "-k", chosen, "--test-fraction", fraction, "-o", final] + common)
+            check_close(summary["rmse_test"], load_summary(final)["rmse_test"], 1e-9, "test RMSE of the final fit", run)
+            check_close(summary["rmse_test"], validation_rmse(prefix, x, test), 1e-9, "test RMSE vs NumPy's", run)
+
+
+
+@case(ranks=4)
+def case_e2e_recommender_restarts(ctx):
+    """--restarts in the recommender mode keeps the restart with the lowest training objective: it equals the
+    separate single run with that restart's seed (factors and RMSEs), on 1, 2 and 4 ranks with subgroups."""
+    lines = planted_ratings(13)
+    write_ratings(ctx.indir / "train.txt", lines[30:])
+    write_ratings(ctx.indir / "test.txt", lines[:30])
+    common = ["-i", ctx.indir / "train.txt", "--test", ctx.indir / "test.txt", "-k", 3, "--iters", 6, "--tol", 0]
+    restarts = 4
+    runs = {}
+    for ranks, extra in [(1, []), (2, ["--groups", 2]), (4, ["--groups", 2]), (4, ["--groups", 4])]:
+        prefix = out_prefix(ctx, f"restarts{ranks}{''.join(map(str, extra))}")
+        run = ctx.run_ok(ranks, common + ["--seed", 5, "--restarts", restarts, "-o", prefix] + extra)
+        runs[(ranks, tuple(extra))] = (prefix, load_summary(prefix), run)
+    prefix, summary, run = runs[(1, ())]
+    table = summary["restarts"]
+    check(len(table) == restarts and table[0]["seed"] == 5, "restart table: restart 0 must keep --seed", run)
+    singles = []
+    for entry in table:
+        single = out_prefix(ctx, f"seed{entry['index']}")
+        ctx.run_ok(1, common + ["--seed", entry["seed"], "-o", single])
+        singles.append((single, load_summary(single)))
+    objectives = [s["objective"] for _, s in singles]
+    best = int(np.argmin(objectives))
+    check(len(set(np.round(objectives, 9))) == restarts, f"test bug: restarts with equal objectives {objectives}")
+    check(int(np.argmin([s["rmse_test"] for _, s in singles])) != best,
+          "test bug: the lowest objective is also the lowest test RMSE, so the case cannot tell them apart")
+    best_prefix, best_summary = singles[best]
+    for (ranks, extra), (prefix, summary, run) in runs.items():
+        check(summary["best_restart"] == best, f"kept restart {summary['best_restart']}, the lowest objective of "
+              f"the single runs is restart {best} ({objectives})", run)
+        for entry, single_objective in zip(summary["restarts"], objectives):
+            check_close(entry["objective"], single_objective, 1e-9, f"restart {entry['index']}'s objective", run)
+        check_close(summary["rmse_test"], best_summary["rmse_test"], 1e-9, "test RMSE of the kept restart", run)
+        a, s, b, c, *_ = load_recommender(prefix)
+        ref_a, ref_s, ref_b, ref_c, *_ = load_recommender(best_prefix)
+        check(np.allclose(a, ref_a, rtol=1e-8, atol=1e-10) and np.allclose(s, ref_s, rtol=1e-8, atol=1e-10) and
+              np.allclose(b, ref_b, rtol=1e-8, atol=1e-10), "the written factors are not the kept restart's", run)
+
+
 # --- top-N lists (--top-n) and fold-in (--fixed-S) -------------------------------------------------------------
 
 def read_topn(path):

@@ -26,6 +26,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "nmf/biases.hpp"
@@ -50,6 +51,11 @@ RatingsSplit ratings_with_test_set(const DistMatrix& x, std::vector<Triplet> tes
 // Local: rating (i, j) (global indices) goes to the test set when uniform01(seed, test_set, i m + j) <
 // fraction: a decision per rating, the same on any number of ranks and any grid.
 RatingsSplit split_ratings(const DistMatrix& x, const ProcessGrid& grid, double fraction, std::uint64_t seed);
+
+// Local: the ratings `all` (this rank's block of the layout) split by `held_out`, asked for each rating's key
+// i m + j (global indices): true puts it in the test set, false in the training.
+RatingsSplit split_ratings_by(const CompressedMatrix& all, const Layout& layout, const ProcessGrid& grid,
+                              const std::function<bool(std::uint64_t)>& held_out);
 
 struct RatingsOptions {
   int k = 1;

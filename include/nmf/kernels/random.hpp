@@ -8,14 +8,15 @@
 namespace nmf {
 
 enum class RandomStream : std::uint32_t {
-  factor_A = 1,  // initial A, indexed by row * k + column
-  factor_S = 2,  // initial S, indexed by column * k + row
-  kaczmarz = 3,  // Kaczmarz sampling, indexed by (iteration, draw) within a lane per rank and side
-  holdout = 4,   // cross-validation: entry (i, j) of X, indexed by i m + j, one lane per fold
-  restart = 5,   // the seed of restart r, indexed by r
-  sketch = 6,     // a randomized SVD's test matrix Omega (m x l), indexed by column * l + row
-  init_fill = 7,  // nndsvdar's fill of zeros: A indexed by row * k + column, S by (n + column) * k + row
-  test_set = 8,   // --test-fraction: rating (i, j) of X, indexed by i m + j
+  factor_A = 1,      // initial A, indexed by row * k + column
+  factor_S = 2,      // initial S, indexed by column * k + row
+  kaczmarz = 3,      // Kaczmarz sampling, indexed by (iteration, draw) within a lane per rank and side
+  holdout = 4,       // cross-validation: entry (i, j) of X, indexed by i m + j, one lane per fold
+  restart = 5,       // the seed of restart r, indexed by r
+  sketch = 6,        // a randomized SVD's test matrix Omega (m x l), indexed by column * l + row
+  init_fill = 7,     // nndsvdar's fill of zeros: A indexed by row * k + column, S by (n + column) * k + row
+  test_set = 8,      // --test-fraction: rating (i, j) of X, indexed by i m + j
+  ratings_fold = 9,  // the recommender mode's cross-validation folds: rating (i, j), indexed by i m + j
 };
 
 // Uniform on [0, 1), 53 random bits.
