@@ -5,6 +5,7 @@
 
 #include "job_runner.hpp"
 #include "nmf/driver/ratings_factorization.hpp"
+#include "nmf/driver/top_n.hpp"
 #include "report.hpp"
 
 namespace nmf::detail {
@@ -32,7 +33,6 @@ void check_recommender_options(const Options& o, const DistMatrix& x) {
   if (!o.checkpoint_dir.empty() || !o.resume.empty())
     refuse(
         "--checkpoint-dir and --resume are not available in the recommender mode yet (its fits are not checkpointed)");
-  if (o.top_n > 0) refuse("--top-n is not available in the recommender mode yet");
   if (x.block.storage != Storage::sparse)
     refuse("the recommender mode keeps the ratings sparse: drop --storage dense (or use --missing zero)");
 }
@@ -102,6 +102,17 @@ nlohmann::ordered_json recommender_json(const Options& o, const RatingsResult& r
   return j;
 }
 
+// --top-n: every user's best items among those without a training rating (held-out test ratings stay
+// candidates, so that the lists can be scored against them), ranked by the model's prediction with the biases.
+nlohmann::ordered_json write_recommender_top_n(const Options& o, OutputSet& outputs, const ProcessGrid& grid,
+                                               const Layout& layout, const RatingsSplit& data,
+                                               const RatingsResult& result, const IdMaps* ids) {
+  const double start = MPI_Wtime();
+  write_top_n(outputs, o.output + "_topn.csv", grid, layout, data.train.csr, result.fit.factors, &result.biases,
+              o.top_n, ids);
+  return {{"n", o.top_n}, {"seconds", MPI_Wtime() - start}, {"rated", "training ratings"}};
+}
+
 }  // namespace
 
 void run_recommender(const Options& o, MPI_Comm world, const ProcessGrid& grid, DistMatrix& x, InputSource& source,
@@ -157,6 +168,8 @@ void run_recommender(const Options& o, MPI_Comm world, const ProcessGrid& grid, 
       outputs->add_text_pieces(grid.comm(), "col_ids", o.output + "_cols.txt", ids->cols);
     }
     nlohmann::ordered_json extra;
+    if (o.top_n > 0)
+      extra["top_n"] = write_recommender_top_n(o, *outputs, grid, x.layout, data, result, source.id_maps());
     extra["rmse_train"] = result.rmse_train;
     extra["mae_train"] = result.mae_train;
     extra["rmse_test"] = result.rmse_test;

@@ -1402,14 +1402,16 @@ def write_ratings(path, lines):
 
 
 def load_recommender(prefix):
-    """(A, S, b, c, mu, row ids, col ids, summary) from a recommender run's outputs."""
+    """(A, S, b, c, mu, row ids, col ids, summary) from a recommender run's outputs; the ids are 1-based indices
+    (as text) for Matrix Market input, which has no id maps."""
     import scipy.io
     summary = load_summary(prefix)
     a, s = load_factors(prefix)
     b = np.asarray(scipy.io.mmread(f"{prefix}_bias_rows.mtx")).ravel()
     c = np.asarray(scipy.io.mmread(f"{prefix}_bias_cols.mtx")).ravel()
-    rows = Path(f"{prefix}_rows.txt").read_text().split()
-    cols = Path(f"{prefix}_cols.txt").read_text().split()
+    has_ids = Path(f"{prefix}_rows.txt").exists()
+    rows = Path(f"{prefix}_rows.txt").read_text().split() if has_ids else [str(i + 1) for i in range(len(b))]
+    cols = Path(f"{prefix}_cols.txt").read_text().split() if has_ids else [str(j + 1) for j in range(len(c))]
     return a, s, b, c, summary["recommender"]["mean"], rows, cols, summary
 
 
@@ -1627,14 +1629,17 @@ def brute_force_topn(scores, rated, n):
     return lists
 
 
-def check_topn(path, scores, rated, n, user_ids, item_ids, run=None):
+def check_topn(path, scores, rated, n, user_ids, item_ids, run=None, written=None):
     """The CSV against numpy's brute-force ranking of `scores` (A S) without the `rated` entries: every user in
     row order, ranks 1..N (fewer when fewer are unrated), the same items, scores to round-off. An item may differ
-    only where numpy's scores of the two items tie to round-off."""
+    only where numpy's scores of the two items tie to round-off. `written`: the scores the file should hold when
+    they are not the ranking scores (the recommender mode ranks by the unclipped prediction, writes it clipped)."""
+    written = scores if written is None else written
     expected = brute_force_topn(scores, rated, n)
     got = read_topn(path)
     scale = np.abs(scores).max()
-    want = [(user_ids[i], q + 1, item_ids[j], s) for i, lst in enumerate(expected) for q, (j, s) in enumerate(lst)]
+    want = [(user_ids[i], q + 1, item_ids[j], written[i, j]) for i, lst in enumerate(expected) for q, (j, _) in
+            enumerate(lst)]
     check(len(got) == len(want), f"{path}: {len(got)} lines, numpy ranks {len(want)}", run)
     column_of = {item: j for j, item in enumerate(item_ids)}
     row_of = {user: i for i, user in enumerate(user_ids)}
@@ -1710,6 +1715,83 @@ def case_e2e_top_n_ratings(ctx):
         got = check_topn(Path(f"{prefix}_topn.csv"), a @ s, rated, 4, row_ids, col_ids, run)
         check(not any(u == users[3] and i == items[5] for u, _, i, _ in got), "an explicit 0 rating was recommended",
               run)
+
+
+def recommender_scores(prefix):
+    """(unclipped, clipped) predictions mu + b_i + c_j + a_i . s_j of every (row, column) of a recommender run's
+    outputs, the row and column ids, and the summary."""
+    a, s, b, c, mu, rows, cols, summary = load_recommender(prefix)
+    unclipped = mu + b[:, None] + c[None, :] + a @ s
+    rec = summary["recommender"]
+    low = -np.inf if rec["clip_low"] is None else rec["clip_low"]
+    high = np.inf if rec["clip_high"] is None else rec["clip_high"]
+    return unclipped, np.clip(unclipped, low, high), rows, cols, summary
+
+
+def clipped_out_of_column_order(lists, clipped):
+    """How many neighbours in numpy's lists have equal clipped scores but the later one has the lower column: places
+    where ranking by the clipped score (ties to the lower column) would give another order."""
+    return sum(1 for i, lst in enumerate(lists) for (j0, _), (j1, _) in zip(lst, lst[1:])
+               if clipped[i, j0] == clipped[i, j1] and j1 < j0)
+
+
+@case(ranks=4)
+def case_e2e_top_n_recommender(ctx):
+    """--top-n in the recommender mode at P = 1, 2, 4 and on a 2 x 2 grid, against numpy's brute force on the
+    written factors, biases and id maps: the score is mu + b_i + c_j + a_i . s_j, ranked unclipped and written
+    clipped; the training ratings are excluded, the held-out test ratings are not; a cold user (a Matrix Market row
+    without ratings, --missing unobserved) gets the items in the order of mu + c_j."""
+    # Shifted up against the top of the scale, so that many predictions clip to 5.
+    lines = [(u, it, min(5.0, r + 1.5)) for u, it, r in planted_ratings(11, users=30, items=20)]
+    test, train = lines[:50], lines[50:]
+    write_ratings(ctx.indir / "train.txt", train)
+    write_ratings(ctx.indir / "test.txt", test)
+    n = 6
+    items_at = {}
+    for ranks, extra in [(1, []), (2, []), (4, []), (4, ["--grid", "2x2"])]:
+        prefix = out_prefix(ctx, f"rec{ranks}{len(extra)}")
+        run = ctx.run_ok(ranks, ["-i", ctx.indir / "train.txt", "--test", ctx.indir / "test.txt", "-k", 3, "--iters",
+                                 10, "--top-n", n, "-o", prefix] + extra)
+        unclipped, clipped, rows, cols, summary = recommender_scores(prefix)
+        row_of, col_of = {u: i for i, u in enumerate(rows)}, {it: j for j, it in enumerate(cols)}
+        rated = np.zeros(unclipped.shape, dtype=bool)
+        for u, it, _ in train:
+            rated[row_of[u], col_of[it]] = True
+        path = Path(f"{prefix}_topn.csv")
+        got = check_topn(path, unclipped, rated, n, rows, cols, run, written=clipped)
+        pairs = {(u, it) for u, _, it, _ in got}
+        check(not pairs & {(u, it) for u, it, _ in train}, "a training rating was recommended", run)
+        check(pairs & {(u, it) for u, it, _ in test}, "no held-out test rating is among the candidates", run)
+        reordered = clipped_out_of_column_order(brute_force_topn(unclipped, rated, n), clipped)
+        check(reordered > 0 and any(score == summary["recommender"]["clip_high"] for *_, score in got),
+              "premise: clipped scores whose unclipped order is not the column order", run)
+        check(summary["top_n"]["n"] == n, f"summary top_n {summary.get('top_n')}", run)
+        check_file_listed(summary, "topn", path, run)
+        items_at[(ranks, len(extra))] = [g[:3] for g in got]
+    for key, items in items_at.items():
+        check(items == items_at[(1, 0)], f"the top-N items at {key} differ from those at -np 1")
+
+    # A cold user (row 4, no rating) and a cold item (column 6) in a Matrix Market file read as ratings.
+    rng = np.random.default_rng(12)
+    x = np.where(rng.random((14, 9)) < 0.5, rng.integers(1, 11, (14, 9)) / 2, 0.0)
+    x[3, :], x[:, 5] = 0.0, 0.0
+    x[0, 0] = x[0, 0] or 3.0
+    f = write_coordinate(ctx.indir / "cold.mtx", x)
+    for ranks in (1, 2, 4):
+        prefix = out_prefix(ctx, f"cold{ranks}")
+        run = ctx.run_ok(ranks, ["-i", f, "--missing", "unobserved", "-k", 2, "--iters", 8, "--top-n", 4, "-o",
+                                 prefix])
+        a, s, _, c, mu, *_ = load_recommender(prefix)
+        unclipped, clipped, rows, cols, summary = recommender_scores(prefix)
+        got = check_topn(Path(f"{prefix}_topn.csv"), unclipped, x != 0, 4, rows, cols, run, written=clipped)
+        cold = [(int(it) - 1, score) for u, _, it, score in got if u == "4"]
+        order = sorted(range(9), key=lambda j: (-c[j], j))[:4]
+        check(np.all(a[3] == 0) and [j for j, _ in cold] == order, f"cold user's list {cold}, expected items {order} "
+              "by mu + c_j", run)
+        low, high = summary["recommender"]["clip_low"], summary["recommender"]["clip_high"]
+        check(all(abs(score - min(high, max(low, mu + c[j]))) <= 1e-12 for j, score in cold),
+              "cold user's scores are not mu + c_j", run)
+        check(c[5] == 0 and np.all(s[:, 5] == 0), "the cold item has a bias or a factor", run)
 
 
 def nnls_rows(x, s):
