@@ -37,8 +37,9 @@ void check_recommender_options(const Options& o, const DistMatrix& x) {
     refuse("the recommender mode keeps the ratings sparse: drop --storage dense (or use --missing zero)");
 }
 
-// The bias file of one side: a Matrix Market array (count x 1) of which this rank holds `values`, pieces in
-// the order of `writers`; rank 0's piece carries the header.
+}  // namespace
+
+// The bias file of one side (recommend_run.hpp).
 std::string bias_piece(MPI_Comm writers, const std::vector<double>& values, index_t count, const char* side,
                        double mean) {
   std::string piece;
@@ -56,6 +57,8 @@ std::string bias_piece(MPI_Comm writers, const std::vector<double>& values, inde
   }
   return piece;
 }
+
+namespace {
 
 void print_recommender_result(const Options& o, const RatingsResult& r) {
   const FactorizationResult& fit = r.fit;

@@ -1893,6 +1893,116 @@ def case_e2e_fold_in_ratings(ctx):
               f"expected one warning counting 2 items and {ignored} ratings, got {warnings}", run)
 
 
+def fold_in_reference(observed, s, c, mu, lam, lam_bias, bias=True):
+    """The recommender fold-in by scipy's bounded least squares (BVLS), row by row: for each row's observed
+    [(fit column, rating)], min over a >= 0 and b (free) of sum (x - mu - c_j - b - a . s_j)^2 + lam n |a|^2
+    + lam_bias b^2, as one stacked least-squares problem. A row without ratings gets a = 0, b = 0."""
+    from scipy.optimize import lsq_linear
+    k = s.shape[0]
+    a_rows, b_rows = [], []
+    for obs in observed:
+        if not obs:
+            a_rows.append(np.zeros(k))
+            b_rows.append(0.0)
+            continue
+        n = len(obs)
+        cols = [j for j, _ in obs]
+        y = np.array([x - mu - c[j] for j, x in obs])
+        unknowns = k + 1 if bias else k
+        m = np.zeros((n + unknowns, unknowns))
+        m[:n, :k] = s[:, cols].T
+        m[n:n + k, :k] = np.sqrt(lam * n) * np.eye(k)
+        if bias:
+            m[:n, k] = 1.0
+            m[n + k, k] = np.sqrt(lam_bias)
+        rhs = np.concatenate([y, np.zeros(unknowns)])
+        lower = np.concatenate([np.zeros(k), [-np.inf] if bias else []])
+        z = lsq_linear(m, rhs, bounds=(lower, np.full(unknowns, np.inf)), method="bvls", tol=1e-15).x
+        a_rows.append(z[:k])
+        b_rows.append(z[k] if bias else 0.0)
+    return np.array(a_rows), np.array(b_rows)
+
+
+@case(ranks=4)
+def case_e2e_fold_in_recommender(ctx):
+    """--fixed-S against a recommender fit at P = 1, 2, 4: A >= 0 and the row biases of the new users equal scipy's
+    bounded least squares (a >= 0, b free) of the same loss over each row's observed ratings, with the fit's S,
+    column biases and mean fixed and the same lambda and lambda-bias; items matched by id, unknown items ignored,
+    a user with only unknown items gets a = 0, b = 0; --bias off; how the bias file is found, and its errors."""
+    import scipy.io
+    lines = planted_ratings(21, users=30, items=16)
+    write_ratings(ctx.indir / "fit.txt", lines)
+    fit = ctx.indir / "fit"  # not in outdir: the error cases check that it stays empty
+    lam, lam_bias = ["--lambda", 0.2], ["--lambda-bias", 3]
+    ctx.run_ok(2, ["-i", ctx.indir / "fit.txt", "-k", 3, "--iters", 12, "--tol", 0, "-o", fit] + lam + lam_bias)
+    _, s, _, c, mu, _, fit_cols, _ = load_recommender(fit)
+    rng = np.random.default_rng(22)
+    items = list(reversed(fit_cols))[:12] + ["new1", "new2"]
+    new = [f"v{i},{items[j]},{rng.integers(1, 11) / 2}" for i in range(12) for j in range(14) if rng.random() < 0.4]
+    new += ["user0,item3,4", "vcold,new1,5", "vcold,new2,1", "v1,item0,0"]  # an old user; only unknown items; a 0
+    new_path = ctx.indir / "new.csv"
+    new_path.write_text("user,item,rating\n" + "\n".join(new) + "\n")
+    row_ids, col_ids, ratings = parse_ratings(new_path.read_text(), ",", True)
+    observed = [[] for _ in row_ids]
+    ignored = 0
+    for (i, j), v in sorted(ratings.items()):
+        if col_ids[j] in fit_cols:
+            observed[i].append((fit_cols.index(col_ids[j]), v))
+        else:
+            ignored += 1
+    # The bias file: found beside PREFIX_S.mtx, or given; its absence or a wrong file is an error (first, while the
+    # output directory is empty).
+    lone_s, lone_cols = ctx.indir / "S_alone.mtx", ctx.indir / "cols_alone.txt"
+    shutil.copy(f"{fit}_S.mtx", lone_s)
+    shutil.copy(f"{fit}_cols.txt", lone_cols)
+    common = ["-i", new_path, "--fixed-S", lone_s, "--fixed-S-cols", lone_cols] + lam + lam_bias
+    expect_error(ctx, common + ["--missing", "unobserved", "-o", out_prefix(ctx, "bad")], EXIT_USAGE,
+                 ["--fixed-bias-cols", "recommender"])
+    expect_error(ctx, common + ["--fixed-bias-cols", f"{fit}_bias_rows.mtx", "-o", out_prefix(ctx, "bad")],
+                 EXIT_BAD_INPUT, ["--fixed-bias-cols", "16 x 1"])
+    expect_error(ctx, common + ["--fixed-bias-cols", lone_s, "-o", out_prefix(ctx, "bad")], EXIT_BAD_INPUT,
+                 ["global mean"])
+    expect_error(ctx, ["-i", new_path, "--fixed-S", f"{fit}_S.mtx", "--grid", "2x2", "-o", out_prefix(ctx, "bad")],
+                 EXIT_USAGE, ["--grid 4x1"], ranks=4)
+    expect_error(ctx, common + ["--fixed-bias-cols", f"{fit}_bias_cols.mtx", "--missing", "zero"], EXIT_USAGE,
+                 ["--missing zero"])
+    for bias in (True, False):
+        ref_a, ref_b = fold_in_reference(observed, s, c, mu, 0.2, 3.0, bias)
+        runs = [(1, []), (2, []), (4, []), (4, ["--grid", "4x1", "--missing", "unobserved"])] if bias else [(2, [])]
+        for ranks, extra in runs:
+            prefix = out_prefix(ctx, f"fold{ranks}{len(extra)}{bias}")
+            run = ctx.run_ok(ranks, ["-i", new_path, "--fixed-S", f"{fit}_S.mtx", "-o", prefix, "--bias",
+                                     "on" if bias else "off"] + lam + lam_bias + extra)
+            a = np.asarray(scipy.io.mmread(f"{prefix}_A.mtx"))
+            b = np.asarray(scipy.io.mmread(f"{prefix}_bias_rows.mtx")).ravel()
+            check_same_matrix(a, ref_a, 1e-8, f"{prefix}: A against scipy's BVLS")
+            check(np.abs(b - ref_b).max() <= 1e-8 * max(1.0, np.abs(ref_b).max()),
+                  f"{prefix}: row biases differ from scipy's by {np.abs(b - ref_b).max():.3g}", run)
+            check(np.all(a >= 0) and np.all(a[row_ids.index("vcold")] == 0) and b[row_ids.index("vcold")] == 0,
+                  f"{prefix}: negative A, or a user without known items got factors or a bias", run)
+            check(Path(f"{prefix}_rows.txt").read_text() == "".join(u + "\n" for u in row_ids), "rows.txt", run)
+            summary = load_summary(prefix)
+            rec = summary["recommender"]
+            residuals = [x - mu - c[j] - b[i] - a[i] @ s[:, j] for i, obs in enumerate(observed) for j, x in obs]
+            check(rec["mean"] == mu and rec["cold_rows"] == 1 and rec["ratings"] == len(residuals) and
+                  rec["bias"] == bias and rec["bias_cols"] == f"{fit}_bias_cols.mtx", f"summary {rec}", run)
+            check_close(rec["rmse"], float(np.sqrt(np.mean(np.square(residuals)))), 1e-9, "fold-in RMSE", run)
+            check(summary["columns_ignored"] == 2 and summary["entries_ignored"] == ignored,
+                  f"ignored {summary['columns_ignored']} / {summary['entries_ignored']}, expected 2 / {ignored}", run)
+            for role in ("A", "bias_rows", "row_ids"):
+                check(role in summary["files"], f"the summary's files lack {role}", run)
+            check(("--lambda 0.2 --lambda-bias 3 --bias on" in run.stderr) != bias,
+                  "the warning about penalties other than the fit's is missing or wrong", run)
+        if bias:
+            check(np.any(ref_b != 0) and np.any(ref_a == 0) and np.any(ref_a > 0),
+                  "premise: biases and both active and inactive constraints")
+
+    prefix = out_prefix(ctx, "given")
+    run = ctx.run_ok(2, common + ["--fixed-bias-cols", f"{fit}_bias_cols.mtx", "-o", prefix])
+    check_same_matrix(np.asarray(scipy.io.mmread(f"{prefix}_A.mtx")), fold_in_reference(observed, s, c, mu, 0.2, 3.0)[0],
+                      1e-8, "A with --fixed-bias-cols")
+
+
 # --- driver ------------------------------------------------------------------------------------------------------
 
 def run_case(name, binary, mpiexec):
