@@ -1997,6 +1997,19 @@ def case_e2e_fold_in_recommender(ctx):
             check(np.any(ref_b != 0) and np.any(ref_a == 0) and np.any(ref_a > 0),
                   "premise: biases and both active and inactive constraints")
 
+    # The same rows as Matrix Market coordinates in the fit's columns, read as observed ratings (the 0 included).
+    entries = [(i, j, x) for i, obs in enumerate(observed) for j, x in obs]
+    mtx = ctx.indir / "new.mtx"
+    mtx.write_text("%%MatrixMarket matrix coordinate real general\n" + f"{len(row_ids)} {len(fit_cols)} {len(entries)}\n" +
+                   "".join(f"{i + 1} {j + 1} {real_text(x)}\n" for i, j, x in entries))
+    prefix = out_prefix(ctx, "mtx")
+    run = ctx.run_ok(4, ["-i", mtx, "--missing", "unobserved", "--fixed-S", f"{fit}_S.mtx", "-o", prefix] + lam +
+                     lam_bias)
+    ref_a, ref_b = fold_in_reference(observed, s, c, mu, 0.2, 3.0)
+    check_same_matrix(np.asarray(scipy.io.mmread(f"{prefix}_A.mtx")), ref_a, 1e-8, "A from Matrix Market input")
+    check(np.abs(np.asarray(scipy.io.mmread(f"{prefix}_bias_rows.mtx")).ravel() - ref_b).max() <= 1e-8,
+          "row biases from Matrix Market input", run)
+
     prefix = out_prefix(ctx, "given")
     run = ctx.run_ok(2, common + ["--fixed-bias-cols", f"{fit}_bias_cols.mtx", "-o", prefix])
     check_same_matrix(np.asarray(scipy.io.mmread(f"{prefix}_A.mtx")), fold_in_reference(observed, s, c, mu, 0.2, 3.0)[0],
