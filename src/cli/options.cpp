@@ -219,7 +219,8 @@ void describe_options(Options& o, OptionTexts& texts, po::options_description& a
       ("print", po::bool_switch(&o.print), "print X and A*S (matrices up to 100 x 100; on for the built-in example)")
       ("top-n", po::value(&o.top_n)->default_value(o.top_n)->value_name("N"),
        "write PREFIX_topn.csv: for every row (user), the N columns (items) with the highest predicted score among "
-       "those it has not rated (not stored in X), best first; 0: off");
+       "those it has not rated (not stored in X; in the recommender mode: no training rating), best first; 0: "
+       "off");
 
   po::options_description logging("Logging", kHelpWidth, kHelpDescriptionWidth);
   logging.add_options()
