@@ -79,6 +79,8 @@ struct Options {
   // Fold-in (nmf/driver/fold_in.hpp): only A for the rows of the input, against a fixed S of an earlier fit
   std::string fixed_s;       // PREFIX_S.mtx or .npy of the fit; empty: factor as usual
   std::string fixed_s_cols;  // the fit's column id map (ratings input); empty: PREFIX_cols.txt beside the S file
+  // The fit's column biases (recommender fold-in); empty: PREFIX_bias_cols.mtx beside the S file, if it exists
+  std::string fixed_bias_cols;
 
   // Logging
   int log_every = 10;

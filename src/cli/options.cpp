@@ -94,7 +94,11 @@ void describe_options(Options& o, OptionTexts& texts, po::options_description& a
        "the summary")
       ("fixed-S-cols", po::value(&o.fixed_s_cols)->value_name("FILE"),
        "fold-in of ratings input: the fit's column id map, whose ids the input's items are matched to (default: "
-       "PREFIX_cols.txt beside a PREFIX_S file); items not in the fit are ignored with a warning");
+       "PREFIX_cols.txt beside a PREFIX_S file); items not in the fit are ignored with a warning")
+      ("fixed-bias-cols", po::value(&o.fixed_bias_cols)->value_name("FILE"),
+       "fold-in against a recommender fit: the fit's column biases and global mean (default: PREFIX_bias_cols.mtx "
+       "beside a PREFIX_S file; when that exists, or with --missing unobserved, the fold-in solves A >= 0 and the "
+       "row biases over each row's observed ratings)");
 
   po::options_description factorization(
       "Factorization: X (n x m) ~ A (n x k) S (k x m) with A, S >= 0, minimising\n"
@@ -215,7 +219,8 @@ void describe_options(Options& o, OptionTexts& texts, po::options_description& a
       ("print", po::bool_switch(&o.print), "print X and A*S (matrices up to 100 x 100; on for the built-in example)")
       ("top-n", po::value(&o.top_n)->default_value(o.top_n)->value_name("N"),
        "write PREFIX_topn.csv: for every row (user), the N columns (items) with the highest predicted score among "
-       "those it has not rated (not stored in X), best first; 0: off");
+       "those it has not rated (not stored in X; in the recommender mode: no training rating), best first; 0: "
+       "off");
 
   po::options_description logging("Logging", kHelpWidth, kHelpDescriptionWidth);
   logging.add_options()
@@ -376,6 +381,10 @@ void validate_options(const Options& o) {
   if (o.top_n < 0) NMF_THROW(UsageError, "bad --top-n " + std::to_string(o.top_n) + ": must be >= 0");
   if (o.top_n > 0 && o.output.empty()) NMF_THROW(UsageError, "--top-n writes PREFIX_topn.csv: it needs -o PREFIX");
   if (!o.fixed_s_cols.empty() && o.fixed_s.empty()) NMF_THROW(UsageError, "--fixed-S-cols needs --fixed-S");
+  if (!o.fixed_bias_cols.empty() && o.fixed_s.empty()) NMF_THROW(UsageError, "--fixed-bias-cols needs --fixed-S");
+  if (!o.fixed_bias_cols.empty() && parse_missing_entries(o.missing) == MissingEntries::zero)
+    NMF_THROW(UsageError,
+              "--fixed-bias-cols folds in against a recommender fit; --missing zero folds in as plain NMF (drop one)");
   if (!o.fixed_s.empty()) {
     if (o.input.empty()) NMF_THROW(UsageError, "--fixed-S needs an --input whose rows to fold in");
     if (o.k_values.size() > 1 || o.restarts > 1 || o.groups > 1 || o.cv_folds > 0)

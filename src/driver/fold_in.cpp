@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 
+#include "fold_in_parts.hpp"
 #include "nmf/distribution/collectives.hpp"
 #include "nmf/io/id_map.hpp"
 #include "nmf/io/input.hpp"
@@ -16,18 +17,7 @@
 #include "nmf/version.hpp"
 #include "report.hpp"
 
-namespace nmf {
-
-namespace {
-
-// The fixed S, read as S^T (one row per column of S) on a P x 1 grid: each rank holds one run of S's columns.
-struct FixedS {
-  std::string path;
-  index_t m = 0;  // columns of S: the columns of the fit
-  int k = 0;
-  BlockPartition runs;  // which rank holds which columns (P parts of [0, m))
-  DenseMatrix columns;  // k x (this rank's run), columns runs.begin(rank) ...
-};
+namespace nmf::detail {
 
 FixedS read_fixed_s(MPI_Comm comm, const std::string& path) {
   FixedS fixed;
@@ -57,8 +47,6 @@ FixedS read_fixed_s(MPI_Comm comm, const std::string& path) {
   return fixed;
 }
 
-// Collective over `comm` (the ranks that read `fixed`, in the same order): the columns `wanted` of S (indices
-// into the fit's columns; -1 gives a zero column), k x wanted.size(). Each is asked of the rank holding it.
 DenseMatrix fetch_columns(MPI_Comm comm, const FixedS& fixed, const std::vector<index_t>& wanted) {
   const int ranks = size_of(comm);
   const index_t k = fixed.k;
@@ -113,22 +101,25 @@ DenseMatrix fetch_columns(MPI_Comm comm, const FixedS& fixed, const std::vector<
   return out;
 }
 
-// The fit's column id map: --fixed-S-cols, or PREFIX_cols.txt beside a PREFIX_S.mtx / PREFIX_S.npy.
-std::string fitted_column_map_path(const Options& o) {
-  if (!o.fixed_s_cols.empty()) return o.fixed_s_cols;
+std::string fitted_prefix(const Options& o) {
   for (const char* suffix : {"_S.mtx", "_S.npy"}) {
     const std::string tail(suffix);
     if (o.fixed_s.size() > tail.size() && o.fixed_s.compare(o.fixed_s.size() - tail.size(), tail.size(), tail) == 0)
-      return o.fixed_s.substr(0, o.fixed_s.size() - tail.size()) + "_cols.txt";
+      return o.fixed_s.substr(0, o.fixed_s.size() - tail.size());
   }
   return "";
 }
 
-// Which column of the fit each column of this rank's S slice is (-1: not in the fit).
-struct ColumnMatch {
-  std::vector<index_t> fitted;
-  std::string map_path;  // the fit's column id map, when matched by id
-};
+namespace {
+
+// The fit's column id map: --fixed-S-cols, or PREFIX_cols.txt beside a PREFIX_S.mtx / PREFIX_S.npy.
+std::string fitted_column_map_path(const Options& o) {
+  if (!o.fixed_s_cols.empty()) return o.fixed_s_cols;
+  const std::string prefix = fitted_prefix(o);
+  return prefix.empty() ? "" : prefix + "_cols.txt";
+}
+
+}  // namespace
 
 ColumnMatch match_columns(const Options& o, MPI_Comm comm, const ProcessGrid& grid, const Layout& layout,
                           const IdMaps* ids, const FixedS& fixed) {
@@ -164,11 +155,8 @@ ColumnMatch match_columns(const Options& o, MPI_Comm comm, const ProcessGrid& gr
   return match;
 }
 
-// Sets the stored entries of X in columns the fit does not have to zero, so that they leave the problem and
-// its error. Returns the number of stored entries (ratings) ignored on this rank.
-index_t drop_unmatched_columns(const ProcessGrid& grid, const Layout& layout, const std::vector<index_t>& fitted_slice,
-                               LocalBlock& block) {
-  // The match of every column of this rank's column block: the slices of its grid column, in order.
+std::vector<index_t> column_block_match(const ProcessGrid& grid, const Layout& layout,
+                                        const std::vector<index_t>& fitted_slice) {
   std::vector<int> counts(static_cast<std::size_t>(grid.shape().rows)), displs(counts.size());
   int total = 0;
   for (int i = 0; i < grid.shape().rows; ++i) {
@@ -179,6 +167,100 @@ index_t drop_unmatched_columns(const ProcessGrid& grid, const Layout& layout, co
   std::vector<index_t> fitted(static_cast<std::size_t>(total));
   NMF_MPI_CHECK(MPI_Allgatherv(fitted_slice.data(), mpi_count(static_cast<index_t>(fitted_slice.size()), "columns"),
                                MPI_INT64_T, fitted.data(), counts.data(), displs.data(), MPI_INT64_T, grid.col_comm()));
+  return fitted;
+}
+
+double sum_over(MPI_Comm comm, double value) {
+  NMF_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &value, 1, MPI_DOUBLE, MPI_SUM, comm));
+  return value;
+}
+
+index_t sum_over(MPI_Comm comm, index_t value) {
+  NMF_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &value, 1, MPI_INT64_T, MPI_SUM, comm));
+  return value;
+}
+
+FoldInInput read_fold_in_input(const Options& o, MPI_Comm world, int k, bool rows_only, MissingEntries missing,
+                               double start) {
+  FoldInInput in;
+  ReadOptions read;
+  read.path = o.input;
+  read.format = parse_input_format(o.format);
+  read.transpose = o.transpose;
+  read.storage = parse_storage_choice(o.storage);
+  read.chunk_bytes = o.read_chunk_mb << 20;
+  read.factor_rank = k;
+  read.missing = missing;
+  if (missing == MissingEntries::unobserved && read.storage == StorageChoice::automatic)
+    read.storage = StorageChoice::sparse;  // observed ratings: the stored entries, an explicit 0 included
+  in.source = open_input(world, read);
+  const InputShape shape = in.source->shape();
+  const int ranks = size_of(world);
+  const GridShape grid_shape = collectively(world, [&] {
+    if (rows_only) {
+      NMF_REQUIRE(o.grid == "auto" || parse_grid_shape(o.grid).cols == 1, UsageError,
+                  "the recommender fold-in solves each row on one rank: give --grid " + std::to_string(ranks) +
+                      "x1 or leave --grid out");
+      const GridShape column{ranks, 1};
+      validate_grid_shape(column, ranks, shape.rows, shape.cols);
+      return column;
+    }
+    if (o.grid == "auto") return choose_grid_shape(ranks, shape.rows, shape.cols);
+    const GridShape requested = parse_grid_shape(o.grid);
+    validate_grid_shape(requested, ranks, shape.rows, shape.cols);
+    return requested;
+  });
+  in.grid = std::make_unique<ProcessGrid>(world, grid_shape);
+  in.x = in.source->distribute(*in.grid);
+  in.read_seconds = MPI_Wtime() - start;
+  return in;
+}
+
+nlohmann::ordered_json fold_in_summary(const Options& o, MPI_Comm world, const FoldInInput& in, const FixedS& fixed,
+                                       const ColumnMatch& match, index_t ignored_columns, index_t ignored_entries) {
+  nlohmann::ordered_json summary;
+  summary["command"] = o.command_line;
+  summary["version"] = NMF_VERSION;
+  summary["mode"] = "fold_in";
+  summary["input"] = in.source->description();
+  summary["transpose"] = o.transpose;
+  summary["fixed_S"] = o.fixed_s;
+  if (!match.map_path.empty()) summary["fixed_S_cols"] = match.map_path;
+  summary["ranks"] = size_of(world);
+  summary["grid"] = {in.grid->shape().rows, in.grid->shape().cols};
+  summary["n"] = in.x.layout.n;
+  summary["m"] = in.x.layout.m;
+  summary["m_fit"] = fixed.m;
+  summary["nnz"] = in.x.stats.nonzeros;
+  summary["storage"] = storage_name(in.x.block.storage);
+  summary["k"] = fixed.k;
+  summary["columns_ignored"] = ignored_columns;
+  summary["entries_ignored"] = ignored_entries;
+  return summary;
+}
+
+void warn_ignored_columns(const Options& o, bool talk, const ColumnMatch& match, index_t columns, index_t entries) {
+  if (talk && columns > 0)
+    std::fprintf(stderr,
+                 "nmf_mpi: warning: %s: %lld columns (items) with %lld stored entries (ratings) are not in the fit "
+                 "(%s) and are ignored\n",
+                 o.input.c_str(), static_cast<long long>(columns), static_cast<long long>(entries),
+                 match.map_path.c_str());
+}
+
+}  // namespace nmf::detail
+
+namespace nmf {
+
+namespace {
+
+using namespace detail;
+
+// Sets the stored entries of X in columns the fit does not have to zero, so that they leave the problem and
+// its error. Returns the number of stored entries (ratings) ignored on this rank.
+index_t drop_unmatched_columns(const ProcessGrid& grid, const Layout& layout, const std::vector<index_t>& fitted_slice,
+                               LocalBlock& block) {
+  const std::vector<index_t> fitted = column_block_match(grid, layout, fitted_slice);
   index_t dropped = 0;
   if (block.storage == Storage::dense) {
     for (index_t j = 0; j < block.cols; ++j)
@@ -199,77 +281,26 @@ index_t drop_unmatched_columns(const ProcessGrid& grid, const Layout& layout, co
   return dropped;
 }
 
-double sum_over(MPI_Comm comm, double value) {
-  NMF_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &value, 1, MPI_DOUBLE, MPI_SUM, comm));
-  return value;
-}
-
-index_t sum_over(MPI_Comm comm, index_t value) {
-  NMF_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &value, 1, MPI_INT64_T, MPI_SUM, comm));
-  return value;
-}
-
 double block_norm_sq(const LocalBlock& block) {
   double sum = 0;
   for_each_stored_entry(block, [&](index_t, index_t, double value) { sum += value * value; });
   return sum;
 }
 
-}  // namespace
+// The plain fold-in's result: A for this rank's slice, and what the summary reports.
+struct PlainFoldIn {
+  DenseMatrix a_t;
+  double relative_error = 0, ridge = 0;
+  index_t unconverged = 0;
+  int pivot_rounds = 0;
+};
 
-void run_fold_in(const Options& o, MPI_Comm world) {
-  const double start = MPI_Wtime();
-  const bool talk = rank_in(world) == 0 && !o.quiet;
-  std::optional<OutputSet> outputs;  // holds the prefix's lock until the run ends
-  if (!o.output.empty()) outputs.emplace(world, o.output, parse_output_format(o.output_format));
-
-  const FixedS fixed = read_fixed_s(world, o.fixed_s);
-  const int k = fixed.k;
-  if (o.k > 0 && o.k != k)
-    NMF_THROW_REPLICATED(ExitCode::usage, "-k " + std::to_string(o.k) + " does not match the k = " + std::to_string(k) +
-                                              " of --fixed-S " + o.fixed_s + " (leave -k out)");
-  ReadOptions read;
-  read.path = o.input;
-  read.format = parse_input_format(o.format);
-  read.transpose = o.transpose;
-  read.storage = parse_storage_choice(o.storage);
-  read.chunk_bytes = o.read_chunk_mb << 20;
-  read.factor_rank = k;
-  std::unique_ptr<InputSource> source = open_input(world, read);
-  const InputShape shape = source->shape();
-  const GridShape grid_shape = collectively(world, [&] {
-    if (o.grid == "auto") return choose_grid_shape(size_of(world), shape.rows, shape.cols);
-    const GridShape requested = parse_grid_shape(o.grid);
-    validate_grid_shape(requested, size_of(world), shape.rows, shape.cols);
-    return requested;
-  });
-  const ProcessGrid grid(world, grid_shape);
-  DistMatrix x = source->distribute(grid);
-  const double read_seconds = MPI_Wtime() - start;
-  const Layout& layout = x.layout;
-  const IdMaps* ids = source->id_maps();
-
-  // The new X in the fit's columns: S's columns for this rank's slice, and the input's other columns dropped.
-  const ColumnMatch match = match_columns(o, world, grid, layout, ids, fixed);
-  index_t ignored_columns = 0;
-  for (const index_t f : match.fitted) ignored_columns += f < 0;
-  ignored_columns = sum_over(world, ignored_columns);
-  const index_t ignored_entries = sum_over(world, drop_unmatched_columns(grid, layout, match.fitted, x.block));
-  const double x_norm_sq = sum_over(world, block_norm_sq(x.block));
-  if (talk && ignored_columns > 0)
-    std::fprintf(stderr,
-                 "nmf_mpi: warning: %s: %lld columns (items) with %lld stored entries (ratings) are not in the fit "
-                 "(%s) and are ignored\n",
-                 o.input.c_str(), static_cast<long long>(ignored_columns), static_cast<long long>(ignored_entries),
-                 match.map_path.c_str());
-  if (!(x_norm_sq > 0))
-    NMF_THROW_REPLICATED(ExitCode::bad_input,
-                         o.input + ": every entry on a column of the fit is zero; there is " + "nothing to fold in");
-  Factors factors;
-  factors.s = fetch_columns(world, fixed, match.fitted);
-
-  // S S^T over every column of the fit (the fit's columns the input does not mention are zero columns of the
-  // new X), and S X^T for this rank's rows of A: the normal equations of every row's NNLS problem.
+// Collective: one exact NNLS per row (block principal pivoting), no alternation: a_i = argmin_{a >= 0}
+// ||x_i - a S|| over every column of the fit (the fit's columns the input does not mention are zero columns of
+// the new X), from S S^T and S X^T for this rank's rows of A: the normal equations of every row's problem.
+PlainFoldIn solve_plain(MPI_Comm world, const ProcessGrid& grid, const Layout& layout, const LocalBlock& x,
+                        const FixedS& fixed, const DenseMatrix& s_slice, double x_norm_sq) {
+  PlainFoldIn out;
   DenseMatrix gram_s;
   gram(fixed.columns, gram_s);
   NMF_MPI_CHECK(
@@ -281,80 +312,76 @@ void run_fold_in(const Options& o, MPI_Comm world) {
   for (int i = 0; i < grid.shape().rows; ++i)
     s_counts.push_back(layout.s_slices.size(layout.s_slice_of(i, grid.col())));
   DenseMatrix s_colblock, cross_partial, cross;
-  collectives.allgather(grid.col_comm(), factors.s, s_counts, s_colblock);
-  multiply_s_xt(s_colblock, x.block, cross_partial);
+  collectives.allgather(grid.col_comm(), s_slice, s_counts, s_colblock);
+  multiply_s_xt(s_colblock, x, cross_partial);
   collectives.reduce_scatter(grid.row_comm(), cross_partial, a_counts, cross);
 
-  // One exact NNLS per row (block principal pivoting), no alternation: a_i = argmin_{a >= 0} ||x_i - a S||.
-  //
-  // RECOMMENDER FOLD-IN (to plug in with the recommender mode): with biases, each row's problem covers only its
-  // observed entries and has the row bias as one more, unconstrained, unknown:
-  //   min over a_i >= 0, b_i of  sum_{j observed in row i} (x_ij - mu - b_i - c_j - a_i . s_j)^2
-  //                              + lambda_A n_i ||a_i||^2 + lambda_b b_i^2
-  // with mu and the column biases c_j fixed from the fit (PREFIX_bias_cols.mtx, the summary's mean). That needs
-  // per-row Gram matrices built from the row's observed columns (the recommender ALS row solve, with the
-  // bias as an extra unpenalized-sign coordinate), the fit's column biases fetched like S's columns
-  // (fetch_columns on a 1 x m matrix), a Biases{mean, rows, cols, low, high} as the result, and
-  // PREFIX_bias_rows.mtx written beside A. The column matching, the reading of S and the outputs here stay as
-  // they are; this block and the error below are what changes.
   DenseMatrix stabilized = gram_s;
-  const double ridge = stabilize_gram(stabilized);
-  factors.a_t.resize(k, cross.cols());
-  const NnlsStats nnls = nnls_block_principal_pivoting(stabilized, cross, factors.a_t);
+  out.ridge = stabilize_gram(stabilized);
+  out.a_t.resize(fixed.k, cross.cols());
+  const NnlsStats nnls = nnls_block_principal_pivoting(stabilized, cross, out.a_t);
 
   // ||X - A S||^2 = ||X||^2 - 2 <A^T, S X^T> + <A^T A, S S^T>.
   DenseMatrix gram_a;
-  gram(factors.a_t, gram_a);
+  gram(out.a_t, gram_a);
   NMF_MPI_CHECK(
       MPI_Allreduce(MPI_IN_PLACE, gram_a.data(), mpi_count(gram_a.size(), "k * k"), MPI_DOUBLE, MPI_SUM, world));
-  const double cross_dot = sum_over(world, frobenius_dot(factors.a_t, cross));
+  const double cross_dot = sum_over(world, frobenius_dot(out.a_t, cross));
   const double residual_sq = std::max(0.0, x_norm_sq - 2 * cross_dot + frobenius_dot(gram_a, gram_s));
-  const double relative_error = std::sqrt(residual_sq / x_norm_sq);
-  const index_t unconverged = sum_over(world, nnls.unconverged);
-  int pivot_rounds = nnls.pivot_rounds;
-  NMF_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &pivot_rounds, 1, MPI_INT, MPI_MAX, world));
+  out.relative_error = std::sqrt(residual_sq / x_norm_sq);
+  out.unconverged = sum_over(world, nnls.unconverged);
+  out.pivot_rounds = nnls.pivot_rounds;
+  NMF_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &out.pivot_rounds, 1, MPI_INT, MPI_MAX, world));
+  return out;
+}
+
+// The plain fold-in (plain NMF data, or ratings fitted with --missing zero): the new X in the fit's columns, every
+// entry the fit does not have an observation of being a zero.
+void run_plain_fold_in(const Options& o, MPI_Comm world, const FixedS& fixed, OutputSet* outputs, double start) {
+  const bool talk = rank_in(world) == 0 && !o.quiet;
+  FoldInInput in = read_fold_in_input(o, world, fixed.k, false, MissingEntries::automatic, start);
+  const ProcessGrid& grid = *in.grid;
+  const Layout& layout = in.x.layout;
+  const IdMaps* ids = in.source->id_maps();
+
+  // The new X in the fit's columns: S's columns for this rank's slice, and the input's other columns dropped.
+  const ColumnMatch match = match_columns(o, world, grid, layout, ids, fixed);
+  index_t ignored_columns = 0;
+  for (const index_t f : match.fitted) ignored_columns += f < 0;
+  ignored_columns = sum_over(world, ignored_columns);
+  const index_t ignored_entries = sum_over(world, drop_unmatched_columns(grid, layout, match.fitted, in.x.block));
+  const double x_norm_sq = sum_over(world, block_norm_sq(in.x.block));
+  warn_ignored_columns(o, talk, match, ignored_columns, ignored_entries);
+  if (!(x_norm_sq > 0))
+    NMF_THROW_REPLICATED(ExitCode::bad_input,
+                         o.input + ": every entry on a column of the fit is zero; there is " + "nothing to fold in");
+  const PlainFoldIn result =
+      solve_plain(world, grid, layout, in.x.block, fixed, fetch_columns(world, fixed, match.fitted), x_norm_sq);
   const double seconds = MPI_Wtime() - start;
   if (talk) {
     std::printf(
         "nmf_mpi %s: fold-in on %d rank%s as a %s grid: A for the %lld rows of %s against the fixed S "
         "(k = %d, %lld columns) of %s\n",
         NMF_VERSION, grid.size(), grid.size() == 1 ? "" : "s", grid.shape().str().c_str(),
-        static_cast<long long>(layout.n), source->description().c_str(), k, static_cast<long long>(fixed.m),
+        static_cast<long long>(layout.n), in.source->description().c_str(), fixed.k, static_cast<long long>(fixed.m),
         o.fixed_s.c_str());
     std::printf("relative error %.6g over the input's entries on the fit's columns; %.3f s (read %.3f s)\n",
-                relative_error, seconds, read_seconds);
+                result.relative_error, seconds, in.read_seconds);
     std::fflush(stdout);
   }
   if (!outputs) return;
 
   std::optional<LocalFailure> failure;
   try {
-    outputs->write_a(grid, layout, factors.a_t);
+    outputs->write_a(grid, layout, result.a_t);
     if (ids) outputs->add_text_pieces(grid.comm(), "row_ids", o.output + "_rows.txt", ids->rows);
-    nlohmann::ordered_json summary;
-    summary["command"] = o.command_line;
-    summary["version"] = NMF_VERSION;
-    summary["mode"] = "fold_in";
-    summary["input"] = source->description();
-    summary["transpose"] = o.transpose;
-    summary["fixed_S"] = o.fixed_s;
-    if (!match.map_path.empty()) summary["fixed_S_cols"] = match.map_path;
-    summary["ranks"] = size_of(world);
-    summary["grid"] = {grid.shape().rows, grid.shape().cols};
-    summary["n"] = layout.n;
-    summary["m"] = layout.m;
-    summary["m_fit"] = fixed.m;
-    summary["nnz"] = x.stats.nonzeros;
-    summary["storage"] = storage_name(x.block.storage);
-    summary["k"] = k;
-    summary["columns_ignored"] = ignored_columns;
-    summary["entries_ignored"] = ignored_entries;
-    summary["relative_error"] = relative_error;
-    summary["gram_ridge"] = ridge;
-    summary["nnls"] = {{"pivot_rounds", pivot_rounds}, {"unconverged", unconverged}};
+    nlohmann::ordered_json summary = fold_in_summary(o, world, in, fixed, match, ignored_columns, ignored_entries);
+    summary["relative_error"] = result.relative_error;
+    summary["gram_ridge"] = result.ridge;
+    summary["nnls"] = {{"pivot_rounds", result.pivot_rounds}, {"unconverged", result.unconverged}};
     summary["seconds"] = seconds;
-    summary["read_seconds"] = read_seconds;
-    summary["peak_rss_mib_per_rank"] = detail::spread_over_ranks(world, detail::peak_rss_mib());
+    summary["read_seconds"] = in.read_seconds;
+    summary["peak_rss_mib_per_rank"] = spread_over_ranks(world, peak_rss_mib());
     summary["outputs"] = {{"A", outputs->paths().a}};
     summary["files"] = nlohmann::ordered_json::parse(outputs->files_json());
     outputs->commit(grid.comm(), summary.dump(1) + "\n");
@@ -363,6 +390,23 @@ void run_fold_in(const Options& o, MPI_Comm world) {
   }
   agree_on_failure(world, failure);
   if (talk) std::printf("wrote %s and %s\n", outputs->paths().a.c_str(), outputs->paths().summary.c_str());
+}
+
+}  // namespace
+
+void run_fold_in(const Options& o, MPI_Comm world) {
+  const double start = MPI_Wtime();
+  std::optional<OutputSet> outputs;  // holds the prefix's lock until the run ends
+  if (!o.output.empty()) outputs.emplace(world, o.output, parse_output_format(o.output_format));
+  const FixedS fixed = read_fixed_s(world, o.fixed_s);
+  if (o.k > 0 && o.k != fixed.k)
+    NMF_THROW_REPLICATED(ExitCode::usage, "-k " + std::to_string(o.k) +
+                                              " does not match the k = " + std::to_string(fixed.k) + " of --fixed-S " +
+                                              o.fixed_s + " (leave -k out)");
+  const std::string bias_cols = detail::recommender_fold_in_biases(o, world);
+  if (!bias_cols.empty())
+    return detail::run_recommender_fold_in(o, world, fixed, bias_cols, outputs ? &*outputs : nullptr, start);
+  run_plain_fold_in(o, world, fixed, outputs ? &*outputs : nullptr, start);
 }
 
 }  // namespace nmf

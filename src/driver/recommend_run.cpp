@@ -6,6 +6,7 @@
 
 #include "job_runner.hpp"
 #include "nmf/driver/ratings_factorization.hpp"
+#include "nmf/driver/top_n.hpp"
 #include "ratings_selection.hpp"
 #include "report.hpp"
 
@@ -30,13 +31,13 @@ void check_recommender_options(const Options& o, const DistMatrix& x) {
   if (!o.checkpoint_dir.empty() || !o.resume.empty())
     refuse(
         "--checkpoint-dir and --resume are not available in the recommender mode yet (its fits are not checkpointed)");
-  if (o.top_n > 0) refuse("--top-n is not available in the recommender mode yet");
   if (x.block.storage != Storage::sparse)
     refuse("the recommender mode keeps the ratings sparse: drop --storage dense (or use --missing zero)");
 }
 
-// The bias file of one side: a Matrix Market array (count x 1) of which this rank holds `values`, pieces in
-// the order of `writers`; rank 0's piece carries the header.
+}  // namespace
+
+// The bias file of one side (recommend_run.hpp).
 std::string bias_piece(MPI_Comm writers, const std::vector<double>& values, index_t count, const char* side,
                        double mean) {
   std::string piece;
@@ -54,6 +55,8 @@ std::string bias_piece(MPI_Comm writers, const std::vector<double>& values, inde
   }
   return piece;
 }
+
+namespace {
 
 void print_recommender_result(const Options& o, const RatingsResult& r) {
   const FactorizationResult& fit = r.fit;
@@ -100,6 +103,17 @@ nlohmann::ordered_json recommender_json(const Options& o, const RatingsResult& r
   return j;
 }
 
+// --top-n: every user's best items among those without a training rating (held-out test ratings stay
+// candidates, so that the lists can be scored against them), ranked by the model's prediction with the biases.
+nlohmann::ordered_json write_recommender_top_n(const Options& o, OutputSet& outputs, const ProcessGrid& grid,
+                                               const Layout& layout, const RatingsSplit& data,
+                                               const RatingsResult& result, const IdMaps* ids) {
+  const double start = MPI_Wtime();
+  write_top_n(outputs, o.output + "_topn.csv", grid, layout, data.train.csr, result.fit.factors, &result.biases,
+              o.top_n, ids);
+  return {{"n", o.top_n}, {"seconds", MPI_Wtime() - start}, {"rated", "training ratings"}};
+}
+
 // The summary's rank_selection (with PREFIX_rank_selection.csv) and restart table, when k was chosen or restarts
 // were run.
 void add_selection_json(nlohmann::ordered_json& extra, OutputSet& outputs, const ProcessGrid& grid,
@@ -143,7 +157,8 @@ RatingsResult fit_ratings(const Options& o, const ProcessGrid& grid, const Layou
 // as a set; the whole job agrees on how it went.
 void write_recommender_outputs(const Options& o, MPI_Comm world, const SubGroups& groups, const ProcessGrid& grid,
                                const DistMatrix& x, InputSource& source, double read_seconds, OutputSet* outputs,
-                               double start, const RatingsFinalFit& fit, const std::optional<RankChoice>& choice) {
+                               double start, const RatingsSplit& data, const RatingsFinalFit& fit,
+                               const std::optional<RankChoice>& choice) {
   const RatingsResult& result = fit.best;
   const OutputPaths& paths = outputs->paths();
   const std::string bias_rows_path = o.output + "_bias_rows.mtx", bias_cols_path = o.output + "_bias_cols.mtx";
@@ -161,6 +176,8 @@ void write_recommender_outputs(const Options& o, MPI_Comm world, const SubGroups
         outputs->add_text_pieces(grid.comm(), "col_ids", o.output + "_cols.txt", ids->cols);
       }
       nlohmann::ordered_json extra;
+      if (o.top_n > 0)
+        extra["top_n"] = write_recommender_top_n(o, *outputs, grid, x.layout, data, result, source.id_maps());
       extra["rmse_train"] = result.rmse_train;
       extra["mae_train"] = result.mae_train;
       extra["rmse_test"] = result.rmse_test;
@@ -215,7 +232,7 @@ void run_recommender(const Options& options, MPI_Comm world, const SubGroups& gr
   if (talk && final_fit.runs.jobs.size() > 1) print_ratings_restarts(final_fit);
   if (final_fit.runs.winner && grid.rank() == 0 && !o.quiet) print_recommender_result(o, final_fit.best);
   if (outputs)
-    write_recommender_outputs(o, world, groups, grid, x, source, read_seconds, outputs, start, final_fit, choice);
+    write_recommender_outputs(o, world, groups, grid, x, source, read_seconds, outputs, start, data, final_fit, choice);
 }
 
 }  // namespace nmf::detail

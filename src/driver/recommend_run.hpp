@@ -13,6 +13,12 @@ namespace nmf::detail {
 // Whether the run is in the recommender mode: --missing unobserved, or auto with a ratings file.
 bool recommender_mode(const Options& options, const InputSource& source);
 
+// The bias file of one side ("row" or "column"): a Matrix Market array (count x 1) of which this rank holds
+// `values`, pieces in the order of `writers`; rank 0's piece carries the header, with the global mean in a comment
+// ("% nmf_mpi column biases; global mean MU"), which the recommender fold-in reads back.
+std::string bias_piece(MPI_Comm writers, const std::vector<double>& values, index_t count, const char* side,
+                       double mean);
+
 // Collective over `world`; `grid` is this rank's subgroup's, which runs its share of the cross-validation fits and
 // restarts (ratings_selection.hpp). X's block is released once the training and test ratings are taken from it
 // (the fit keeps its own copy).

@@ -64,6 +64,31 @@ class BestOf {
   std::vector<Recommendation> kept_;
 };
 
+// What a row has rated, left out of its list: the stored entries of a sparse block or of a rating block (CSR,
+// columns sorted within a row), or the nonzero entries of a dense block.
+struct RatedView {
+  index_t rows = 0, cols = 0;
+  const CompressedMatrix* csr = nullptr;  // null: dense
+  const DenseMatrix* dense = nullptr;
+};
+
+// Offers every unrated column of block row r to `best`, scored by `score_of(j)`.
+template <class ScoreOf>
+void offer_unrated(const RatedView& rated, index_t r, index_t col_offset, BestOf& best, ScoreOf score_of) {
+  if (rated.csr) {
+    const index_t* next = rated.csr->index.data() + rated.csr->ptr[r];
+    const index_t* end = rated.csr->index.data() + rated.csr->ptr[r + 1];
+    for (index_t j = 0; j < rated.cols; ++j) {
+      while (next != end && *next < j) ++next;
+      if (next != end && *next == j) continue;
+      best.offer(score_of(j), col_offset + j);
+    }
+  } else {
+    for (index_t j = 0; j < rated.cols; ++j)
+      if ((*rated.dense)(r, j) == 0.0) best.offer(score_of(j), col_offset + j);
+  }
+}
+
 std::string csv_field(const std::string& text) {
   if (text.find_first_of(",\"\r\n") == std::string::npos) return text;
   std::string quoted = "\"";
@@ -83,33 +108,86 @@ void keep_best(std::vector<Recommendation>& candidates, int n) {
   candidates.resize(keep);
 }
 
-TopNLists top_n_lists(const ProcessGrid& grid, const Layout& layout, const LocalBlock& x, const Factors& factors,
-                      const Biases* biases, int n, index_t score_bytes) {
+namespace {
+
+// What rank (I, J) scores with: A's row block I, S's column block J transposed (factor c of every column
+// contiguous, for score_block_rows) and, with biases, the biases of the block's rows and columns.
+struct ScoringBlock {
+  DenseMatrix a_rowblock;
+  std::vector<double> s_rows;
+  std::vector<double> row_bias, col_bias;
+  std::vector<index_t> a_counts;  // the A slices of the grid row, in order
+};
+
+ScoringBlock gather_scoring_block(const ProcessGrid& grid, const Layout& layout, const Factors& factors,
+                                  const Biases* biases, index_t cols) {
+  ScoringBlock block;
+  const index_t k = factors.a_t.rows();
+  FactorCollectives collectives;
+  block.a_counts = a_slice_counts(grid, layout);
+  const std::vector<index_t> s_counts = s_slice_counts(grid, layout);
+  DenseMatrix s_colblock;
+  collectives.allgather(grid.row_comm(), factors.a_t, block.a_counts, block.a_rowblock);
+  collectives.allgather(grid.col_comm(), factors.s, s_counts, s_colblock);
+  if (biases) {
+    block.row_bias = gather_vector(collectives, grid.row_comm(), biases->rows, block.a_counts);
+    block.col_bias = gather_vector(collectives, grid.col_comm(), biases->cols, s_counts);
+  }
+  block.s_rows.resize(static_cast<std::size_t>(k * cols));
+  for (index_t j = 0; j < cols; ++j)
+    for (index_t c = 0; c < k; ++c) block.s_rows[static_cast<std::size_t>(c * cols + j)] = s_colblock(c, j);
+  return block;
+}
+
+// Collective over the grid row: the candidate lists of block rows [r0, r1) (`local`, n per row, padded) go to the
+// rank whose A slice holds the row (slice_begin: the slices' first block rows, pc + 1 values), which merges the pc
+// lists of each of its rows into `lists`, clipping the kept scores when there are biases.
+void merge_chunk(const ProcessGrid& grid, const std::vector<index_t>& slice_begin, index_t r0, index_t r1,
+                 const std::vector<Recommendation>& local, int n, const Biases* biases, TopNLists& lists) {
+  const int pc = grid.shape().cols;
+  const auto nn = static_cast<index_t>(n);
+  const index_t own_begin = slice_begin[static_cast<std::size_t>(grid.col())];
+  const index_t own_end = slice_begin[static_cast<std::size_t>(grid.col()) + 1];
+  std::vector<int> send_counts(pc), send_displs(pc), recv_counts(pc), recv_displs(pc);
+  const index_t mine_from = std::max(r0, own_begin), mine_to = std::max(mine_from, std::min(r1, own_end));
+  const index_t mine = mine_to - mine_from;
+  constexpr int kBytes = static_cast<int>(sizeof(Recommendation));
+  for (int j = 0; j < pc; ++j) {
+    const index_t from = std::max(r0, slice_begin[j]), to = std::max(from, std::min(r1, slice_begin[j + 1]));
+    send_counts[j] = mpi_count((to - from) * nn * kBytes, "top-N candidates sent");
+    send_displs[j] = mpi_count((from - r0) * nn * kBytes, "top-N candidates offset");
+    recv_counts[j] = mpi_count(mine * nn * kBytes, "top-N candidates received");
+    recv_displs[j] = mpi_count(j * mine * nn * kBytes, "top-N candidates offset");
+  }
+  std::vector<Recommendation> received(static_cast<std::size_t>(pc * mine * nn)), merged;
+  NMF_MPI_CHECK(MPI_Alltoallv(local.data(), send_counts.data(), send_displs.data(), MPI_BYTE, received.data(),
+                              recv_counts.data(), recv_displs.data(), MPI_BYTE, grid.row_comm()));
+  for (index_t r = 0; r < mine; ++r) {
+    merged.clear();
+    for (int j = 0; j < pc; ++j) {
+      const Recommendation* from = received.data() + (j * mine + r) * nn;
+      merged.insert(merged.end(), from, from + nn);
+    }
+    keep_best(merged, n);
+    if (biases)  // ranked by the unclipped prediction; the score written is clipped as --clip says
+      for (Recommendation& e : merged) e.score = biases->clip(e.score);
+    lists.entries.insert(lists.entries.end(), merged.begin(), merged.end());
+    lists.offsets.push_back(static_cast<index_t>(lists.entries.size()));
+  }
+}
+
+TopNLists lists_of_block(const ProcessGrid& grid, const Layout& layout, const RatedView& x, const Factors& factors,
+                         const Biases* biases, int n, index_t score_bytes) {
   collectively(grid.comm(), [&] {
     NMF_REQUIRE(n >= 1, UsageError, "--top-n must be at least 1");
     NMF_REQUIRE(!biases || (static_cast<index_t>(biases->rows.size()) == factors.a_t.cols() &&
                             static_cast<index_t>(biases->cols.size()) == factors.s.cols()),
                 Error, "internal error: the bias slices are not aligned with the factor slices");
   });
-  const index_t k = factors.a_t.rows();
   const int pc = grid.shape().cols;
-  FactorCollectives collectives;
-  const std::vector<index_t> a_counts = a_slice_counts(grid, layout), s_counts = s_slice_counts(grid, layout);
-  DenseMatrix a_rowblock, s_colblock;
-  collectives.allgather(grid.row_comm(), factors.a_t, a_counts, a_rowblock);
-  collectives.allgather(grid.col_comm(), factors.s, s_counts, s_colblock);
-  std::vector<double> row_bias, col_bias;
-  if (biases) {
-    row_bias = gather_vector(collectives, grid.row_comm(), biases->rows, a_counts);
-    col_bias = gather_vector(collectives, grid.col_comm(), biases->cols, s_counts);
-  }
   const index_t rows = x.rows, cols = x.cols;
+  const ScoringBlock block = gather_scoring_block(grid, layout, factors, biases, cols);
   const index_t row_offset = layout.row_blocks.begin(grid.row()), col_offset = layout.col_blocks.begin(grid.col());
-  // S transposed: factor c of every column of the block contiguous, for score_block_rows.
-  std::vector<double> s_rows(static_cast<std::size_t>(k * cols));
-  for (index_t j = 0; j < cols; ++j)
-    for (index_t c = 0; c < k; ++c) s_rows[static_cast<std::size_t>(c * cols + j)] = s_colblock(c, j);
-  s_colblock = DenseMatrix();  // only the transposed copy is used from here on
 
   // The chunk of rows: the same on every rank of a grid row (they exchange candidates chunk by chunk), bounded
   // by the widest block anywhere and by the candidate lists in flight (pc lists of n per row).
@@ -120,69 +198,52 @@ TopNLists top_n_lists(const ProcessGrid& grid, const Layout& layout, const Local
 
   // Where each rank of the grid row has its slice, in block-local rows.
   std::vector<index_t> slice_begin(static_cast<std::size_t>(pc) + 1, 0);
-  for (int j = 0; j < pc; ++j) slice_begin[static_cast<std::size_t>(j) + 1] = slice_begin[j] + a_counts[j];
-  const index_t own_begin = slice_begin[static_cast<std::size_t>(grid.col())];
-  const index_t own_end = slice_begin[static_cast<std::size_t>(grid.col()) + 1];
+  for (int j = 0; j < pc; ++j) slice_begin[static_cast<std::size_t>(j) + 1] = slice_begin[j] + block.a_counts[j];
 
   TopNLists lists;
-  lists.first_row = row_offset + own_begin;
+  lists.first_row = row_offset + slice_begin[static_cast<std::size_t>(grid.col())];
   lists.offsets.push_back(0);
   std::vector<double> scores;
-  std::vector<Recommendation> local, received, merged;
+  std::vector<Recommendation> local;
   BestOf best(n);
-  const auto nn = static_cast<index_t>(n);
   for (index_t r0 = 0; r0 < rows; r0 += chunk) {
     const index_t r1 = std::min(rows, r0 + chunk);
-    score_block_rows(a_rowblock, r0, r1 - r0, s_rows, cols, scores);
+    score_block_rows(block.a_rowblock, r0, r1 - r0, block.s_rows, cols, scores);
     local.clear();
     for (index_t r = r0; r < r1; ++r) {
       const double* row_scores = scores.data() + (r - r0) * cols;
-      const index_t* rated = nullptr;
-      const index_t* rated_end = nullptr;
-      if (x.storage == Storage::sparse) {
-        rated = x.csr.index.data() + x.csr.ptr[r];
-        rated_end = x.csr.index.data() + x.csr.ptr[r + 1];
-      }
       best.clear();
-      for (index_t j = 0; j < cols; ++j) {
-        if (x.storage == Storage::sparse) {
-          while (rated != rated_end && *rated < j) ++rated;
-          if (rated != rated_end && *rated == j) continue;
-        } else if (x.dense(r, j) != 0.0) {
-          continue;
-        }
-        double score = row_scores[j];
-        if (biases) score = biases->clip(((biases->mean + row_bias[r]) + col_bias[j]) + score);
-        best.offer(score, col_offset + j);
+      // With biases, ranked by the unclipped prediction (see the header); clipped in merge_chunk.
+      if (biases) {
+        const double row_part = biases->mean + block.row_bias[r];
+        offer_unrated(x, r, col_offset, best,
+                      [&](index_t j) { return (row_part + block.col_bias[j]) + row_scores[j]; });
+      } else {
+        offer_unrated(x, r, col_offset, best, [&](index_t j) { return row_scores[j]; });
       }
       best.append_sorted(local);
     }
-    // To each rank of the grid row, the lists of the rows of this chunk in its slice.
-    std::vector<int> send_counts(pc), send_displs(pc), recv_counts(pc), recv_displs(pc);
-    const index_t mine_from = std::max(r0, own_begin), mine_to = std::max(mine_from, std::min(r1, own_end));
-    constexpr int kBytes = static_cast<int>(sizeof(Recommendation));
-    for (int j = 0; j < pc; ++j) {
-      const index_t from = std::max(r0, slice_begin[j]), to = std::max(from, std::min(r1, slice_begin[j + 1]));
-      send_counts[j] = mpi_count((to - from) * nn * kBytes, "top-N candidates sent");
-      send_displs[j] = mpi_count((from - r0) * nn * kBytes, "top-N candidates offset");
-      recv_counts[j] = mpi_count((mine_to - mine_from) * nn * kBytes, "top-N candidates received");
-      recv_displs[j] = mpi_count(j * (mine_to - mine_from) * nn * kBytes, "top-N candidates offset");
-    }
-    received.resize(static_cast<std::size_t>(pc * (mine_to - mine_from) * nn));
-    NMF_MPI_CHECK(MPI_Alltoallv(local.data(), send_counts.data(), send_displs.data(), MPI_BYTE, received.data(),
-                                recv_counts.data(), recv_displs.data(), MPI_BYTE, grid.row_comm()));
-    for (index_t r = 0; r < mine_to - mine_from; ++r) {
-      merged.clear();
-      for (int j = 0; j < pc; ++j) {
-        const Recommendation* from = received.data() + (j * (mine_to - mine_from) + r) * nn;
-        merged.insert(merged.end(), from, from + nn);
-      }
-      keep_best(merged, n);
-      lists.entries.insert(lists.entries.end(), merged.begin(), merged.end());
-      lists.offsets.push_back(static_cast<index_t>(lists.entries.size()));
-    }
+    merge_chunk(grid, slice_begin, r0, r1, local, n, biases, lists);
   }
   return lists;
+}
+
+}  // namespace
+
+TopNLists top_n_lists(const ProcessGrid& grid, const Layout& layout, const LocalBlock& x, const Factors& factors,
+                      const Biases* biases, int n, index_t score_bytes) {
+  RatedView rated{x.rows, x.cols, nullptr, nullptr};
+  if (x.storage == Storage::sparse)
+    rated.csr = &x.csr;
+  else
+    rated.dense = &x.dense;
+  return lists_of_block(grid, layout, rated, factors, biases, n, score_bytes);
+}
+
+TopNLists top_n_lists(const ProcessGrid& grid, const Layout& layout, const CompressedMatrix& rated,
+                      const Factors& factors, const Biases* biases, int n, index_t score_bytes) {
+  return lists_of_block(grid, layout, RatedView{rated.rows, rated.cols, &rated, nullptr}, factors, biases, n,
+                        score_bytes);
 }
 
 std::string top_n_csv_piece(const ProcessGrid& grid, const TopNLists& lists, const IdMaps* ids) {
@@ -217,6 +278,13 @@ std::string top_n_csv_piece(const ProcessGrid& grid, const TopNLists& lists, con
 void write_top_n(OutputSet& outputs, const std::string& path, const ProcessGrid& grid, const Layout& layout,
                  const LocalBlock& x, const Factors& factors, const Biases* biases, int n, const IdMaps* ids) {
   const TopNLists lists = top_n_lists(grid, layout, x, factors, biases, n);
+  outputs.add_text_pieces(grid.comm(), "topn", path, top_n_csv_piece(grid, lists, ids));
+}
+
+void write_top_n(OutputSet& outputs, const std::string& path, const ProcessGrid& grid, const Layout& layout,
+                 const CompressedMatrix& rated, const Factors& factors, const Biases* biases, int n,
+                 const IdMaps* ids) {
+  const TopNLists lists = top_n_lists(grid, layout, rated, factors, biases, n);
   outputs.add_text_pieces(grid.comm(), "topn", path, top_n_csv_piece(grid, lists, ids));
 }
 

@@ -1402,14 +1402,16 @@ def write_ratings(path, lines):
 
 
 def load_recommender(prefix):
-    """(A, S, b, c, mu, row ids, col ids, summary) from a recommender run's outputs."""
+    """(A, S, b, c, mu, row ids, col ids, summary) from a recommender run's outputs; the ids are 1-based indices
+    (as text) for Matrix Market input, which has no id maps."""
     import scipy.io
     summary = load_summary(prefix)
     a, s = load_factors(prefix)
     b = np.asarray(scipy.io.mmread(f"{prefix}_bias_rows.mtx")).ravel()
     c = np.asarray(scipy.io.mmread(f"{prefix}_bias_cols.mtx")).ravel()
-    rows = Path(f"{prefix}_rows.txt").read_text().split()
-    cols = Path(f"{prefix}_cols.txt").read_text().split()
+    has_ids = Path(f"{prefix}_rows.txt").exists()
+    rows = Path(f"{prefix}_rows.txt").read_text().split() if has_ids else [str(i + 1) for i in range(len(b))]
+    cols = Path(f"{prefix}_cols.txt").read_text().split() if has_ids else [str(j + 1) for j in range(len(c))]
     return a, s, b, c, summary["recommender"]["mean"], rows, cols, summary
 
 
@@ -1776,14 +1778,17 @@ def brute_force_topn(scores, rated, n):
     return lists
 
 
-def check_topn(path, scores, rated, n, user_ids, item_ids, run=None):
+def check_topn(path, scores, rated, n, user_ids, item_ids, run=None, written=None):
     """The CSV against numpy's brute-force ranking of `scores` (A S) without the `rated` entries: every user in
     row order, ranks 1..N (fewer when fewer are unrated), the same items, scores to round-off. An item may differ
-    only where numpy's scores of the two items tie to round-off."""
+    only where numpy's scores of the two items tie to round-off. `written`: the scores the file should hold when
+    they are not the ranking scores (the recommender mode ranks by the unclipped prediction, writes it clipped)."""
+    written = scores if written is None else written
     expected = brute_force_topn(scores, rated, n)
     got = read_topn(path)
     scale = np.abs(scores).max()
-    want = [(user_ids[i], q + 1, item_ids[j], s) for i, lst in enumerate(expected) for q, (j, s) in enumerate(lst)]
+    want = [(user_ids[i], q + 1, item_ids[j], written[i, j]) for i, lst in enumerate(expected) for q, (j, _) in
+            enumerate(lst)]
     check(len(got) == len(want), f"{path}: {len(got)} lines, numpy ranks {len(want)}", run)
     column_of = {item: j for j, item in enumerate(item_ids)}
     row_of = {user: i for i, user in enumerate(user_ids)}
@@ -1859,6 +1864,83 @@ def case_e2e_top_n_ratings(ctx):
         got = check_topn(Path(f"{prefix}_topn.csv"), a @ s, rated, 4, row_ids, col_ids, run)
         check(not any(u == users[3] and i == items[5] for u, _, i, _ in got), "an explicit 0 rating was recommended",
               run)
+
+
+def recommender_scores(prefix):
+    """(unclipped, clipped) predictions mu + b_i + c_j + a_i . s_j of every (row, column) of a recommender run's
+    outputs, the row and column ids, and the summary."""
+    a, s, b, c, mu, rows, cols, summary = load_recommender(prefix)
+    unclipped = mu + b[:, None] + c[None, :] + a @ s
+    rec = summary["recommender"]
+    low = -np.inf if rec["clip_low"] is None else rec["clip_low"]
+    high = np.inf if rec["clip_high"] is None else rec["clip_high"]
+    return unclipped, np.clip(unclipped, low, high), rows, cols, summary
+
+
+def clipped_out_of_column_order(lists, clipped):
+    """How many neighbours in numpy's lists have equal clipped scores but the later one has the lower column: places
+    where ranking by the clipped score (ties to the lower column) would give another order."""
+    return sum(1 for i, lst in enumerate(lists) for (j0, _), (j1, _) in zip(lst, lst[1:])
+               if clipped[i, j0] == clipped[i, j1] and j1 < j0)
+
+
+@case(ranks=4)
+def case_e2e_top_n_recommender(ctx):
+    """--top-n in the recommender mode at P = 1, 2, 4 and on a 2 x 2 grid, against numpy's brute force on the
+    written factors, biases and id maps: the score is mu + b_i + c_j + a_i . s_j, ranked unclipped and written
+    clipped; the training ratings are excluded, the held-out test ratings are not; a cold user (a Matrix Market row
+    without ratings, --missing unobserved) gets the items in the order of mu + c_j."""
+    # Shifted up against the top of the scale, so that many predictions clip to 5.
+    lines = [(u, it, min(5.0, r + 1.5)) for u, it, r in planted_ratings(11, users=30, items=20)]
+    test, train = lines[:50], lines[50:]
+    write_ratings(ctx.indir / "train.txt", train)
+    write_ratings(ctx.indir / "test.txt", test)
+    n = 6
+    items_at = {}
+    for ranks, extra in [(1, []), (2, []), (4, []), (4, ["--grid", "2x2"])]:
+        prefix = out_prefix(ctx, f"rec{ranks}{len(extra)}")
+        run = ctx.run_ok(ranks, ["-i", ctx.indir / "train.txt", "--test", ctx.indir / "test.txt", "-k", 3, "--iters",
+                                 10, "--top-n", n, "-o", prefix] + extra)
+        unclipped, clipped, rows, cols, summary = recommender_scores(prefix)
+        row_of, col_of = {u: i for i, u in enumerate(rows)}, {it: j for j, it in enumerate(cols)}
+        rated = np.zeros(unclipped.shape, dtype=bool)
+        for u, it, _ in train:
+            rated[row_of[u], col_of[it]] = True
+        path = Path(f"{prefix}_topn.csv")
+        got = check_topn(path, unclipped, rated, n, rows, cols, run, written=clipped)
+        pairs = {(u, it) for u, _, it, _ in got}
+        check(not pairs & {(u, it) for u, it, _ in train}, "a training rating was recommended", run)
+        check(pairs & {(u, it) for u, it, _ in test}, "no held-out test rating is among the candidates", run)
+        reordered = clipped_out_of_column_order(brute_force_topn(unclipped, rated, n), clipped)
+        check(reordered > 0 and any(score == summary["recommender"]["clip_high"] for *_, score in got),
+              "premise: clipped scores whose unclipped order is not the column order", run)
+        check(summary["top_n"]["n"] == n, f"summary top_n {summary.get('top_n')}", run)
+        check_file_listed(summary, "topn", path, run)
+        items_at[(ranks, len(extra))] = [g[:3] for g in got]
+    for key, items in items_at.items():
+        check(items == items_at[(1, 0)], f"the top-N items at {key} differ from those at -np 1")
+
+    # A cold user (row 4, no rating) and a cold item (column 6) in a Matrix Market file read as ratings.
+    rng = np.random.default_rng(12)
+    x = np.where(rng.random((14, 9)) < 0.5, rng.integers(1, 11, (14, 9)) / 2, 0.0)
+    x[3, :], x[:, 5] = 0.0, 0.0
+    x[0, 0] = x[0, 0] or 3.0
+    f = write_coordinate(ctx.indir / "cold.mtx", x)
+    for ranks in (1, 2, 4):
+        prefix = out_prefix(ctx, f"cold{ranks}")
+        run = ctx.run_ok(ranks, ["-i", f, "--missing", "unobserved", "-k", 2, "--iters", 8, "--top-n", 4, "-o",
+                                 prefix])
+        a, s, _, c, mu, *_ = load_recommender(prefix)
+        unclipped, clipped, rows, cols, summary = recommender_scores(prefix)
+        got = check_topn(Path(f"{prefix}_topn.csv"), unclipped, x != 0, 4, rows, cols, run, written=clipped)
+        cold = [(int(it) - 1, score) for u, _, it, score in got if u == "4"]
+        order = sorted(range(9), key=lambda j: (-c[j], j))[:4]
+        check(np.all(a[3] == 0) and [j for j, _ in cold] == order, f"cold user's list {cold}, expected items {order} "
+              "by mu + c_j", run)
+        low, high = summary["recommender"]["clip_low"], summary["recommender"]["clip_high"]
+        check(all(abs(score - min(high, max(low, mu + c[j]))) <= 1e-12 for j, score in cold),
+              "cold user's scores are not mu + c_j", run)
+        check(c[5] == 0 and np.all(s[:, 5] == 0), "the cold item has a bias or a factor", run)
 
 
 def nnls_rows(x, s):
@@ -1958,6 +2040,129 @@ def case_e2e_fold_in_ratings(ctx):
         warnings = re.findall(r"^nmf_mpi: warning: .*not in the fit.*$", run.stderr, re.M)
         check(len(warnings) == 1 and f"2 columns (items) with {ignored} stored entries" in warnings[0],
               f"expected one warning counting 2 items and {ignored} ratings, got {warnings}", run)
+
+
+def fold_in_reference(observed, s, c, mu, lam, lam_bias, bias=True):
+    """The recommender fold-in by scipy's bounded least squares (BVLS), row by row: for each row's observed
+    [(fit column, rating)], min over a >= 0 and b (free) of sum (x - mu - c_j - b - a . s_j)^2 + lam n |a|^2
+    + lam_bias b^2, as one stacked least-squares problem. A row without ratings gets a = 0, b = 0."""
+    from scipy.optimize import lsq_linear
+    k = s.shape[0]
+    a_rows, b_rows = [], []
+    for obs in observed:
+        if not obs:
+            a_rows.append(np.zeros(k))
+            b_rows.append(0.0)
+            continue
+        n = len(obs)
+        cols = [j for j, _ in obs]
+        y = np.array([x - mu - c[j] for j, x in obs])
+        unknowns = k + 1 if bias else k
+        m = np.zeros((n + unknowns, unknowns))
+        m[:n, :k] = s[:, cols].T
+        m[n:n + k, :k] = np.sqrt(lam * n) * np.eye(k)
+        if bias:
+            m[:n, k] = 1.0
+            m[n + k, k] = np.sqrt(lam_bias)
+        rhs = np.concatenate([y, np.zeros(unknowns)])
+        lower = np.concatenate([np.zeros(k), [-np.inf] if bias else []])
+        z = lsq_linear(m, rhs, bounds=(lower, np.full(unknowns, np.inf)), method="bvls", tol=1e-15).x
+        a_rows.append(z[:k])
+        b_rows.append(z[k] if bias else 0.0)
+    return np.array(a_rows), np.array(b_rows)
+
+
+@case(ranks=4)
+def case_e2e_fold_in_recommender(ctx):
+    """--fixed-S against a recommender fit at P = 1, 2, 4: A >= 0 and the row biases of the new users equal scipy's
+    bounded least squares (a >= 0, b free) of the same loss over each row's observed ratings, with the fit's S,
+    column biases and mean fixed and the same lambda and lambda-bias; items matched by id, unknown items ignored,
+    a user with only unknown items gets a = 0, b = 0; --bias off; how the bias file is found, and its errors."""
+    import scipy.io
+    lines = planted_ratings(21, users=30, items=16)
+    write_ratings(ctx.indir / "fit.txt", lines)
+    fit = ctx.indir / "fit"  # not in outdir: the error cases check that it stays empty
+    lam, lam_bias = ["--lambda", 0.2], ["--lambda-bias", 3]
+    ctx.run_ok(2, ["-i", ctx.indir / "fit.txt", "-k", 3, "--iters", 12, "--tol", 0, "-o", fit] + lam + lam_bias)
+    _, s, _, c, mu, _, fit_cols, _ = load_recommender(fit)
+    rng = np.random.default_rng(22)
+    items = list(reversed(fit_cols))[:12] + ["new1", "new2"]
+    new = [f"v{i},{items[j]},{rng.integers(1, 11) / 2}" for i in range(12) for j in range(14) if rng.random() < 0.4]
+    new += ["user0,item3,4", "vcold,new1,5", "vcold,new2,1", "v1,item0,0"]  # an old user; only unknown items; a 0
+    new_path = ctx.indir / "new.csv"
+    new_path.write_text("user,item,rating\n" + "\n".join(new) + "\n")
+    row_ids, col_ids, ratings = parse_ratings(new_path.read_text(), ",", True)
+    observed = [[] for _ in row_ids]
+    ignored = 0
+    for (i, j), v in sorted(ratings.items()):
+        if col_ids[j] in fit_cols:
+            observed[i].append((fit_cols.index(col_ids[j]), v))
+        else:
+            ignored += 1
+    # The bias file: found beside PREFIX_S.mtx, or given; its absence or a wrong file is an error (first, while the
+    # output directory is empty).
+    lone_s, lone_cols = ctx.indir / "S_alone.mtx", ctx.indir / "cols_alone.txt"
+    shutil.copy(f"{fit}_S.mtx", lone_s)
+    shutil.copy(f"{fit}_cols.txt", lone_cols)
+    common = ["-i", new_path, "--fixed-S", lone_s, "--fixed-S-cols", lone_cols] + lam + lam_bias
+    expect_error(ctx, common + ["--missing", "unobserved", "-o", out_prefix(ctx, "bad")], EXIT_USAGE,
+                 ["--fixed-bias-cols", "recommender"])
+    expect_error(ctx, common + ["--fixed-bias-cols", f"{fit}_bias_rows.mtx", "-o", out_prefix(ctx, "bad")],
+                 EXIT_BAD_INPUT, ["--fixed-bias-cols", "16 x 1"])
+    expect_error(ctx, common + ["--fixed-bias-cols", lone_s, "-o", out_prefix(ctx, "bad")], EXIT_BAD_INPUT,
+                 ["global mean"])
+    expect_error(ctx, ["-i", new_path, "--fixed-S", f"{fit}_S.mtx", "--grid", "2x2", "-o", out_prefix(ctx, "bad")],
+                 EXIT_USAGE, ["--grid 4x1"], ranks=4)
+    expect_error(ctx, common + ["--fixed-bias-cols", f"{fit}_bias_cols.mtx", "--missing", "zero"], EXIT_USAGE,
+                 ["--missing zero"])
+    for bias in (True, False):
+        ref_a, ref_b = fold_in_reference(observed, s, c, mu, 0.2, 3.0, bias)
+        runs = [(1, []), (2, []), (4, []), (4, ["--grid", "4x1", "--missing", "unobserved"])] if bias else [(2, [])]
+        for ranks, extra in runs:
+            prefix = out_prefix(ctx, f"fold{ranks}{len(extra)}{bias}")
+            run = ctx.run_ok(ranks, ["-i", new_path, "--fixed-S", f"{fit}_S.mtx", "-o", prefix, "--bias",
+                                     "on" if bias else "off"] + lam + lam_bias + extra)
+            a = np.asarray(scipy.io.mmread(f"{prefix}_A.mtx"))
+            b = np.asarray(scipy.io.mmread(f"{prefix}_bias_rows.mtx")).ravel()
+            check_same_matrix(a, ref_a, 1e-8, f"{prefix}: A against scipy's BVLS")
+            check(np.abs(b - ref_b).max() <= 1e-8 * max(1.0, np.abs(ref_b).max()),
+                  f"{prefix}: row biases differ from scipy's by {np.abs(b - ref_b).max():.3g}", run)
+            check(np.all(a >= 0) and np.all(a[row_ids.index("vcold")] == 0) and b[row_ids.index("vcold")] == 0,
+                  f"{prefix}: negative A, or a user without known items got factors or a bias", run)
+            check(Path(f"{prefix}_rows.txt").read_text() == "".join(u + "\n" for u in row_ids), "rows.txt", run)
+            summary = load_summary(prefix)
+            rec = summary["recommender"]
+            residuals = [x - mu - c[j] - b[i] - a[i] @ s[:, j] for i, obs in enumerate(observed) for j, x in obs]
+            check(rec["mean"] == mu and rec["cold_rows"] == 1 and rec["ratings"] == len(residuals) and
+                  rec["bias"] == bias and rec["bias_cols"] == f"{fit}_bias_cols.mtx", f"summary {rec}", run)
+            check_close(rec["rmse"], float(np.sqrt(np.mean(np.square(residuals)))), 1e-9, "fold-in RMSE", run)
+            check(summary["columns_ignored"] == 2 and summary["entries_ignored"] == ignored,
+                  f"ignored {summary['columns_ignored']} / {summary['entries_ignored']}, expected 2 / {ignored}", run)
+            for role in ("A", "bias_rows", "row_ids"):
+                check(role in summary["files"], f"the summary's files lack {role}", run)
+            check(("--lambda 0.2 --lambda-bias 3 --bias on" in run.stderr) != bias,
+                  "the warning about penalties other than the fit's is missing or wrong", run)
+        if bias:
+            check(np.any(ref_b != 0) and np.any(ref_a == 0) and np.any(ref_a > 0),
+                  "premise: biases and both active and inactive constraints")
+
+    # The same rows as Matrix Market coordinates in the fit's columns, read as observed ratings (the 0 included).
+    entries = [(i, j, x) for i, obs in enumerate(observed) for j, x in obs]
+    mtx = ctx.indir / "new.mtx"
+    mtx.write_text("%%MatrixMarket matrix coordinate real general\n" + f"{len(row_ids)} {len(fit_cols)} {len(entries)}\n" +
+                   "".join(f"{i + 1} {j + 1} {real_text(x)}\n" for i, j, x in entries))
+    prefix = out_prefix(ctx, "mtx")
+    run = ctx.run_ok(4, ["-i", mtx, "--missing", "unobserved", "--fixed-S", f"{fit}_S.mtx", "-o", prefix] + lam +
+                     lam_bias)
+    ref_a, ref_b = fold_in_reference(observed, s, c, mu, 0.2, 3.0)
+    check_same_matrix(np.asarray(scipy.io.mmread(f"{prefix}_A.mtx")), ref_a, 1e-8, "A from Matrix Market input")
+    check(np.abs(np.asarray(scipy.io.mmread(f"{prefix}_bias_rows.mtx")).ravel() - ref_b).max() <= 1e-8,
+          "row biases from Matrix Market input", run)
+
+    prefix = out_prefix(ctx, "given")
+    run = ctx.run_ok(2, common + ["--fixed-bias-cols", f"{fit}_bias_cols.mtx", "-o", prefix])
+    check_same_matrix(np.asarray(scipy.io.mmread(f"{prefix}_A.mtx")), fold_in_reference(observed, s, c, mu, 0.2, 3.0)[0],
+                      1e-8, "A with --fixed-bias-cols")
 
 
 # --- driver ------------------------------------------------------------------------------------------------------

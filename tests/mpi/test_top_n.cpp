@@ -1,6 +1,7 @@
 // Top-N lists (nmf/driver/top_n.hpp) on every grid, dense and sparse blocks, with and without biases, in chunks
-// of one row and of many: the same lists and the same CSV as a serial reference, with exact ties (integer
-// factors, duplicate columns of S, clipped scores) broken by the lower column, a row that rated everything (no
+// of one row and of many, and with the rated set given as a CSR (the recommender mode's training ratings): the
+// same lists and the same CSV as a serial reference, with exact ties (integer factors, duplicate columns of S)
+// broken by the lower column, clipped scores ranked by their unclipped values, a row that rated everything (no
 // list) and one with fewer unrated columns than N (a short list).
 #include <gtest/gtest.h>
 
@@ -47,14 +48,15 @@ std::vector<Recommendation> reference_list(const DenseMatrix& x, index_t i, bool
     if (x(i, j) != 0.0) continue;
     double dot = 0;
     for (int c = 0; c < kRank; ++c) dot += a_value(i, c) * s_value(c, j);
-    const double score = biases ? std::clamp(kMean + row_bias(i) + col_bias(j) + dot, kLow, kHigh) : dot;
-    all.push_back({score, j});
+    all.push_back({biases ? kMean + row_bias(i) + col_bias(j) + dot : dot, j});  // unclipped: the ranking key
   }
-  // The order spelled out here, not taken from the library: higher score first, then the lower column.
+  // The order spelled out here, not taken from the library: higher (unclipped) score first, then the lower column.
   std::sort(all.begin(), all.end(), [](const Recommendation& a, const Recommendation& b) {
     return a.score != b.score ? a.score > b.score : a.col < b.col;
   });
   if (all.size() > static_cast<std::size_t>(kTop)) all.resize(kTop);
+  if (biases)  // the score written is the clipped prediction
+    for (Recommendation& r : all) r.score = std::clamp(r.score, kLow, kHigh);
   return all;
 }
 
@@ -168,6 +170,16 @@ TEST(TopN, SameListsAndCsvAsSerialOnEveryGrid) {
                        " score bytes " + std::to_string(score_bytes));
           const TopNLists lists =
               top_n_lists(grid, dist.layout, dist.block, factors, with_biases ? &biases : nullptr, kTop, score_bytes);
+          if (sparse) {  // the rated set as a bare CSR gives the same lists
+            const TopNLists from_csr = top_n_lists(grid, dist.layout, dist.block.csr, factors,
+                                                   with_biases ? &biases : nullptr, kTop, score_bytes);
+            EXPECT_EQ(from_csr.offsets, lists.offsets);
+            ASSERT_EQ(from_csr.entries.size(), lists.entries.size());
+            for (std::size_t e = 0; e < lists.entries.size(); ++e) {
+              EXPECT_EQ(from_csr.entries[e].col, lists.entries[e].col);
+              EXPECT_EQ(from_csr.entries[e].score, lists.entries[e].score);
+            }
+          }
           const int slice = dist.layout.a_slice_of(grid.row(), grid.col());
           ASSERT_EQ(lists.first_row, dist.layout.a_slices.begin(slice));
           ASSERT_EQ(lists.rows(), dist.layout.a_slices.size(slice));
@@ -194,14 +206,21 @@ TEST(TopN, PremisesOfTheReference) {
   const DenseMatrix x = ratings_matrix();
   EXPECT_TRUE(reference_list(x, 0, false).empty());
   EXPECT_EQ(reference_list(x, 1, false).size(), 2u);
-  int ties = 0, clipped = 0;
+  // And clipped scores whose unclipped order is not the column order (ranking by the clipped score would differ).
+  int ties = 0, clipped = 0, reordered = 0;
   for (index_t i = 2; i < kRows; ++i) {
     const auto plain = reference_list(x, i, false);
     for (std::size_t q = 1; q < plain.size(); ++q) ties += plain[q].score == plain[q - 1].score;
-    for (const auto& r : reference_list(x, i, true)) clipped += r.score == kHigh;
+    const auto with_biases = reference_list(x, i, true);
+    for (std::size_t q = 0; q < with_biases.size(); ++q) {
+      clipped += with_biases[q].score == kHigh;
+      reordered +=
+          q > 0 && with_biases[q].score == with_biases[q - 1].score && with_biases[q].col < with_biases[q - 1].col;
+    }
   }
   EXPECT_GT(ties, 10);
   EXPECT_GT(clipped, 10);
+  EXPECT_GT(reordered, 0);
 }
 
 }  // namespace

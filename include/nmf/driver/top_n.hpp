@@ -1,10 +1,15 @@
 // Top-N recommendation lists: for every row i of X (a user), the N columns j (items) with the highest predicted
 // score that the row has not rated, best first. The score is the model's prediction,
 //   plain NMF:        (A S)_ij
-//   with biases:      clip(mean + b_i + c_j + a_i . s_j)     (nmf/biases.hpp)
+//   with biases:      mean + b_i + c_j + a_i . s_j           (nmf/biases.hpp; the recommender mode)
+// With biases the lists are ranked by that unclipped prediction, and the score kept (and written) is the
+// prediction clipped to [low, high] as --clip says. Clipping is monotone, so the two orders agree wherever the
+// clipped scores differ; ranking by the unclipped one keeps the model's order among the items whose predictions
+// all clip to the top of the rating range, instead of falling back to their column order.
 // "Rated" means stored in X: the stored entries of a sparse block are the observed ratings (an explicit 0
 // included); a dense block cannot tell a stored zero from an unobserved entry, so there its nonzero entries
-// count as rated.
+// count as rated. The recommender mode passes its training ratings instead (the overloads taking a
+// CompressedMatrix): its held-out test ratings are not "rated", so that the lists can be scored against them.
 //
 // Computed by blocks, and no rank ever holds the score matrix: rank (I, J) gathers A's row block I and S's
 // column block J (as an iteration does), scores its block's rows against its columns a chunk of rows at a time,
@@ -65,6 +70,11 @@ constexpr index_t kTopNScoreBytes = index_t{16} << 20;
 TopNLists top_n_lists(const ProcessGrid& grid, const Layout& layout, const LocalBlock& x, const Factors& factors,
                       const Biases* biases, int n, index_t score_bytes = kTopNScoreBytes);
 
+// The same with the rated entries given as a CSR of this rank's block (block-local indices, columns sorted within
+// each row): the recommender mode's training ratings (RatingsSplit::train.csr), whose values are not read.
+TopNLists top_n_lists(const ProcessGrid& grid, const Layout& layout, const CompressedMatrix& rated,
+                      const Factors& factors, const Biases* biases, int n, index_t score_bytes = kTopNScoreBytes);
+
 // Collective over grid.comm(): this rank's piece of PREFIX_topn.csv (rank 0's starts with the header
 // "user,rank,item,score"): one line "user,rank,item,score" per entry, rank 1..N. Users and items are their
 // original ids when `ids` is given (the input's id maps, pieces held by the same ranks in the same order), else
@@ -74,5 +84,7 @@ std::string top_n_csv_piece(const ProcessGrid& grid, const TopNLists& lists, con
 // Collective over grid.comm(): computes the lists and adds `path` to the output set as the file "topn".
 void write_top_n(OutputSet& outputs, const std::string& path, const ProcessGrid& grid, const Layout& layout,
                  const LocalBlock& x, const Factors& factors, const Biases* biases, int n, const IdMaps* ids);
+void write_top_n(OutputSet& outputs, const std::string& path, const ProcessGrid& grid, const Layout& layout,
+                 const CompressedMatrix& rated, const Factors& factors, const Biases* biases, int n, const IdMaps* ids);
 
 }  // namespace nmf
