@@ -21,6 +21,9 @@ std::vector<std::string> exchange_bytes(MPI_Comm comm, std::vector<std::string>&
   const int ranks = size_of(comm);
   std::vector<int> send_counts(ranks), send_displs(ranks), recv_counts(ranks), recv_displs(ranks);
   std::string send;
+  std::size_t total = 0;
+  for (const std::string& bytes : outbox) total += bytes.size();
+  send.reserve(total);
   for (int r = 0; r < ranks; ++r) {
     send_counts[r] = mpi_count(static_cast<index_t>(outbox[r].size()), "bytes sent to one rank");
     send_displs[r] = mpi_count(static_cast<index_t>(send.size()), "send displacement");
@@ -42,7 +45,7 @@ std::vector<std::string> exchange_bytes(MPI_Comm comm, std::vector<std::string>&
 }
 
 void IdNumbering::note(std::string_view id, index_t local_line) {
-  auto [it, added] = pending_.try_emplace(std::string(id), FirstSeen{0, local_line, 0});
+  auto [it, added] = pending_.try_emplace(id, FirstSeen{0, local_line, 0});
   ++it->second.count;
   (void)added;  // the first line noted is the earliest: lines are noted in order
 }

@@ -70,6 +70,8 @@ std::vector<std::string> exchange_bytes(MPI_Comm comm, std::vector<std::string>&
 class IdNumbering {
  public:
   // Local: this rank read `id` on its `local_line`-th line (lines counted from the start of its range).
+  // The text of `id` must stay valid until the next send_to_owners (the readers' block of the file does):
+  // it is not copied, since note is called twice for every line of the file.
   void note(std::string_view id, index_t local_line);
   // Collective: sends what was noted since the last call to the owners, which keep each id's earliest line.
   void send_to_owners(MPI_Comm comm);
@@ -92,9 +94,9 @@ class IdNumbering {
     index_t line = 0;  // among that rank's lines
     index_t count = 0;
   };
-  std::unordered_map<std::string, FirstSeen> pending_;  // noted since the last send (this rank's lines)
-  std::unordered_map<std::string, FirstSeen> owned_;    // owner side, during the scan
-  std::unordered_map<std::string, index_t> index_of_;   // owner side, after numbering
+  std::unordered_map<std::string_view, FirstSeen> pending_;  // noted since the last send (this rank's lines)
+  std::unordered_map<std::string, FirstSeen> owned_;         // owner side, during the scan
+  std::unordered_map<std::string, index_t> index_of_;        // owner side, after numbering
   std::string introduced_text_;
   index_t first_index_ = 0;
   std::vector<index_t> introduced_counts_;  // lines of each introduced id, in index order
