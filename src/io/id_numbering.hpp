@@ -78,8 +78,13 @@ class IdNumbering {
   // Collective: numbers every id by first occurrence. Returns the number of distinct ids.
   index_t number(MPI_Comm comm);
 
-  // Collective: the indices of `ids` (each must have been noted by some rank), in the same order.
+  // Collective: the indices of `ids` (-1 for an id no rank noted), in the same order.
   std::vector<index_t> lookup(MPI_Comm comm, const std::vector<std::string_view>& ids) const;
+  // Collective: the same for several numberings at once (ids[d] in *numberings[d]), with one exchange of
+  // questions and one of answers for all of them: each exchange is two collectives, which a loaded machine
+  // makes wait for the slowest rank.
+  static std::vector<std::vector<index_t>> lookup_all(MPI_Comm comm, const std::vector<const IdNumbering*>& numberings,
+                                                      const std::vector<std::vector<std::string_view>>& ids);
 
   index_t total() const { return total_; }
   // The ids this rank introduced, one per line, in index order: its piece of the id-map file. The pieces of

@@ -283,8 +283,7 @@ class RatingsSource final : public InputSource {
           return true;
         });
       });
-      const std::vector<index_t> user_index = indices_of(comm, users, parsed, &ratings::Rating::user, unknown_allowed);
-      const std::vector<index_t> item_index = indices_of(comm, items, parsed, &ratings::Rating::item, unknown_allowed);
+      const auto [user_index, item_index] = indices_of(comm, users, items, parsed, unknown_allowed);
       std::vector<Entry> outgoing(parsed.size());
       for (std::size_t p = 0; p < parsed.size(); ++p) {
         outgoing[p] = Entry{user_index[p], item_index[p], lines[p], parsed[p].value};
@@ -306,22 +305,29 @@ class RatingsSource final : public InputSource {
     return received;
   }
 
-  // Collective: the indices of the ids in `field` of each rating, asking each distinct id once.
-  static std::vector<index_t> indices_of(MPI_Comm comm, const IdNumbering& numbering,
-                                         const std::vector<ratings::Rating>& parsed,
-                                         std::string_view ratings::Rating::*field, bool unknown_allowed) {
-    std::unordered_map<std::string_view, std::size_t> slot;
-    std::vector<std::string_view> distinct;
-    for (const ratings::Rating& r : parsed)
-      if (slot.try_emplace(r.*field, distinct.size()).second) distinct.push_back(r.*field);
-    const std::vector<index_t> found = numbering.lookup(comm, distinct);
-    std::vector<index_t> indices(parsed.size());
-    for (std::size_t p = 0; p < parsed.size(); ++p) {
-      indices[p] = found[slot[parsed[p].*field]];
-      NMF_REQUIRE(indices[p] >= 0 || unknown_allowed, Error,
-                  "internal error: an id of the ratings file was not numbered");
+  // Collective: the indices of the user and the item ids of each rating, asking each distinct id once, both
+  // numberings in one lookup.
+  static std::pair<std::vector<index_t>, std::vector<index_t>> indices_of(MPI_Comm comm, const IdNumbering& users,
+                                                                          const IdNumbering& items,
+                                                                          const std::vector<ratings::Rating>& parsed,
+                                                                          bool unknown_allowed) {
+    constexpr std::string_view ratings::Rating::*kFields[2] = {&ratings::Rating::user, &ratings::Rating::item};
+    std::unordered_map<std::string_view, std::size_t> slot[2];
+    std::vector<std::vector<std::string_view>> distinct(2);
+    for (int d = 0; d < 2; ++d)
+      for (const ratings::Rating& r : parsed)
+        if (slot[d].try_emplace(r.*kFields[d], distinct[d].size()).second) distinct[d].push_back(r.*kFields[d]);
+    const std::vector<std::vector<index_t>> found = IdNumbering::lookup_all(comm, {&users, &items}, distinct);
+    std::vector<index_t> indices[2];
+    for (int d = 0; d < 2; ++d) {
+      indices[d].resize(parsed.size());
+      for (std::size_t p = 0; p < parsed.size(); ++p) {
+        indices[d][p] = found[d][slot[d][parsed[p].*kFields[d]]];
+        NMF_REQUIRE(indices[d][p] >= 0 || unknown_allowed, Error,
+                    "internal error: an id of the ratings file was not numbered");
+      }
     }
-    return indices;
+    return {std::move(indices[0]), std::move(indices[1])};
   }
 
   // Local: of the ratings of one (row, col), keeps the one from the last line. Returns block-local triplets
