@@ -42,6 +42,7 @@ CompressedMatrix compress_rows(index_t rows, index_t cols, TripletChunks&& chunk
   CompressedMatrix csr;
   csr.rows = rows;
   csr.cols = cols;
+  reserve_huge(csr.ptr, static_cast<std::size_t>(rows + 1));
   csr.ptr.assign(static_cast<std::size_t>(rows + 1), 0);
   // Entries come in file order, so both passes hit rows at random in arrays larger than the caches: the
   // row a few entries ahead is prefetched, and the misses overlap instead of following one another.
@@ -60,7 +61,9 @@ CompressedMatrix compress_rows(index_t rows, index_t cols, TripletChunks&& chunk
   csr.index.resize(total);
   csr.values.resize(total);
   {
-    std::vector<index_t> next(csr.ptr.begin(), csr.ptr.end() - 1);
+    std::vector<index_t> next;
+    reserve_huge(next, static_cast<std::size_t>(rows));
+    next.assign(csr.ptr.begin(), csr.ptr.end() - 1);
     for (auto& chunk : chunks) {
       for (std::size_t e = 0; e < chunk.size(); ++e) {
         if (e + kAhead < chunk.size()) __builtin_prefetch(&next[static_cast<std::size_t>(chunk[e + kAhead].row)], 1);

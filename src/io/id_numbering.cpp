@@ -21,6 +21,9 @@ std::vector<std::string> exchange_bytes(MPI_Comm comm, std::vector<std::string>&
   const int ranks = size_of(comm);
   std::vector<int> send_counts(ranks), send_displs(ranks), recv_counts(ranks), recv_displs(ranks);
   std::string send;
+  std::size_t total = 0;
+  for (const std::string& bytes : outbox) total += bytes.size();
+  send.reserve(total);
   for (int r = 0; r < ranks; ++r) {
     send_counts[r] = mpi_count(static_cast<index_t>(outbox[r].size()), "bytes sent to one rank");
     send_displs[r] = mpi_count(static_cast<index_t>(send.size()), "send displacement");
@@ -42,7 +45,7 @@ std::vector<std::string> exchange_bytes(MPI_Comm comm, std::vector<std::string>&
 }
 
 void IdNumbering::note(std::string_view id, index_t local_line) {
-  auto [it, added] = pending_.try_emplace(std::string(id), FirstSeen{0, local_line, 0});
+  auto [it, added] = pending_.try_emplace(id, FirstSeen{0, local_line, 0});
   ++it->second.count;
   (void)added;  // the first line noted is the earliest: lines are noted in order
 }
@@ -136,28 +139,44 @@ index_t IdNumbering::number(MPI_Comm comm) {
 }
 
 std::vector<index_t> IdNumbering::lookup(MPI_Comm comm, const std::vector<std::string_view>& ids) const {
+  return lookup_all(comm, {this}, {ids})[0];
+}
+
+std::vector<std::vector<index_t>> IdNumbering::lookup_all(MPI_Comm comm,
+                                                          const std::vector<const IdNumbering*>& numberings,
+                                                          const std::vector<std::vector<std::string_view>>& ids) {
   const int ranks = size_of(comm);
+  // Questions: (which numbering, id) records, to each id's owner.
   std::vector<std::string> outbox(ranks);
-  std::vector<int> owner(ids.size());
-  for (std::size_t p = 0; p < ids.size(); ++p) {
-    owner[p] = owner_of(ids[p], ranks);
-    put(outbox[owner[p]], ids[p]);
+  std::vector<std::vector<int>> owner(ids.size());
+  for (std::size_t d = 0; d < ids.size(); ++d) {
+    owner[d].resize(ids[d].size());
+    for (std::size_t p = 0; p < ids[d].size(); ++p) {
+      owner[d][p] = owner_of(ids[d][p], ranks);
+      put(outbox[owner[d][p]], static_cast<index_t>(d));
+      put(outbox[owner[d][p]], ids[d][p]);
+    }
   }
   const std::vector<std::string> questions = exchange_bytes(comm, outbox);
   std::vector<std::string> answers(ranks);
   for (int source = 0; source < ranks; ++source) {
     RecordReader in(questions[source]);
     while (!in.done()) {
-      const auto found = index_of_.find(std::string(in.text()));
-      put(answers[source], found == index_of_.end() ? index_t{-1} : found->second);
+      const IdNumbering& numbering = *numberings[static_cast<std::size_t>(in.integer())];
+      const auto found = numbering.index_of_.find(std::string(in.text()));
+      put(answers[source], found == numbering.index_of_.end() ? index_t{-1} : found->second);
     }
   }
   const std::vector<std::string> replies = exchange_bytes(comm, answers);
   std::vector<std::vector<index_t>> by_owner(ranks);
   for (int r = 0; r < ranks; ++r) by_owner[r] = integers_of(replies[r]);
+  // Each owner answered in the order it was asked: numbering by numbering, id by id.
   std::vector<std::size_t> next(ranks, 0);
-  std::vector<index_t> indices(ids.size());
-  for (std::size_t p = 0; p < ids.size(); ++p) indices[p] = by_owner[owner[p]][next[owner[p]]++];
+  std::vector<std::vector<index_t>> indices(ids.size());
+  for (std::size_t d = 0; d < ids.size(); ++d) {
+    indices[d].resize(ids[d].size());
+    for (std::size_t p = 0; p < ids[d].size(); ++p) indices[d][p] = by_owner[owner[d][p]][next[owner[d][p]]++];
+  }
   return indices;
 }
 

@@ -70,14 +70,21 @@ std::vector<std::string> exchange_bytes(MPI_Comm comm, std::vector<std::string>&
 class IdNumbering {
  public:
   // Local: this rank read `id` on its `local_line`-th line (lines counted from the start of its range).
+  // The text of `id` must stay valid until the next send_to_owners (the readers' block of the file does):
+  // it is not copied, since note is called twice for every line of the file.
   void note(std::string_view id, index_t local_line);
   // Collective: sends what was noted since the last call to the owners, which keep each id's earliest line.
   void send_to_owners(MPI_Comm comm);
   // Collective: numbers every id by first occurrence. Returns the number of distinct ids.
   index_t number(MPI_Comm comm);
 
-  // Collective: the indices of `ids` (each must have been noted by some rank), in the same order.
+  // Collective: the indices of `ids` (-1 for an id no rank noted), in the same order.
   std::vector<index_t> lookup(MPI_Comm comm, const std::vector<std::string_view>& ids) const;
+  // Collective: the same for several numberings at once (ids[d] in *numberings[d]), with one exchange of
+  // questions and one of answers for all of them: each exchange is two collectives, which a loaded machine
+  // makes wait for the slowest rank.
+  static std::vector<std::vector<index_t>> lookup_all(MPI_Comm comm, const std::vector<const IdNumbering*>& numberings,
+                                                      const std::vector<std::vector<std::string_view>>& ids);
 
   index_t total() const { return total_; }
   // The ids this rank introduced, one per line, in index order: its piece of the id-map file. The pieces of
@@ -92,9 +99,9 @@ class IdNumbering {
     index_t line = 0;  // among that rank's lines
     index_t count = 0;
   };
-  std::unordered_map<std::string, FirstSeen> pending_;  // noted since the last send (this rank's lines)
-  std::unordered_map<std::string, FirstSeen> owned_;    // owner side, during the scan
-  std::unordered_map<std::string, index_t> index_of_;   // owner side, after numbering
+  std::unordered_map<std::string_view, FirstSeen> pending_;  // noted since the last send (this rank's lines)
+  std::unordered_map<std::string, FirstSeen> owned_;         // owner side, during the scan
+  std::unordered_map<std::string, index_t> index_of_;        // owner side, after numbering
   std::string introduced_text_;
   index_t first_index_ = 0;
   std::vector<index_t> introduced_counts_;  // lines of each introduced id, in index order

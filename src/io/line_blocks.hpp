@@ -6,6 +6,7 @@
 #include <string>
 #include <string_view>
 
+#include "nmf/huge_pages.hpp"
 #include "nmf/io/mpi_file.hpp"
 #include "nmf/partition.hpp"
 
@@ -34,10 +35,18 @@ class LineBlock {
   index_t load(const MpiFile& file, ByteRange range, index_t data_begin, index_t file_end) {
     // One byte before the range tells whether the range starts at a line start.
     const index_t read_from = range.begin > data_begin ? range.begin - 1 : range.begin;
+    // Room for the line that crosses the end too, so completing it does not copy the block; huge pages
+    // because the buffer is a whole block of the file (nmf/huge_pages.hpp).
+    constexpr index_t kStep = 64 * 1024;
+    const auto wanted = static_cast<std::size_t>(range.end - read_from + kStep);
+    if (buffer_.capacity() < wanted) {
+      std::string().swap(buffer_);
+      buffer_.reserve(wanted);
+      advise_huge_pages(buffer_.data(), buffer_.capacity());
+    }
     buffer_.resize(static_cast<std::size_t>(range.end - read_from));
     file.read_at(read_from, buffer_.data(), range.end - read_from);
     // Complete the line that crosses the end of the range.
-    constexpr index_t kStep = 64 * 1024;
     std::string extra;
     while (!buffer_.empty() && buffer_.back() != '\n' && read_from + static_cast<index_t>(buffer_.size()) < file_end) {
       const index_t pos = read_from + static_cast<index_t>(buffer_.size());
@@ -65,6 +74,12 @@ class LineBlock {
     return static_cast<index_t>(
                std::count(buffer_.begin() + static_cast<std::ptrdiff_t>(first_), buffer_.end(), '\n')) +
            1;
+  }
+
+  // The lines of the range, from the first to the end of the last (its '\n' included, if it has one).
+  std::string_view text() const {
+    if (first_ == std::string::npos) return {};
+    return std::string_view(buffer_).substr(first_);
   }
 
   // Calls visit(line) for each line in order, without its '\n' or a trailing '\r'.

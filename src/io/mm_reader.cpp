@@ -12,6 +12,7 @@
 // Plain lines take a fast parser (mm::try_parse_coordinate_line); anything else goes to the careful one,
 // which names the problem.
 #include <algorithm>
+#include <cstring>
 #include <fstream>
 #include <optional>
 
@@ -20,6 +21,7 @@
 #include "nmf/distribution/exchange.hpp"
 #include "nmf/huge_pages.hpp"
 #include "nmf/io/matrix_market.hpp"
+#include "read_phases.hpp"
 #include "sources.hpp"
 
 namespace nmf::detail {
@@ -68,8 +70,10 @@ class MatrixMarketSource final : public InputSource {
 
   DistMatrix distribute(const ProcessGrid& grid) override {
     const MPI_Comm comm = grid.comm();
+    ReadPhases phases(comm);
     const Storage storage = choose_storage(shape_, options_);
     MpiFile file(comm, options_.path, MPI_MODE_RDONLY);
+    phases.mark("open");
     const ByteRange range = rank_byte_range(header_.data_offset, file_size_, grid.size(), grid.rank());
     const BucketMap row_buckets(shape_.rows, kMaxHistogramBuckets);
     const BucketMap col_buckets(shape_.cols, kMaxHistogramBuckets);
@@ -81,20 +85,27 @@ class MatrixMarketSource final : public InputSource {
         scan_range(file, range, balance && grid.shape().rows > 1 ? &row_buckets : nullptr,
                    balance && grid.shape().cols > 1 ? &col_buckets : nullptr,
                    options_.kept_entries_bytes >= 0 ? options_.kept_entries_bytes : budget.bytes * kKeptShareOfBudget);
+    phases.mark("scan");
     const index_t values_before = report_scan_failures(comm, scan);
+    phases.mark("agree");
 
     Layout layout = make_layout(grid, storage, scan);
+    phases.mark("layout");
     // Nothing sized by the matrix has been allocated yet (the histograms have a fixed size; the kept entries
     // are bounded by this rank's bytes of the file and by the budget).
     const index_t stored = header_.entries * (header_.symmetry == mm::Symmetry::symmetric ? 2 : 1);
     check_block_fits(grid, block_needs(grid, layout, storage, stored, options_.factor_rank), budget, options_.path,
                      shape_.rows, shape_.cols);
     index_t duplicates = 0;
+    TripletChunks mine = route_entries(grid, file, range, layout, values_before, scan);
+    phases.mark("route");
     LocalBlock block = assemble_block(storage, layout.row_blocks.size(grid.row()), layout.col_blocks.size(grid.col()),
-                                      route_entries(grid, file, range, layout, values_before, scan), duplicates);
+                                      std::move(mine), duplicates);
+    phases.mark("assemble");
     file.close();
     DistMatrix x = finish_matrix(grid, std::move(layout), std::move(block), duplicates, description());
     NMF_MPI_CHECK(MPI_Allreduce(&scan.bytes_read, &x.stats.bytes_read, 1, MPI_INT64_T, MPI_SUM, comm));
+    phases.mark("finish");
     return x;
   }
 
@@ -121,6 +132,12 @@ class MatrixMarketSource final : public InputSource {
       emit(t);
       return;
     }
+    emit_coordinate(t, emit);
+  }
+
+  // A coordinate entry in the factored orientation, and its mirror in a symmetric file.
+  template <class Emit>
+  void emit_coordinate(Triplet t, Emit&& emit) const {
     if (options_.transpose) std::swap(t.row, t.col);
     emit(t);
     if (header_.symmetry == mm::Symmetry::symmetric && t.row != t.col) emit(Triplet{t.col, t.row, t.value});
@@ -138,25 +155,58 @@ class MatrixMarketSource final : public InputSource {
     return (!line.empty() && static_cast<unsigned>(line.front() - '0') < 10u) || mm::is_data_line(line);
   }
 
-  // The entries of one loaded block, appended to `out`; `value_index` counts data lines. Stops at the
-  // first bad line and returns (its index among this rank's lines, problem); `line_count` counts the lines seen.
+  // The entries of one loaded block, passed to emit; `value_index` counts data lines. Stops at the first bad
+  // line and returns (its index among this rank's lines, problem); `line_count` counts the lines seen.
   template <class Emit>
   std::optional<std::pair<index_t, std::string>> parse_block(const LineBlock& lines, index_t& line_count,
                                                              index_t& value_index, Emit&& emit) const {
+    if (coordinate()) return parse_coordinate_block(lines.text(), line_count, value_index, emit);
     std::optional<std::pair<index_t, std::string>> bad;
     lines.for_each_line([&](std::string_view line) {
-      const index_t line_index = line_count++;
-      if (!is_data_line(line)) return true;
-      try {
-        emit_entries(line, value_index, emit);
-      } catch (const mm::LineProblem& problem) {
-        bad.emplace(line_index, problem.what());
-        return false;
-      }
-      ++value_index;
-      return true;
+      bad = parse_line(line, line_count, value_index, emit);
+      return !bad;
     });
     return bad;
+  }
+
+  // Coordinate lines straight from the text: the fast parser reads each plain line through its '\n', so the
+  // text is not split into lines first; any other line is cut out and taken to parse_line.
+  template <class Emit>
+  std::optional<std::pair<index_t, std::string>> parse_coordinate_block(std::string_view text, index_t& line_count,
+                                                                        index_t& value_index, Emit&& emit) const {
+    const char* p = text.data();
+    const char* const end = p + text.size();
+    while (p < end) {
+      Triplet t;
+      if (const char* next = mm::try_parse_coordinate_at(p, end, header_, t)) {
+        ++line_count;
+        ++value_index;
+        emit_coordinate(t, emit);
+        p = next;
+        continue;
+      }
+      const auto* newline = static_cast<const char*>(std::memchr(p, '\n', static_cast<std::size_t>(end - p)));
+      std::string_view line(p, static_cast<std::size_t>((newline ? newline : end) - p));
+      if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+      if (auto bad = parse_line(line, line_count, value_index, emit)) return bad;
+      p = newline ? newline + 1 : end;
+    }
+    return std::nullopt;
+  }
+
+  // One line of any kind: its entries (if it has any) passed to emit, or (its index, problem) if it is bad.
+  template <class Emit>
+  std::optional<std::pair<index_t, std::string>> parse_line(std::string_view line, index_t& line_count,
+                                                            index_t& value_index, Emit&& emit) const {
+    const index_t line_index = line_count++;
+    if (!is_data_line(line)) return std::nullopt;
+    try {
+      emit_entries(line, value_index, emit);
+    } catch (const mm::LineProblem& problem) {
+      return std::make_pair(line_index, std::string(problem.what()));
+    }
+    ++value_index;
+    return std::nullopt;
   }
 
   // Adds the entries to a histogram of nonzeros per bucket of rows (`rows`) or columns. The buckets are

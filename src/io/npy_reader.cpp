@@ -12,6 +12,7 @@
 #include "nmf/io/matrix_market.hpp"
 #include "nmf/io/mpi_file.hpp"
 #include "nmf/io/npy.hpp"
+#include "read_phases.hpp"
 #include "sources.hpp"
 
 namespace nmf::detail {
@@ -80,6 +81,7 @@ class NpySource final : public InputSource {
   }
 
   DistMatrix distribute(const ProcessGrid& grid) override {
+    ReadPhases phases(grid.comm());
     Layout layout(shape_.rows, shape_.cols, grid.shape(), BlockPartition::even(shape_.rows, grid.shape().rows),
                   BlockPartition::even(shape_.cols, grid.shape().cols));
     check_block_fits(grid, block_needs(grid, layout, Storage::dense, shape_.entries, options_.factor_rank),
@@ -91,17 +93,17 @@ class NpySource final : public InputSource {
     // Every entry is written by read_block; huge pages spare the faults of touching it (nmf/huge_pages.hpp).
     reserve_huge(block.dense.values(), static_cast<std::size_t>(block.rows * block.cols));
     block.dense.reshape(block.rows, block.cols);
-    read_block(grid, layout, block);
-    const auto& values = block.dense.values();
-    block.nonzeros = std::count_if(values.begin(), values.end(), [](double v) { return v != 0.0; });
+    phases.mark("allocate");
+    read_block(grid, layout, block, phases);
     DistMatrix x = finish_matrix(grid, std::move(layout), std::move(block), 0, description());
     NMF_MPI_CHECK(MPI_Allreduce(&bytes_read_, &x.stats.bytes_read, 1, MPI_INT64_T, MPI_SUM, grid.comm()));
+    phases.mark("finish");
     return x;
   }
 
  private:
   // Reads this rank's block in rounds along the file's outer (slow) dimension.
-  void read_block(const ProcessGrid& grid, const Layout& layout, LocalBlock& block) {
+  void read_block(const ProcessGrid& grid, const Layout& layout, LocalBlock& block, ReadPhases& phases) {
     const MPI_Comm comm = grid.comm();
     // The block in the file's own coordinates.
     index_t file_row0 = layout.row_blocks.begin(grid.row()), file_rows = block.rows;
@@ -160,6 +162,7 @@ class NpySource final : public InputSource {
       MPI_Status status;
       NMF_MPI_CHECK(MPI_File_read_all(file.get(), destination, mpi_count(elements, "elements per read"),
                                       elements > 0 ? element_type.get() : MPI_BYTE, &status));
+      phases.mark("read");
       bytes_read_ += elements * header_.item_size;
       collectively(comm, [&] {
         if (elements == 0) return;
@@ -167,17 +170,25 @@ class NpySource final : public InputSource {
         store_round(converted, outer0 + outer_begin, outer_n, inner_count, c_order ? file_col0 : file_row0, c_order,
                     layout.row_blocks.begin(grid.row()), layout.col_blocks.begin(grid.col()), block);
       });
+      phases.mark("store");
     }
     file.close();
   }
 
-  // Checks the values of one round and stores them in the block (transposing when asked).
-  // (block_row0, block_col0) is the block's first global index in the factored orientation.
+  // Checks the values of one round, counts its nonzeros into the block's and stores them in the block
+  // (transposing when asked). (block_row0, block_col0) is the block's first global index in the factored
+  // orientation.
   void store_round(const std::vector<double>& values, index_t outer0, index_t outer_n, index_t inner_count,
                    index_t inner0, bool c_order, index_t block_row0, index_t block_col0, LocalBlock& block) const {
-    // One branch-free pass over the round (it vectorizes); the first bad element is looked for only if any.
-    bool all_good = true;
-    for (const double v : values) all_good &= (v >= 0.0) & mm::square_is_finite(v);
+    // One branch-free pass over the round (it vectorizes) checks and counts, so no pass over the whole block
+    // is needed for either; the first bad element is looked for only if there is any.
+    index_t bad = 0, nonzeros = 0;
+    for (const double v : values) {
+      bad += !((v >= 0.0) & mm::square_is_finite(v));
+      nonzeros += v != 0.0;
+    }
+    block.nonzeros += nonzeros;
+    const bool all_good = bad == 0;
     if (!all_good) {
       for (index_t o = 0; o < outer_n; ++o)
         for (index_t q = 0; q < inner_count; ++q)

@@ -1,8 +1,9 @@
 #include "nmf/io/ratings.hpp"
 
+#include <charconv>
 #include <cmath>
 #include <cstdlib>
-#include <vector>
+#include <string>
 
 namespace nmf::ratings {
 
@@ -18,11 +19,17 @@ std::string_view trim(std::string_view text) {
   return text;
 }
 
-// Splits on an exact delimiter, stopping after `wanted` fields (the rest of the line is not needed).
-void split_on(std::string_view line, std::string_view delimiter, std::size_t wanted,
-              std::vector<std::string_view>& fields) {
+// At most three fields of a line: the readers split every line, so no allocation per line.
+struct FieldList {
+  std::string_view field[3];
+  std::size_t size = 0;
+  void push_back(std::string_view text) { field[size++] = text; }
+};
+
+// Splits on an exact delimiter, stopping after three fields (the rest of the line is not needed).
+void split_on(std::string_view line, std::string_view delimiter, FieldList& fields) {
   std::size_t pos = 0;
-  while (fields.size() < wanted) {
+  while (fields.size < 3) {
     const std::size_t next = line.find(delimiter, pos);
     fields.push_back(line.substr(pos, next == std::string_view::npos ? std::string_view::npos : next - pos));
     if (next == std::string_view::npos) break;
@@ -30,9 +37,9 @@ void split_on(std::string_view line, std::string_view delimiter, std::size_t wan
   }
 }
 
-void split_on_whitespace(std::string_view line, std::size_t wanted, std::vector<std::string_view>& fields) {
+void split_on_whitespace(std::string_view line, FieldList& fields) {
   std::size_t pos = 0;
-  while (fields.size() < wanted) {
+  while (fields.size < 3) {
     while (pos < line.size() && is_space(line[pos])) ++pos;
     if (pos == line.size()) break;
     const std::size_t start = pos;
@@ -41,14 +48,18 @@ void split_on_whitespace(std::string_view line, std::size_t wanted, std::vector<
   }
 }
 
-// The rating as a double, or false if the whole field is not a number. strtod (not from_chars) so that an
-// overflow gives inf, which the caller refuses, rather than an unspecified value.
+// The rating as a double, or false if the whole field is not a number. std::from_chars reads the usual
+// decimals without a copy; whatever it does not take whole (a sign '+', hexadecimal, a value out of range)
+// goes to strtod, which decides as before, so an overflow gives inf, which the caller refuses.
 bool parse_number(std::string_view text, double& value) {
   if (text.empty() || is_space(text.front())) return false;
+  const char* last = text.data() + text.size();
+  const auto [end, ec] = std::from_chars(text.data(), last, value);
+  if (ec == std::errc() && end == last) return true;
   const std::string copy(text);  // NUL-terminated; short fields stay in the small-string buffer
-  char* end = nullptr;
-  value = std::strtod(copy.c_str(), &end);
-  return end == copy.c_str() + copy.size();
+  char* stop = nullptr;
+  value = std::strtod(copy.c_str(), &stop);
+  return stop == copy.c_str() + copy.size();
 }
 
 }  // namespace
@@ -74,29 +85,28 @@ std::string separator_name(Separator separator) {
 }
 
 Fields split_fields(std::string_view line, Separator separator) {
-  std::vector<std::string_view> fields;
-  fields.reserve(3);
+  FieldList fields;
   switch (separator) {
     case Separator::whitespace:
-      split_on_whitespace(line, 3, fields);
+      split_on_whitespace(line, fields);
       break;
     case Separator::tab:
-      split_on(line, "\t", 3, fields);
+      split_on(line, "\t", fields);
       break;
     case Separator::comma:
-      split_on(line, ",", 3, fields);
+      split_on(line, ",", fields);
       break;
     case Separator::double_colon:
-      split_on(line, "::", 3, fields);
+      split_on(line, "::", fields);
       break;
   }
-  if (fields.size() < 3)
+  if (fields.size < 3)
     throw mm::LineProblem("expected 3 or more fields (user, item, rating) separated by " + separator_name(separator) +
-                          ", found " + std::to_string(fields.size()));
-  for (auto& field : fields) field = trim(field);
-  if (fields[0].empty()) throw mm::LineProblem("empty user id");
-  if (fields[1].empty()) throw mm::LineProblem("empty item id");
-  return {fields[0], fields[1], fields[2]};
+                          ", found " + std::to_string(fields.size));
+  for (auto& field : fields.field) field = trim(field);
+  if (fields.field[0].empty()) throw mm::LineProblem("empty user id");
+  if (fields.field[1].empty()) throw mm::LineProblem("empty item id");
+  return {fields.field[0], fields.field[1], fields.field[2]};
 }
 
 bool is_number(std::string_view text) {

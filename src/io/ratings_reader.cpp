@@ -9,8 +9,8 @@
 //    pair rated on several lines keeps the rating of the last line (Matrix Market sums duplicates instead).
 #include <algorithm>
 #include <cstdio>
-#include <cstring>
 #include <fstream>
+#include <memory>
 #include <optional>
 #include <tuple>
 #include <unordered_map>
@@ -18,7 +18,9 @@
 #include "id_numbering.hpp"
 #include "line_blocks.hpp"
 #include "memory_budget.hpp"
+#include "nmf/distribution/exchange.hpp"
 #include "nmf/io/ratings.hpp"
+#include "read_phases.hpp"
 #include "sources.hpp"
 
 namespace nmf::detail {
@@ -53,14 +55,30 @@ struct Entry {
   double value;
 };
 
+// Entries travel as their bytes (the ranks run the same build).
+const Datatype& entry_datatype() {
+  static const Datatype type([] {
+    MPI_Datatype bytes = MPI_DATATYPE_NULL;
+    NMF_MPI_CHECK(MPI_Type_contiguous(static_cast<int>(sizeof(Entry)), MPI_BYTE, &bytes));
+    NMF_MPI_CHECK(MPI_Type_commit(&bytes));
+    return bytes;
+  }());
+  return type;
+}
+
 class RatingsSource final : public InputSource {
  public:
   RatingsSource(MPI_Comm comm, const ReadOptions& options) : options_(options) {
+    ReadPhases phases(comm);
     read_head(comm);
-    MpiFile file(comm, options_.path, MPI_MODE_RDONLY);
-    scan(comm, file);
-    file.close();
+    phases.mark("head");
+    // Kept open for distribute (or the test file's routing): one collective open instead of two.
+    file_ = std::make_unique<MpiFile>(comm, options_.path, MPI_MODE_RDONLY);
+    phases.mark("open");
+    scan(comm, *file_);
+    phases.mark("scan");
     const index_t users = users_.number(comm), items = items_.number(comm);
+    phases.mark("number");
     shape_.rows = options_.transpose ? items : users;
     shape_.cols = options_.transpose ? users : items;
     shape_.entries = entries_;
@@ -78,9 +96,8 @@ class RatingsSource final : public InputSource {
     // The test file is validated and scanned like any ratings file (its own numbering is only a by-product);
     // its ids are then looked up in this file's numbering.
     RatingsSource test(grid.comm(), test_options);
-    MpiFile file(grid.comm(), path, MPI_MODE_RDONLY);
-    std::vector<Entry> received = test.route_entries(grid, file, layout, users_, items_, true);
-    file.close();
+    std::vector<Entry> received = test.route_entries(grid, test.opened_file(grid.comm()), layout, users_, items_, true);
+    test.close_file();
     index_t replaced = 0;
     std::vector<Triplet> kept = keep_last_ratings(received, replaced);
     test.warn_about_duplicates(grid.comm(), replaced);
@@ -101,12 +118,15 @@ class RatingsSource final : public InputSource {
     if (options_.missing != MissingEntries::zero && storage_options.storage == StorageChoice::automatic)
       storage_options.storage = StorageChoice::sparse;
     const Storage storage = choose_storage(shape_, storage_options);
+    ReadPhases phases(comm);
     Layout layout = make_layout(grid, storage);
+    phases.mark("layout");
     check_block_fits(grid, block_needs(grid, layout, storage, entries_, options_.factor_rank), rank_memory_budget(comm),
                      options_.path, shape_.rows, shape_.cols);
-    MpiFile file(comm, options_.path, MPI_MODE_RDONLY);
-    std::vector<Entry> received = route_entries(grid, file, layout, users_, items_, false);
-    file.close();
+    phases.mark("budget");
+    std::vector<Entry> received = route_entries(grid, opened_file(comm), layout, users_, items_, false);
+    close_file();
+    phases.mark("route");
     index_t replaced = 0;
     TripletChunks chunks;
     chunks.push_back(keep_last_ratings(received, replaced));
@@ -114,11 +134,25 @@ class RatingsSource final : public InputSource {
     LocalBlock block = assemble_block(storage, layout.row_blocks.size(grid.row()), layout.col_blocks.size(grid.col()),
                                       std::move(chunks), merged);
     warn_about_duplicates(comm, replaced);
-    return finish_matrix(grid, std::move(layout), std::move(block), 0, description());
+    phases.mark("assemble");
+    DistMatrix x = finish_matrix(grid, std::move(layout), std::move(block), 0, description());
+    phases.mark("finish");
+    return x;
   }
 
  private:
   ratings::Separator separator() const { return head_.separator; }
+
+  // Collective: the file the constructor opened, or opened again (if it was closed after a first distribute).
+  const MpiFile& opened_file(MPI_Comm comm) {
+    if (!file_) file_ = std::make_unique<MpiFile>(comm, options_.path, MPI_MODE_RDONLY);
+    return *file_;
+  }
+  // Collective over the ranks that opened the file.
+  void close_file() {
+    if (file_) file_->close();
+    file_.reset();
+  }
   bool allow_negative() const { return options_.missing != MissingEntries::zero; }
   index_t line_number(index_t global_line_index) const { return head_.header_lines + 1 + global_line_index; }
 
@@ -238,6 +272,9 @@ class RatingsSource final : public InputSource {
       collectively(comm, [&] {
         if (round >= range.block_count(options_.chunk_bytes)) return;
         block.load(file, range.block(round, options_.chunk_bytes), head_.data_offset, head_.file_size);
+        // Sized once: growing them line by line copied the block's ratings several times over.
+        parsed.reserve(static_cast<std::size_t>(block.count_lines()));
+        lines.reserve(parsed.capacity());
         block.for_each_line([&](std::string_view line) {
           const index_t index = line_index++;
           if (ratings::is_blank(line)) return true;
@@ -246,44 +283,51 @@ class RatingsSource final : public InputSource {
           return true;
         });
       });
-      const std::vector<index_t> user_index = indices_of(comm, users, parsed, &ratings::Rating::user, unknown_allowed);
-      const std::vector<index_t> item_index = indices_of(comm, items, parsed, &ratings::Rating::item, unknown_allowed);
-      std::vector<std::string> outbox(static_cast<std::size_t>(ranks_));
+      const auto [user_index, item_index] = indices_of(comm, users, items, parsed, unknown_allowed);
+      std::vector<Entry> outgoing(parsed.size());
       for (std::size_t p = 0; p < parsed.size(); ++p) {
-        Entry e{user_index[p], item_index[p], lines[p], parsed[p].value};
-        if (options_.transpose) std::swap(e.row, e.col);
-        outbox[layout.owner_of_entry(std::max<index_t>(e.row, 0), std::max<index_t>(e.col, 0))].append(
-            reinterpret_cast<const char*>(&e), sizeof e);
+        outgoing[p] = Entry{user_index[p], item_index[p], lines[p], parsed[p].value};
+        if (options_.transpose) std::swap(outgoing[p].row, outgoing[p].col);
       }
-      for (const std::string& bytes : exchange_bytes(comm, outbox)) {
-        const std::size_t first = received.size();
-        received.resize(first + bytes.size() / sizeof(Entry));
-        std::memcpy(received.data() + first, bytes.data(), bytes.size());
-        for (std::size_t q = first; q < received.size(); ++q) {
-          if (received[q].row >= 0) received[q].row -= row_offset;
-          if (received[q].col >= 0) received[q].col -= col_offset;
-        }
+      const auto owner = [&layout](const Entry& e) {
+        return layout.owner_of_entry(std::max<index_t>(e.row, 0), std::max<index_t>(e.col, 0));
+      };
+      std::vector<Entry> mine = route_records(comm, outgoing, owner, entry_datatype().get());
+      for (Entry& e : mine) {
+        if (e.row >= 0) e.row -= row_offset;
+        if (e.col >= 0) e.col -= col_offset;
       }
+      if (received.empty())
+        received.swap(mine);
+      else
+        received.insert(received.end(), mine.begin(), mine.end());
     }
     return received;
   }
 
-  // Collective: the indices of the ids in `field` of each rating, asking each distinct id once.
-  static std::vector<index_t> indices_of(MPI_Comm comm, const IdNumbering& numbering,
-                                         const std::vector<ratings::Rating>& parsed,
-                                         std::string_view ratings::Rating::*field, bool unknown_allowed) {
-    std::unordered_map<std::string_view, std::size_t> slot;
-    std::vector<std::string_view> distinct;
-    for (const ratings::Rating& r : parsed)
-      if (slot.try_emplace(r.*field, distinct.size()).second) distinct.push_back(r.*field);
-    const std::vector<index_t> found = numbering.lookup(comm, distinct);
-    std::vector<index_t> indices(parsed.size());
-    for (std::size_t p = 0; p < parsed.size(); ++p) {
-      indices[p] = found[slot[parsed[p].*field]];
-      NMF_REQUIRE(indices[p] >= 0 || unknown_allowed, Error,
-                  "internal error: an id of the ratings file was not numbered");
+  // Collective: the indices of the user and the item ids of each rating, asking each distinct id once, both
+  // numberings in one lookup.
+  static std::pair<std::vector<index_t>, std::vector<index_t>> indices_of(MPI_Comm comm, const IdNumbering& users,
+                                                                          const IdNumbering& items,
+                                                                          const std::vector<ratings::Rating>& parsed,
+                                                                          bool unknown_allowed) {
+    constexpr std::string_view ratings::Rating::*kFields[2] = {&ratings::Rating::user, &ratings::Rating::item};
+    std::unordered_map<std::string_view, std::size_t> slot[2];
+    std::vector<std::vector<std::string_view>> distinct(2);
+    for (int d = 0; d < 2; ++d)
+      for (const ratings::Rating& r : parsed)
+        if (slot[d].try_emplace(r.*kFields[d], distinct[d].size()).second) distinct[d].push_back(r.*kFields[d]);
+    const std::vector<std::vector<index_t>> found = IdNumbering::lookup_all(comm, {&users, &items}, distinct);
+    std::vector<index_t> indices[2];
+    for (int d = 0; d < 2; ++d) {
+      indices[d].resize(parsed.size());
+      for (std::size_t p = 0; p < parsed.size(); ++p) {
+        indices[d][p] = found[d][slot[d][parsed[p].*kFields[d]]];
+        NMF_REQUIRE(indices[d][p] >= 0 || unknown_allowed, Error,
+                    "internal error: an id of the ratings file was not numbered");
+      }
     }
-    return indices;
+    return {std::move(indices[0]), std::move(indices[1])};
   }
 
   // Local: of the ratings of one (row, col), keeps the one from the last line. Returns block-local triplets
@@ -324,6 +368,7 @@ class RatingsSource final : public InputSource {
   index_t lines_before_ = 0;  // lines of the data region in the ranges of lower ranks
   index_t entries_ = 0;       // ratings in the file (all ranks, after the scan)
   IdNumbering users_, items_;
+  std::unique_ptr<MpiFile> file_;  // open from the constructor to the end of the routing
   IdMaps ids_;
   InputShape shape_;
 };

@@ -619,6 +619,49 @@ TEST(MatrixMarketFastPath, DeclinesEverythingTheCarefulParserMustJudge) {
   }
 }
 
+TEST(MatrixMarketFastPath, PlainDecimalsReadAsFromCharsReadsThem) {
+  // The fast path divides the decimal's digits by a power of ten; that must be the correctly rounded double for
+  // every plain decimal it takes (up to 15 digits), and it must decline longer ones rather than round them.
+  const Header real = header_of(Format::coordinate, Field::real, 9, 9);
+  std::mt19937_64 rng(29);
+  int accepted_count = 0;
+  for (int trial = 0; trial < 200000; ++trial) {
+    const auto int_digits = 1 + static_cast<int>(rng() % 9), frac_digits = static_cast<int>(rng() % 10);
+    std::string number;
+    for (int i = 0; i < int_digits; ++i) number += static_cast<char>('0' + rng() % 10);
+    if (frac_digits > 0 || rng() % 4 == 0) number += '.';
+    for (int i = 0; i < frac_digits; ++i) number += static_cast<char>('0' + rng() % 10);
+    bool accepted = false;
+    ASSERT_TRUE(fast_agrees("3 4 " + number, real, &accepted));
+    accepted_count += accepted;
+    if (int_digits + frac_digits <= 15) EXPECT_TRUE(accepted) << number;
+  }
+  EXPECT_GT(accepted_count, 100000);
+}
+
+TEST(MatrixMarketFastPath, ReadsAWholeTextLineByLine) {
+  const Header real = header_of(Format::coordinate, Field::real, 9, 9);
+  const std::string text = "1 2 0.5\n3 4 1.25\r\n  5\t6 7  \n8 9 2";
+  const char* p = text.data();
+  const char* const end = p + text.size();
+  const nmf::Triplet expected[] = {{0, 1, 0.5}, {2, 3, 1.25}, {4, 5, 7.0}, {7, 8, 2.0}};
+  for (const nmf::Triplet& want : expected) {
+    nmf::Triplet got{};
+    p = nmf::mm::try_parse_coordinate_at(p, end, real, got);
+    ASSERT_NE(p, nullptr);
+    EXPECT_EQ(got.row, want.row);
+    EXPECT_EQ(got.col, want.col);
+    EXPECT_EQ(got.value, want.value);
+  }
+  EXPECT_EQ(p, end);
+  // A line the fast path cannot take is left to the caller whole, wherever it is in the text.
+  const std::string odd = "1 2 0.5\n1 2 -3\n";
+  nmf::Triplet got{};
+  const char* second = nmf::mm::try_parse_coordinate_at(odd.data(), odd.data() + odd.size(), real, got);
+  ASSERT_EQ(second, odd.data() + 8);
+  EXPECT_EQ(nmf::mm::try_parse_coordinate_at(second, odd.data() + odd.size(), real, got), nullptr);
+}
+
 TEST(MatrixMarketFastPath, RandomLinesNeverDisagree) {
   // Lines built from the bytes that matter (digits, blanks, signs, exponent, dot, letters, CR, other control
   // bytes): whatever the fast path accepts, the careful path reads the same way.

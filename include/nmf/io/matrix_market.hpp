@@ -55,6 +55,9 @@ double parse_array_line(std::string_view line, const Header& header);
 // bad input -- and the caller then runs is_data_line and the careful parser, which say what is wrong. One
 // scan of the bytes, no allocation, no exceptions: the readers call it for every line of the file.
 bool try_parse_coordinate_line(std::string_view line, const Header& header, Triplet& entry);
+// The same on a whole text, with no splitting into lines first: parses the plain line that starts at `line`
+// in [line, end) and returns the first byte of the next line (or `end`), or nullptr if the line is not plain.
+const char* try_parse_coordinate_at(const char* line, const char* end, const Header& header, Triplet& entry);
 // The same for the single value of an array-format line.
 bool try_parse_array_line(std::string_view line, const Header& header, double& value);
 
