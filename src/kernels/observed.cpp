@@ -188,8 +188,8 @@ NnlsStats solve_observed_groups(const GroupedRatings& ratings, const std::vector
     const double ridge = lambda * counts[g];
     for (index_t q = 0; q < k; ++q) gram_g(q, q) += ridge;
     if (!(ridge > 0)) stabilize_gram(gram_g);  // lambda = 0: fewer ratings than k leave G singular
-    cblas_dgemv(CblasColMajor, CblasNoTrans, blas_int(k, "k"), blas_int(count, "ratings of a row"), 1.0,
-                touched.data(), touched.ld(), y.data(), 1, 0.0, rhs.data(), 1);
+    cblas_dgemv(CblasColMajor, CblasNoTrans, blas_int(k, "k"), blas_int(count, "ratings of a row"), 1.0, touched.data(),
+                touched.ld(), y.data(), 1, 0.0, rhs.data(), 1);
     for (index_t q = 0; q < k; ++q) x(q, 0) = std::max(0.0, f[q]);
     const NnlsStats stats = nnls_block_principal_pivoting(gram_g, rhs, x);
     total.pivot_rounds = std::max(total.pivot_rounds, stats.pivot_rounds);

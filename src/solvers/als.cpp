@@ -139,8 +139,8 @@ class AlsObservedSolver final : public ObservedSolver {
             triples.insert(triples.end(), {static_cast<double>(own - begin), static_cast<double>(slot[other]), value});
           });
         for (index_t other : touched) slot[other] = -1;
-        headers.insert(headers.end(), {static_cast<double>((triples.size() - before) / 3),
-                                       static_cast<double>(touched.size())});
+        headers.insert(headers.end(),
+                       {static_cast<double>((triples.size() - before) / 3), static_cast<double>(touched.size())});
       }
       // Sizes first (two values to each rank), then the ratings; indices travel as doubles (exact below 2^53).
       std::vector<double> their_headers;
@@ -161,8 +161,8 @@ class AlsObservedSolver final : public ObservedSolver {
       }
       std::vector<double> received;
       u.exchange(side, triples, triple_counts, received, their_triple_counts);
-      group_ratings(received, their_triple_counts, base, group.slice_offsets[group.position + 1] -
-                                                              group.slice_offsets[group.position]);
+      group_ratings(received, their_triple_counts, base,
+                    group.slice_offsets[group.position + 1] - group.slice_offsets[group.position]);
     }
 
     // Collective over the side's group: the other factor's touched rows in, the owned slice solved, the solved
@@ -259,9 +259,7 @@ SolverInfo describe_als_solver() {
           [](const SolverParams& params) -> std::unique_ptr<LocalSolver> {
             return std::make_unique<AlsSolver>(params.choice("ls") == "qr");
           },
-          [](const SolverParams&) -> std::unique_ptr<ObservedSolver> {
-            return std::make_unique<AlsObservedSolver>();
-          }};
+          [](const SolverParams&) -> std::unique_ptr<ObservedSolver> { return std::make_unique<AlsObservedSolver>(); }};
 }
 
 }  // namespace nmf

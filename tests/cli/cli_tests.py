@@ -1503,6 +1503,75 @@ def case_e2e_recommender_numpy(ctx):
         check(re.search(r"train RMSE\s+test RMSE\s+test MAE", run.stdout), "the log lacks the RMSE columns", run)
 
 
+def scipy_als(x, mask, a, k, iterations, lam, lam_bias):
+    """The recommender model fitted by the algorithm the README gives for --algo als, serially with SciPy: mu fixed,
+    then per iteration the row biases, the column biases (as numpy_ccd), every column of S and then every row of A
+    by scipy.optimize.nnls (Lawson-Hanson, another exact NNLS method than ours) on the augmented system
+    [O; sqrt(lambda count) I] f = [y; 0], O the other factor's rows at the observed entries, y the ratings less
+    mu and both biases."""
+    from scipy.optimize import nnls
+    a = a.copy()
+    n, m = x.shape
+    s = np.zeros((k, m))
+    b, c = np.zeros(n), np.zeros(m)
+    mu = x[mask].mean()
+    rows, cols = mask.sum(1), mask.sum(0)
+
+    def solve(other, targets, count):
+        if count == 0:
+            return np.zeros(k)
+        system = np.vstack([other, np.sqrt(lam * count) * np.eye(k)])
+        return nnls(system, np.concatenate([targets, np.zeros(k)]), maxiter=50 * k)[0]
+
+    for _ in range(iterations):
+        r = np.where(mask, x - mu - c[None, :] - a @ s, 0)
+        b = r.sum(1) / (lam_bias + rows)
+        r = np.where(mask, x - mu - b[:, None] - a @ s, 0)
+        c = r.sum(0) / (lam_bias + cols)
+        y = x - mu - b[:, None] - c[None, :]
+        for j in range(m):
+            s[:, j] = solve(a[mask[:, j]], y[mask[:, j], j], cols[j])
+        for i in range(n):
+            a[i] = solve(s[:, mask[i]].T, y[i, mask[i]], rows[i])
+    return a, s, b, c, mu
+
+
+@case(ranks=4)
+def case_e2e_recommender_als_scipy(ctx):
+    """--algo als in the recommender mode equals a serial SciPy ALS of the same model (scipy.optimize.nnls per row on
+    the augmented system) to ~1e-9 on 1, 2 and 4 ranks and every kind of grid, and some factor entries sit on the
+    bound (the non-negativity is active, so the exact NNLS matters). The summary's RMSE is NumPy's from the outputs."""
+    lines = planted_ratings(7, users=30, items=22)
+    test, train = lines[:50], lines[50:]
+    write_ratings(ctx.indir / "train.txt", train)
+    write_ratings(ctx.indir / "test.txt", test)
+    k, iterations = 5, 10
+    common = ["-i", ctx.indir / "train.txt", "--test", ctx.indir / "test.txt", "-k", k, "--tol", 0, "--seed", 4,
+              "--algo", "als"]
+    ctx.run_ok(1, common + ["--iters", 0, "-o", out_prefix(ctx, "init")])
+    a0, _, _, _, _, rows, cols, _ = load_recommender(out_prefix(ctx, "init"))
+    x, mask = np.zeros((len(rows), len(cols))), np.zeros((len(rows), len(cols)), dtype=bool)
+    row_of, col_of = {r: i for i, r in enumerate(rows)}, {c: j for j, c in enumerate(cols)}
+    for u, i, r in train:
+        x[row_of[u], col_of[i]], mask[row_of[u], col_of[i]] = r, True
+    ref_a, ref_s, ref_b, ref_c, ref_mu = scipy_als(x, mask, a0, k, iterations, 0.08, 5.0)
+    check((ref_a == 0).any() and (ref_s == 0).any(), "the reference never hits the bound: the case tests nothing")
+    low, high = min(r for _, _, r in train), max(r for _, _, r in train)
+    ref_test = rmse(test, numpy_predictions(test, ref_a, ref_s, ref_b, ref_c, ref_mu, rows, cols, low, high))
+    for ranks, extra in [(1, []), (2, ["--grid", "1x2"]), (2, ["--grid", "2x1"]), (4, ["--grid", "2x2"]),
+                         (4, ["--grid", "4x1"]), (4, ["--grid", "1x4"])]:
+        prefix = out_prefix(ctx, f"fit{ranks}{''.join(extra)}")
+        run = ctx.run_ok(ranks, common + ["--iters", iterations, "-o", prefix] + extra)
+        a, s, b, c, mu, *_, summary = load_recommender(prefix)
+        for name, ours, ref in [("A", a, ref_a), ("S", s, ref_s), ("row biases", b, ref_b), ("column biases", c, ref_c)]:
+            check(np.allclose(ours, ref, rtol=1e-9, atol=1e-9),
+                  f"{name} differ from SciPy's ALS by {np.abs(ours - ref).max():.3g}", run)
+        check(np.all(a >= 0) and np.all(s >= 0), "negative factors", run)
+        check_close(summary["rmse_test"], ref_test, 1e-9, "rmse_test vs SciPy's", run)
+        history = summary["history"]
+        check(history[-1]["objective"] < history[1]["objective"], "the objective did not decrease", run)
+
+
 @case(ranks=2)
 def case_e2e_recommender_options(ctx):
     """--test-fraction (rank-independent), --bias off, --clip, negative ratings, ids never seen in training."""

@@ -158,11 +158,11 @@ struct ObservedUpdate {
   const std::vector<double>& row_counts;  // n_i for the block's rows (whole rows of X, all ranks)
   const std::vector<double>& col_counts;  // m_j for the block's columns
   double lambda_a = 0, lambda_s = 0;
-  double mu = 0;                          // the global mean
-  const std::vector<double>& row_bias;    // b_i of the block's rows (0 with --bias off)
-  const std::vector<double>& col_bias;    // c_j of the block's columns
-  const SharingGroup& a_group;            // the grid row, sharing A's row block
-  const SharingGroup& s_group;            // the grid column, sharing S's column block
+  double mu = 0;                        // the global mean
+  const std::vector<double>& row_bias;  // b_i of the block's rows (0 with --bias off)
+  const std::vector<double>& col_bias;  // c_j of the block's columns
+  const SharingGroup& a_group;          // the grid row, sharing A's row block
+  const SharingGroup& s_group;          // the grid column, sharing S's column block
   // Global position of the block (for random streams keyed by global indices): its first row and column, and
   // the number of columns of X.
   index_t row0 = 0, col0 = 0, global_cols = 0;
