@@ -166,8 +166,9 @@ void refresh_residuals(ObservedBlock& block, double mu, const double* row_bias, 
 NnlsStats solve_observed_groups(const GroupedRatings& ratings, const std::vector<double>& others, index_t k, double mu,
                                 const double* own_bias, const double* counts, double lambda, DenseMatrix& out) {
   NnlsStats total;
-  DenseMatrix touched, gram_g, rhs(k, 1), x(k, 1);
-  std::vector<double> y;
+  DenseMatrix touched, gram_g;
+  std::vector<double> y, rhs(static_cast<std::size_t>(k));
+  NnlsWorkspace work;
   const index_t stride = k + 1;
   for (index_t g = 0; g < ratings.groups(); ++g) {
     const index_t begin = ratings.ptr[g], count = ratings.ptr[g + 1] - begin;
@@ -190,12 +191,11 @@ NnlsStats solve_observed_groups(const GroupedRatings& ratings, const std::vector
     if (!(ridge > 0)) stabilize_gram(gram_g);  // lambda = 0: fewer ratings than k leave G singular
     cblas_dgemv(CblasColMajor, CblasNoTrans, blas_int(k, "k"), blas_int(count, "ratings of a row"), 1.0, touched.data(),
                 touched.ld(), y.data(), 1, 0.0, rhs.data(), 1);
-    for (index_t q = 0; q < k; ++q) x(q, 0) = std::max(0.0, f[q]);
-    const NnlsStats stats = nnls_block_principal_pivoting(gram_g, rhs, x);
+    for (index_t q = 0; q < k; ++q) f[q] = std::max(0.0, f[q]);
+    const NnlsStats stats = nnls_one_right_hand_side(gram_g, rhs.data(), f, work);
     total.pivot_rounds = std::max(total.pivot_rounds, stats.pivot_rounds);
     total.factorizations += stats.factorizations;
     total.unconverged += stats.unconverged;
-    std::copy(x.data(), x.data() + k, f);
   }
   return total;
 }
