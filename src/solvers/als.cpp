@@ -250,7 +250,8 @@ class AlsObservedSolver final : public ObservedSolver {
 SolverInfo describe_als_solver() {
   return {"als",
           "alternating least squares, the origin notebook's method: normal equations solved by Cholesky, negatives "
-          "clamped to zero (not a true NNLS)",
+          "clamped to zero (not a true NNLS); in the recommender mode ALS-WR: each row's own k x k system from its "
+          "ratings, solved exactly by block principal pivoting (--ls does not apply there)",
           {SolverOption::one_of("ls", "ls", {"normal", "qr"},
                                 "least squares: normal (Cholesky of the k x k Gram matrix; squares the condition "
                                 "number) or qr (ScaLAPACK QR of the distributed other factor, then R^-1 Q^T X: "

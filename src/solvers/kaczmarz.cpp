@@ -174,7 +174,8 @@ SolverInfo describe_kaczmarz_solver() {
   const SolverOption steps = SolverOption::integer_at_least(
       "kaczmarz-steps", "steps", "0", "N", 0,
       "equations each rank steps through per subproblem and outer iteration; 0 takes an eighth of a sweep (an "
-      "eighth of the block's rows, or of its stored entries per column for sparse X), at least k / relaxation");
+      "eighth of the block's rows, or of its stored entries per column for sparse X), at least k / relaxation; in "
+      "the recommender mode: ratings per half-iteration, 0 = one sweep of the block's ratings");
   const SolverOption block = SolverOption::integer_at_least(
       "kaczmarz-block", "block", "1", "B", 1,
       "equations per step; B > 1 solves each block's least-squares problem on BLAS-3 (Needell & Tropp 2014); B > k "
@@ -189,7 +190,7 @@ SolverInfo describe_kaczmarz_solver() {
       "short ones converge to a lower error (README, Solvers)");
   return {"kaczmarz",
           "projected randomized Kaczmarz on the rows of each subproblem, norm-weighted, averaged over the ranks "
-          "that share a factor block",
+          "that share a factor block; in the recommender mode one projected step per rating (README, Recommending)",
           {steps, block, sampling, relaxation},
           [](const SolverParams& params) -> std::unique_ptr<LocalSolver> {
             return std::make_unique<KaczmarzSolver>(params);
