@@ -1434,21 +1434,44 @@ def rmse(lines, predictions):
     return float(np.sqrt(np.mean((truth - predictions) ** 2)))
 
 
+def recommender_case_data(ctx, lines, held, common):
+    """The first `held` lines to test.txt and the rest to train.txt in ctx.indir, an --iters 0 run of `common` (which
+    reads them) for the initial A and the id maps, and the training ratings as a dense x with its mask in that
+    order. Returns (train, test, A0, row ids, column ids, x, mask)."""
+    test, train = lines[:held], lines[held:]
+    write_ratings(ctx.indir / "train.txt", train)
+    write_ratings(ctx.indir / "test.txt", test)
+    ctx.run_ok(1, common + ["--iters", 0, "-o", out_prefix(ctx, "init")])
+    a0, _, _, _, _, rows, cols, _ = load_recommender(out_prefix(ctx, "init"))
+    x, mask = np.zeros((len(rows), len(cols))), np.zeros((len(rows), len(cols)), dtype=bool)
+    row_of, col_of = {r: i for i, r in enumerate(rows)}, {c: j for j, c in enumerate(cols)}
+    for u, i, r in train:
+        x[row_of[u], col_of[i]], mask[row_of[u], col_of[i]] = r, True
+    return train, test, a0, rows, cols, x, mask
+
+
+def recommender_start(x, mask, a, k):
+    """The start of both reference fits: a copy of the initial A, S = 0, zero biases, mu, the counts per row and
+    column."""
+    n, m = x.shape
+    return a.copy(), np.zeros((k, m)), np.zeros(n), np.zeros(m), x[mask].mean(), mask.sum(1), mask.sum(0)
+
+
+def bias_step(x, mask, a, s, c, mu, rows, cols, lam_bias):
+    """The biases' update of every recommender solver: the row biases, then the column biases with the new ones."""
+    r = np.where(mask, x - mu - c[None, :] - a @ s, 0)
+    b = r.sum(1) / (lam_bias + rows)
+    r = np.where(mask, x - mu - b[:, None] - a @ s, 0)
+    return b, r.sum(0) / (lam_bias + cols)
+
+
 def numpy_ccd(x, mask, a, k, iterations, lam, lam_bias):
     """The recommender model fitted in NumPy by the algorithm the README gives for --algo hals: mu fixed, then per
     iteration the row biases, the column biases, and for each feature the non-negative coordinate of S then A,
     with weighted ridges lambda m_j and lambda n_i. `a` is the initial A (from an --iters 0 run), S starts at 0."""
-    a = a.copy()
-    n, m = x.shape
-    s = np.zeros((k, m))
-    b, c = np.zeros(n), np.zeros(m)
-    mu = x[mask].mean()
-    rows, cols = mask.sum(1), mask.sum(0)
+    a, s, b, c, mu, rows, cols = recommender_start(x, mask, a, k)
     for _ in range(iterations):
-        r = np.where(mask, x - mu - c[None, :] - a @ s, 0)
-        b = r.sum(1) / (lam_bias + rows)
-        r = np.where(mask, x - mu - b[:, None] - a @ s, 0)
-        c = r.sum(0) / (lam_bias + cols)
+        b, c = bias_step(x, mask, a, s, c, mu, rows, cols, lam_bias)
         for f in range(k):
             r = np.where(mask, x - mu - b[:, None] - c[None, :] - a @ s + np.outer(a[:, f], s[f]), 0)
             den = (mask * (a[:, f] ** 2)[:, None]).sum(0)
@@ -1464,18 +1487,9 @@ def numpy_ccd(x, mask, a, k, iterations, lam, lam_bias):
 def case_e2e_recommender_numpy(ctx):
     """Our fit equals a NumPy implementation of the same model and algorithm (from our initial A), and the summary's
     RMSEs equal NumPy's from the written factors, biases and id maps, on 1, 2 and 4 ranks."""
-    lines = planted_ratings(3)
-    test, train = lines[:40], lines[40:]
-    write_ratings(ctx.indir / "train.txt", train)
-    write_ratings(ctx.indir / "test.txt", test)
     k, iterations = 3, 12
     common = ["-i", ctx.indir / "train.txt", "--test", ctx.indir / "test.txt", "-k", k, "--tol", 0, "--seed", 4]
-    ctx.run_ok(1, common + ["--iters", 0, "-o", out_prefix(ctx, "init")])
-    a0, _, _, _, _, rows, cols, _ = load_recommender(out_prefix(ctx, "init"))
-    x, mask = np.zeros((len(rows), len(cols))), np.zeros((len(rows), len(cols)), dtype=bool)
-    row_of, col_of = {r: i for i, r in enumerate(rows)}, {c: j for j, c in enumerate(cols)}
-    for u, i, r in train:
-        x[row_of[u], col_of[i]], mask[row_of[u], col_of[i]] = r, True
+    train, test, a0, rows, cols, x, mask = recommender_case_data(ctx, planted_ratings(3), 40, common)
     ref_a, ref_s, ref_b, ref_c, ref_mu = numpy_ccd(x, mask, a0, k, iterations, 0.08, 5.0)
     low, high = min(r for _, _, r in train), max(r for _, _, r in train)
     ref_test = rmse(test, numpy_predictions(test, ref_a, ref_s, ref_b, ref_c, ref_mu, rows, cols, low, high))
@@ -1510,12 +1524,7 @@ def scipy_als(x, mask, a, k, iterations, lam, lam_bias):
     [O; sqrt(lambda count) I] f = [y; 0], O the other factor's rows at the observed entries, y the ratings less
     mu and both biases."""
     from scipy.optimize import nnls
-    a = a.copy()
-    n, m = x.shape
-    s = np.zeros((k, m))
-    b, c = np.zeros(n), np.zeros(m)
-    mu = x[mask].mean()
-    rows, cols = mask.sum(1), mask.sum(0)
+    a, s, b, c, mu, rows, cols = recommender_start(x, mask, a, k)
 
     def solve(other, targets, count):
         if count == 0:
@@ -1524,14 +1533,11 @@ def scipy_als(x, mask, a, k, iterations, lam, lam_bias):
         return nnls(system, np.concatenate([targets, np.zeros(k)]), maxiter=50 * k)[0]
 
     for _ in range(iterations):
-        r = np.where(mask, x - mu - c[None, :] - a @ s, 0)
-        b = r.sum(1) / (lam_bias + rows)
-        r = np.where(mask, x - mu - b[:, None] - a @ s, 0)
-        c = r.sum(0) / (lam_bias + cols)
+        b, c = bias_step(x, mask, a, s, c, mu, rows, cols, lam_bias)
         y = x - mu - b[:, None] - c[None, :]
-        for j in range(m):
+        for j in range(x.shape[1]):
             s[:, j] = solve(a[mask[:, j]], y[mask[:, j], j], cols[j])
-        for i in range(n):
+        for i in range(x.shape[0]):
             a[i] = solve(s[:, mask[i]].T, y[i, mask[i]], rows[i])
     return a, s, b, c, mu
 
@@ -1541,19 +1547,11 @@ def case_e2e_recommender_als_scipy(ctx):
     """--algo als in the recommender mode equals a serial SciPy ALS of the same model (scipy.optimize.nnls per row on
     the augmented system) to ~1e-9 on 1, 2 and 4 ranks and every kind of grid, and some factor entries sit on the
     bound (the non-negativity is active, so the exact NNLS matters). The summary's RMSE is NumPy's from the outputs."""
-    lines = planted_ratings(7, users=30, items=22)
-    test, train = lines[:50], lines[50:]
-    write_ratings(ctx.indir / "train.txt", train)
-    write_ratings(ctx.indir / "test.txt", test)
     k, iterations = 5, 10
     common = ["-i", ctx.indir / "train.txt", "--test", ctx.indir / "test.txt", "-k", k, "--tol", 0, "--seed", 4,
               "--algo", "als"]
-    ctx.run_ok(1, common + ["--iters", 0, "-o", out_prefix(ctx, "init")])
-    a0, _, _, _, _, rows, cols, _ = load_recommender(out_prefix(ctx, "init"))
-    x, mask = np.zeros((len(rows), len(cols))), np.zeros((len(rows), len(cols)), dtype=bool)
-    row_of, col_of = {r: i for i, r in enumerate(rows)}, {c: j for j, c in enumerate(cols)}
-    for u, i, r in train:
-        x[row_of[u], col_of[i]], mask[row_of[u], col_of[i]] = r, True
+    train, test, a0, rows, cols, x, mask = recommender_case_data(ctx, planted_ratings(7, users=30, items=22), 50,
+                                                                 common)
     ref_a, ref_s, ref_b, ref_c, ref_mu = scipy_als(x, mask, a0, k, iterations, 0.08, 5.0)
     check((ref_a == 0).any() and (ref_s == 0).any(), "the reference never hits the bound: the case tests nothing")
     low, high = min(r for _, _, r in train), max(r for _, _, r in train)

@@ -171,105 +171,14 @@ std::vector<double> gather_slices(MPI_Comm comm, const std::vector<double>& mine
   return all;
 }
 
-TEST(RecommenderCcd, DistributedEqualsSerialOnEveryGrid) {
-  SharedTempDir dir;
-  const std::vector<Line> train = training_lines(), test = test_lines();
-  write_text(dir.file("train.csv"), as_text(train));
-  write_text(dir.file("test.csv"), as_text(test));
-  const Model reference = serial_ccd(train, test, 5);
-  for (const GridShape shape : all_grid_shapes(world_size())) {
-    SCOPED_TRACE("grid " + shape.str());
-    ReadOptions options;
-    options.path = dir.file("train.csv");
-    options.format = InputFormat::ratings;
-    auto source = open_input(MPI_COMM_WORLD, options);
-    const ProcessGrid grid(MPI_COMM_WORLD, shape);
-    const DistMatrix x = source->distribute(grid);
-    RatingsSplit data = ratings_with_test_set(x, source->read_test_ratings(grid, x.layout, dir.file("test.csv")));
-    const auto solver = make_observed_solver("hals", SolverParams{kRank, 5, {}});
-    RatingsOptions ro;
-    ro.k = kRank;
-    ro.lambda = kLambda;
-    ro.lambda_bias = kLambdaBias;
-    ro.seed = 5;
-    StopRules rules;
-    rules.push_back(std::make_unique<MaxIterations>(kIterations));
-    const RatingsResult result = RatingsFactorization(grid, x.layout, data, *solver, ro).run(rules, nullptr);
-
-    DenseMatrix a, s;
-    gather_factors(grid, x.layout, result.fit.factors, a, s);
-    const std::vector<double> b = gather_slices(grid.comm(), result.biases.rows);
-    const std::vector<double> c = gather_slices(grid.s_order_comm(), result.biases.cols);
-    ASSERT_EQ(a.rows(), reference.a.rows());
-    ASSERT_EQ(s.cols(), reference.s.cols());
-    for (index_t i = 0; i < a.rows(); ++i)
-      for (index_t f = 0; f < kRank; ++f) EXPECT_NEAR(a(i, f), reference.a(i, f), 1e-11) << i << "," << f;
-    for (index_t j = 0; j < s.cols(); ++j)
-      for (index_t f = 0; f < kRank; ++f) EXPECT_NEAR(s(f, j), reference.s(f, j), 1e-11) << f << "," << j;
-    for (std::size_t i = 0; i < b.size(); ++i) EXPECT_NEAR(b[i], reference.b[i], 1e-12);
-    for (std::size_t j = 0; j < c.size(); ++j) EXPECT_NEAR(c[j], reference.c[j], 1e-12);
-    EXPECT_NEAR(result.biases.mean, reference.mu, 1e-14);
-    EXPECT_NEAR(result.rmse_train, reference.rmse_train, 1e-12);
-    EXPECT_NEAR(result.rmse_test, reference.rmse_test, 1e-12);
-    EXPECT_LT(result.rmse_train, result.fit.history.front().rmse_train);  // it learned something
-    EXPECT_EQ(result.test_ratings, 6);
-    EXPECT_EQ(result.unseen_row_tests, 2);  // "cold" is not in the training file
-    EXPECT_EQ(result.unseen_col_tests, 2);  // nor is "new"
-    EXPECT_TRUE(std::isfinite(result.rmse_test));
-    EXPECT_EQ(result.fit.iterations, kIterations);
-    // The words-moved model of the README: per feature 2 n_I doubles all-reduced over the grid row and 2 m_J over
-    // the grid column, the biases n_I and m_J, the evaluation 10 numbers over all ranks; an all-reduce over p ranks
-    // counted as 2 (p - 1) / p times its length per rank. Summed over the ranks (n_I is the same on the PC ranks of
-    // a grid row, so the sum over ranks of n_I is PC n).
-    const double n = static_cast<double>(x.layout.n), m = static_cast<double>(x.layout.m);
-    const double pr = shape.rows, pc = shape.cols, p = shape.size();
-    const double expected =
-        8.0 * ((2 * kRank + 1) * 2 * (pc - 1) * n + (2 * kRank + 1) * 2 * (pr - 1) * m + 10 * 2 * (p - 1));
-    EXPECT_NEAR(result.fit.comm_bytes_per_iteration, expected, 1e-6 * expected + 1e-9);
-  }
-}
-
-// A training set in which every rating of one user and one item went to the test set (--test-fraction): their
-// factors and biases stay exactly 0, their predictions are the mean plus the other side's bias.
-TEST(RecommenderCcd, ColdStartsKeepZeroFactorsAndFinitePredictions) {
-  SharedTempDir dir;
-  std::vector<Line> lines = training_lines();
-  write_text(dir.file("train.csv"), as_text(lines));
-  for (const char* algo : {"hals", "als", "kaczmarz"})
-    for (const GridShape shape : all_grid_shapes(world_size())) {
-      SCOPED_TRACE(std::string(algo) + " on grid " + shape.str());
-      ReadOptions options;
-      options.path = dir.file("train.csv");
-      options.format = InputFormat::ratings;
-      auto source = open_input(MPI_COMM_WORLD, options);
-      const ProcessGrid grid(MPI_COMM_WORLD, shape);
-      const DistMatrix x = source->distribute(grid);
-      RatingsSplit data = split_ratings(x, grid, 0.5, 3);  // half held out: some rows and columns lose every rating
-      const auto solver = make_observed_solver(algo, SolverParams{kRank, 5, {}});
-      RatingsOptions ro;
-      ro.k = kRank;
-      ro.lambda = 0;  // no ridge either: 0 / 0 must still give 0
-      ro.lambda_bias = 0;
-      StopRules rules;
-      rules.push_back(std::make_unique<MaxIterations>(5));
-      const RatingsResult result = RatingsFactorization(grid, x.layout, data, *solver, ro).run(rules, nullptr);
-      EXPECT_TRUE(std::isfinite(result.rmse_test));
-      EXPECT_TRUE(std::isfinite(result.rmse_train));
-      for (double v : result.fit.factors.a_t.values()) EXPECT_TRUE(std::isfinite(v) && v >= 0);
-      for (double v : result.fit.factors.s.values()) EXPECT_TRUE(std::isfinite(v) && v >= 0);
-      for (double v : result.biases.rows) EXPECT_TRUE(std::isfinite(v));
-      for (double v : result.biases.cols) EXPECT_TRUE(std::isfinite(v));
-      EXPECT_GT(result.test_ratings, 0);
-      EXPECT_EQ(result.train_ratings + result.test_ratings, x.stats.stored_entries);
-    }
-}
-
 // One recommender fit of training_lines() (test_lines() as the test set) with `algo` on `shape`.
 struct Fit {
   Layout layout;
   RatingsResult result;
   DenseMatrix a, s;                  // gathered
+  std::vector<double> b, c;          // gathered
   index_t pairs_a = 0, pairs_s = 0;  // the words model's T_A and T_S (see the ALS test)
+  index_t stored = 0;                // ratings read (training and test)
 };
 
 // T_A: distinct (A slice, column) pairs among the block's ratings whose A slice belongs to another rank of the grid
@@ -291,28 +200,103 @@ void count_touched_pairs(const ProcessGrid& grid, const Layout& layout, const Ob
   fit.pairs_s = counts[1];
 }
 
-Fit fit_ratings(const SharedTempDir& dir, const std::string& algo, GridShape shape, int iterations,
-                SolverOptionValues solver_options = {}) {
+struct FitSettings {
+  int iterations = kIterations;
+  SolverOptionValues solver_options;
+  double lambda = kLambda, lambda_bias = kLambdaBias;
+  double held_out = 0;  // > 0: split_ratings(x, grid, held_out, 3) instead of dir's test.csv
+};
+
+Fit fit_ratings(const SharedTempDir& dir, const std::string& algo, GridShape shape, const FitSettings& settings = {}) {
   ReadOptions options;
   options.path = dir.file("train.csv");
   options.format = InputFormat::ratings;
   auto source = open_input(MPI_COMM_WORLD, options);
   const ProcessGrid grid(MPI_COMM_WORLD, shape);
   const DistMatrix x = source->distribute(grid);
-  RatingsSplit data = ratings_with_test_set(x, source->read_test_ratings(grid, x.layout, dir.file("test.csv")));
-  Fit fit{x.layout, {}, {}, {}};
+  RatingsSplit data = settings.held_out > 0
+                          ? split_ratings(x, grid, settings.held_out, 3)
+                          : ratings_with_test_set(x, source->read_test_ratings(grid, x.layout, dir.file("test.csv")));
+  Fit fit{x.layout, {}, {}, {}, {}, {}};
+  fit.stored = x.stats.stored_entries;
   count_touched_pairs(grid, x.layout, data.train, fit);
-  const auto solver = make_observed_solver(algo, SolverParams{kRank, 5, solver_options});
+  const auto solver = make_observed_solver(algo, SolverParams{kRank, 5, settings.solver_options});
   RatingsOptions ro;
   ro.k = kRank;
-  ro.lambda = kLambda;
-  ro.lambda_bias = kLambdaBias;
+  ro.lambda = settings.lambda;
+  ro.lambda_bias = settings.lambda_bias;
   ro.seed = 5;
   StopRules rules;
-  rules.push_back(std::make_unique<MaxIterations>(iterations));
+  rules.push_back(std::make_unique<MaxIterations>(settings.iterations));
   fit.result = RatingsFactorization(grid, x.layout, data, *solver, ro).run(rules, nullptr);
   gather_factors(grid, x.layout, fit.result.fit.factors, fit.a, fit.s);
+  fit.b = gather_slices(grid.comm(), fit.result.biases.rows);
+  fit.c = gather_slices(grid.s_order_comm(), fit.result.biases.cols);
   return fit;
+}
+
+TEST(RecommenderCcd, DistributedEqualsSerialOnEveryGrid) {
+  SharedTempDir dir;
+  const std::vector<Line> train = training_lines(), test = test_lines();
+  write_text(dir.file("train.csv"), as_text(train));
+  write_text(dir.file("test.csv"), as_text(test));
+  const Model reference = serial_ccd(train, test, 5);
+  for (const GridShape shape : all_grid_shapes(world_size())) {
+    SCOPED_TRACE("grid " + shape.str());
+    const Fit fit = fit_ratings(dir, "hals", shape);
+    const RatingsResult& result = fit.result;
+    const DenseMatrix &a = fit.a, &s = fit.s;
+    const std::vector<double>&b = fit.b, &c = fit.c;
+    ASSERT_EQ(a.rows(), reference.a.rows());
+    ASSERT_EQ(s.cols(), reference.s.cols());
+    for (index_t i = 0; i < a.rows(); ++i)
+      for (index_t f = 0; f < kRank; ++f) EXPECT_NEAR(a(i, f), reference.a(i, f), 1e-11) << i << "," << f;
+    for (index_t j = 0; j < s.cols(); ++j)
+      for (index_t f = 0; f < kRank; ++f) EXPECT_NEAR(s(f, j), reference.s(f, j), 1e-11) << f << "," << j;
+    for (std::size_t i = 0; i < b.size(); ++i) EXPECT_NEAR(b[i], reference.b[i], 1e-12);
+    for (std::size_t j = 0; j < c.size(); ++j) EXPECT_NEAR(c[j], reference.c[j], 1e-12);
+    EXPECT_NEAR(result.biases.mean, reference.mu, 1e-14);
+    EXPECT_NEAR(result.rmse_train, reference.rmse_train, 1e-12);
+    EXPECT_NEAR(result.rmse_test, reference.rmse_test, 1e-12);
+    EXPECT_LT(result.rmse_train, result.fit.history.front().rmse_train);  // it learned something
+    EXPECT_EQ(result.test_ratings, 6);
+    EXPECT_EQ(result.unseen_row_tests, 2);  // "cold" is not in the training file
+    EXPECT_EQ(result.unseen_col_tests, 2);  // nor is "new"
+    EXPECT_TRUE(std::isfinite(result.rmse_test));
+    EXPECT_EQ(result.fit.iterations, kIterations);
+    // The words-moved model of the README: per feature 2 n_I doubles all-reduced over the grid row and 2 m_J over
+    // the grid column, the biases n_I and m_J, the evaluation 10 numbers over all ranks; an all-reduce over p ranks
+    // counted as 2 (p - 1) / p times its length per rank. Summed over the ranks (n_I is the same on the PC ranks of
+    // a grid row, so the sum over ranks of n_I is PC n).
+    const double n = static_cast<double>(fit.layout.n), m = static_cast<double>(fit.layout.m);
+    const double pr = shape.rows, pc = shape.cols, p = shape.size();
+    const double expected =
+        8.0 * ((2 * kRank + 1) * 2 * (pc - 1) * n + (2 * kRank + 1) * 2 * (pr - 1) * m + 10 * 2 * (p - 1));
+    EXPECT_NEAR(result.fit.comm_bytes_per_iteration, expected, 1e-6 * expected + 1e-9);
+  }
+}
+
+// A training set in which every rating of one user and one item went to the test set (--test-fraction): their
+// factors and biases stay exactly 0, their predictions are the mean plus the other side's bias.
+TEST(RecommenderCcd, ColdStartsKeepZeroFactorsAndFinitePredictions) {
+  SharedTempDir dir;
+  std::vector<Line> lines = training_lines();
+  write_text(dir.file("train.csv"), as_text(lines));
+  for (const char* algo : {"hals", "als", "kaczmarz"})
+    for (const GridShape shape : all_grid_shapes(world_size())) {
+      SCOPED_TRACE(std::string(algo) + " on grid " + shape.str());
+      // Half held out: some rows and columns lose every rating. No ridge either: 0 / 0 must still give 0.
+      const Fit fit = fit_ratings(dir, algo, shape, FitSettings{5, {}, 0.0, 0.0, 0.5});
+      const RatingsResult& result = fit.result;
+      EXPECT_TRUE(std::isfinite(result.rmse_test));
+      EXPECT_TRUE(std::isfinite(result.rmse_train));
+      for (double v : result.fit.factors.a_t.values()) EXPECT_TRUE(std::isfinite(v) && v >= 0);
+      for (double v : result.fit.factors.s.values()) EXPECT_TRUE(std::isfinite(v) && v >= 0);
+      for (double v : result.biases.rows) EXPECT_TRUE(std::isfinite(v));
+      for (double v : result.biases.cols) EXPECT_TRUE(std::isfinite(v));
+      EXPECT_GT(result.test_ratings, 0);
+      EXPECT_EQ(result.train_ratings + result.test_ratings, fit.stored);
+    }
 }
 
 // --algo als: the words it moves per iteration are the model of the README (and of src/solvers/als.cpp), the
@@ -323,10 +307,10 @@ TEST(RecommenderAls, WordsMovedMatchTheModelAndGridsAgree) {
   SharedTempDir dir;
   write_text(dir.file("train.csv"), as_text(training_lines()));
   write_text(dir.file("test.csv"), as_text(test_lines()));
-  const Fit serial = fit_ratings(dir, "als", all_grid_shapes(world_size()).front(), kIterations);
+  const Fit serial = fit_ratings(dir, "als", all_grid_shapes(world_size()).front());
   for (const GridShape shape : all_grid_shapes(world_size())) {
     SCOPED_TRACE("grid " + shape.str());
-    const Fit fit = fit_ratings(dir, "als", shape, kIterations);
+    const Fit fit = fit_ratings(dir, "als", shape);
     const std::vector<IterationRecord>& history = fit.result.fit.history;
     for (std::size_t t = 2; t < history.size(); ++t)
       EXPECT_LE(history[t].objective, history[t - 1].objective * (1 + 1e-12)) << "iteration " << t;
@@ -355,8 +339,8 @@ TEST(RecommenderKaczmarz, ReproducibleAndLearns) {
   write_text(dir.file("test.csv"), as_text(test_lines()));
   for (const GridShape shape : all_grid_shapes(world_size())) {
     SCOPED_TRACE("grid " + shape.str());
-    const Fit first = fit_ratings(dir, "kaczmarz", shape, 20);
-    const Fit second = fit_ratings(dir, "kaczmarz", shape, 20);
+    const Fit first = fit_ratings(dir, "kaczmarz", shape, FitSettings{20, {}});
+    const Fit second = fit_ratings(dir, "kaczmarz", shape, FitSettings{20, {}});
     ASSERT_EQ(first.a.size(), second.a.size());
     for (index_t t = 0; t < first.a.size(); ++t) EXPECT_EQ(first.a.data()[t], second.a.data()[t]);
     for (index_t t = 0; t < first.s.size(); ++t) EXPECT_EQ(first.s.data()[t], second.s.data()[t]);
@@ -367,7 +351,7 @@ TEST(RecommenderKaczmarz, ReproducibleAndLearns) {
     for (double v : first.a.values()) EXPECT_TRUE(v >= 0 && std::isfinite(v));
     for (double v : first.s.values()) EXPECT_TRUE(v >= 0 && std::isfinite(v));
     // --kaczmarz-steps is honoured: 7 steps per half instead of a sweep give another fit.
-    const Fit other = fit_ratings(dir, "kaczmarz", shape, 20, {{"kaczmarz-steps", "7"}});
+    const Fit other = fit_ratings(dir, "kaczmarz", shape, FitSettings{20, {{"kaczmarz-steps", "7"}}});
     EXPECT_NE(other.result.rmse_train, first.result.rmse_train);
   }
 }
