@@ -96,7 +96,9 @@ class AlsSolver final : public LocalSolver {
 // (S slice, row) pairs likewise (T_S <= nnz, T_S <= (PR - 1) n PC). No k x k matrix and no rating moves per
 // iteration. Memory per rank beyond hals: the slices' ratings (16 bytes per rating: the touched row's index
 // and the value, about 2 nnz / P ratings for both sides), the plan (8 bytes per touched row) and the send and
-// receive buffers of one half, 8 (k + 1) (touched rows sent + received) bytes, at most 16 (k + 1) nnz / P.
+// receive buffers of one half, 8 (k + 1) (touched rows sent + received) bytes, at most 16 (k + 1) nnz / P; while
+// planning, once, 48 bytes per rating of the block (three doubles sent and received). The README (Recommending) adds
+// the biases' and the evaluation's all-reduces to the words; tests/mpi/test_recommender.cpp checks the total.
 class AlsObservedSolver final : public ObservedSolver {
  public:
   void prepare(ObservedUpdate& u) override {
