@@ -90,7 +90,8 @@ struct GroupedRatings {
 // normal equations G = O_g^T O_g + lambda counts[g] I, c = O_g^T y are formed from the group's own ratings only
 // (k x k per group, never stored beyond the group), then solved by block principal pivoting
 // (nnls_one_right_hand_side) warm-started from out's column g. out: k x groups. A group without ratings
-// gets f = 0. Returns the summed statistics of the solves.
+// gets f = 0; a group of one rating (others' rows are >= 0) is solved in closed form. Returns the summed statistics
+// of the solves.
 NnlsStats solve_observed_groups(const GroupedRatings& ratings, const std::vector<double>& others, index_t k, double mu,
                                 const double* own_bias, const double* counts, double lambda, DenseMatrix& out);
 
