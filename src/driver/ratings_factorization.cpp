@@ -76,6 +76,14 @@ class RatingsIteration {
     s_colblock_ = DenseMatrix(train.cols, k);
     row_bias_.assign(static_cast<std::size_t>(train.rows), 0.0);
     col_bias_.assign(static_cast<std::size_t>(train.cols), 0.0);
+    a_group_ = sharing_group(grid.shape().cols, grid.col(), [&](int c) {
+      return layout.a_slices.begin(layout.a_slice_of(grid.row(), c)) - layout.row_blocks.begin(grid.row());
+    });
+    s_group_ = sharing_group(grid.shape().rows, grid.row(), [&](int r) {
+      return layout.s_slices.begin(layout.s_slice_of(r, grid.col())) - layout.col_blocks.begin(grid.col());
+    });
+    a_group_.slice_offsets.back() = train.rows;
+    s_group_.slice_offsets.back() = train.cols;
   }
 
   // Collective: the counts per row and column (over the grid row and column), the global mean and range of the
@@ -143,11 +151,60 @@ class RatingsIteration {
   }
 
   ObservedUpdate update_inputs() {
-    return ObservedUpdate{
-        data_.train,     a_rowblock_,
-        s_colblock_,     row_counts_,
-        col_counts_,     options_.lambda,
-        options_.lambda, [this](FactorSide side, std::vector<double>& values) { sum_over(side, values); }};
+    ObservedUpdate u{data_.train,
+                     a_rowblock_,
+                     s_colblock_,
+                     row_counts_,
+                     col_counts_,
+                     options_.lambda,
+                     options_.lambda,
+                     mu_,
+                     row_bias_,
+                     col_bias_,
+                     a_group_,
+                     s_group_,
+                     layout_.row_blocks.begin(grid_.row()),
+                     layout_.col_blocks.begin(grid_.col()),
+                     layout_.m,
+                     [this](FactorSide side, std::vector<double>& values) { sum_over(side, values); },
+                     [this](FactorSide side, const std::vector<double>& send, const std::vector<index_t>& send_counts,
+                            std::vector<double>& received, const std::vector<index_t>& recv_counts) {
+                       exchange(side, send, send_counts, received, recv_counts);
+                     },
+                     [this](FactorSide side, std::vector<double>& values, const std::vector<index_t>& counts) {
+                       gather(side, values, counts);
+                     }};
+    return u;
+  }
+
+  // Collective over the grid row (side A) or column (side S): MPI_Alltoallv. Counted as the values received
+  // from the other ranks (summed over the ranks, the words moved).
+  void exchange(FactorSide side, const std::vector<double>& send, const std::vector<index_t>& send_counts,
+                std::vector<double>& received, const std::vector<index_t>& recv_counts) {
+    const double t0 = MPI_Wtime();
+    const SharingGroup& group = side == FactorSide::A ? a_group_ : s_group_;
+    const std::vector<int> sc = mpi_counts(send_counts), rc = mpi_counts(recv_counts);
+    const std::vector<int> sd = offsets_of(sc), rd = offsets_of(rc);
+    received.resize(static_cast<std::size_t>(rd.back() + rc.back()));
+    NMF_MPI_CHECK(MPI_Alltoallv(send.data(), sc.data(), sd.data(), MPI_DOUBLE, received.data(), rc.data(), rd.data(),
+                                MPI_DOUBLE, side == FactorSide::A ? grid_.row_comm() : grid_.col_comm()));
+    bytes_ += 8.0 * static_cast<double>(received.size() - static_cast<std::size_t>(rc[group.position]));
+    collective_seconds_ += MPI_Wtime() - t0;
+  }
+
+  // Collective over the grid row (side A) or column (side S): MPI_Allgatherv in place, counted as the values
+  // received from the other ranks.
+  void gather(FactorSide side, std::vector<double>& values, const std::vector<index_t>& counts) {
+    const double t0 = MPI_Wtime();
+    const SharingGroup& group = side == FactorSide::A ? a_group_ : s_group_;
+    const std::vector<int> c = mpi_counts(counts), d = offsets_of(c);
+    NMF_REQUIRE(static_cast<std::size_t>(d.back() + c.back()) == values.size(), Error, "gather: counts and length");
+    if (group.ranks > 1) {
+      NMF_MPI_CHECK(MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, values.data(), c.data(), d.data(), MPI_DOUBLE,
+                                   side == FactorSide::A ? grid_.row_comm() : grid_.col_comm()));
+      bytes_ += 8.0 * static_cast<double>(values.size() - static_cast<std::size_t>(c[group.position]));
+    }
+    collective_seconds_ += MPI_Wtime() - t0;
   }
 
   // Collective over the grid: rank 0's clock, and with `evaluate` the loss (one all-reduce either way).
@@ -250,11 +307,34 @@ class RatingsIteration {
                                  s_own_begin_, s_own_count_};
   }
 
+  // The ranks of a grid row or column and where each one's slice of the shared block begins.
+  template <class SliceBegin>
+  static SharingGroup sharing_group(int ranks, int position, SliceBegin slice_begin) {
+    SharingGroup group;
+    group.ranks = ranks;
+    group.position = position;
+    group.slice_offsets.assign(static_cast<std::size_t>(ranks + 1), 0);
+    for (int r = 0; r < ranks; ++r) group.slice_offsets[static_cast<std::size_t>(r)] = slice_begin(r);
+    return group;
+  }
+  static std::vector<int> mpi_counts(const std::vector<index_t>& counts) {
+    std::vector<int> out(counts.size());
+    for (std::size_t r = 0; r < counts.size(); ++r) out[r] = mpi_count(counts[r], "exchanged values");
+    return out;
+  }
+  static std::vector<int> offsets_of(const std::vector<int>& counts) {
+    std::vector<int> out(counts.size(), 0);
+    for (std::size_t r = 1; r < counts.size(); ++r)
+      out[r] = mpi_count(static_cast<index_t>(out[r - 1]) + counts[r - 1], "exchanged values");
+    return out;
+  }
+
   const ProcessGrid& grid_;
   const Layout& layout_;
   RatingsSplit& data_;
   const RatingsOptions& options_;
   const index_t k_;
+  SharingGroup a_group_, s_group_;  // the grid row and the grid column
   index_t a_own_begin_ = 0, a_own_count_ = 0, s_own_begin_ = 0, s_own_count_ = 0;
   DenseMatrix a_rowblock_;                       // n_I x k, feature-major, replicated over the grid row
   DenseMatrix s_colblock_;                       // m_J x k, replicated over the grid column
@@ -284,6 +364,10 @@ RatingsResult RatingsFactorization::run(const StopRules& rules, IterationObserve
   FactorizationResult& fit = result.fit;
   RatingsIteration it(grid_, layout_, data_, options_, options_.k);
   it.start();
+  {
+    ObservedUpdate inputs = it.update_inputs();
+    solver_.prepare(inputs);  // its words are not the iterations': reset_counters below
+  }
   it.start_clock();
   IterationRecord record;
   it.finish_record(record, true);

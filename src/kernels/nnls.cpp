@@ -234,6 +234,85 @@ void add_projected_gradient_row_norms(const DenseMatrix& gram, const DenseMatrix
   }
 }
 
+namespace {
+
+// x on the passive set from G_PP x_P = c_P (Cholesky, LAPACK), 0 elsewhere; y = G x - c on the active set.
+void solve_passive_set(const DenseMatrix& g, const double* c, double* x, NnlsWorkspace& w, NnlsStats& stats) {
+  const index_t k = g.rows();
+  w.passive.clear();
+  w.active.clear();
+  for (index_t i = 0; i < k; ++i) (w.in_passive[i] ? w.passive : w.active).push_back(static_cast<int>(i));
+  const int nf = static_cast<int>(w.passive.size());
+  for (int p = 0; p < nf; ++p) w.solution[p] = c[w.passive[p]];
+  if (nf > 0) {
+    for (int q = 0; q < nf; ++q)
+      for (int p = 0; p < nf; ++p) w.block[static_cast<std::size_t>(p + q * nf)] = g(w.passive[p], w.passive[q]);
+    int info = 0, one = 1;
+    dpotrf_("U", &nf, w.block.data(), &nf, &info);
+    NMF_REQUIRE(info == 0, Error,
+                "block principal pivoting: a passive-set block of the Gram matrix is not positive definite (the "
+                "Gram matrix was not stabilized)");
+    dpotrs_("U", &nf, &one, w.block.data(), &nf, w.solution.data(), &nf, &info);
+    ++stats.factorizations;
+  }
+  for (index_t i = 0; i < k; ++i) {
+    x[i] = 0.0;
+    w.y[i] = 0.0;
+  }
+  for (int p = 0; p < nf; ++p) x[w.passive[p]] = w.solution[p];
+  for (const int a : w.active) {
+    double y = -c[a];
+    for (int p = 0; p < nf; ++p) y += g(a, w.passive[p]) * w.solution[p];
+    w.y[a] = y;
+  }
+}
+
+}  // namespace
+
+NnlsStats nnls_one_right_hand_side(const DenseMatrix& gram, const double* c, double* x, NnlsWorkspace& w) {
+  const index_t k = gram.rows();
+  w.in_passive.resize(static_cast<std::size_t>(k));
+  w.block.resize(static_cast<std::size_t>(k * k));
+  w.solution.resize(static_cast<std::size_t>(k));
+  w.y.resize(static_cast<std::size_t>(k));
+  double largest = 0.0;
+  for (index_t i = 0; i < k; ++i) {
+    w.in_passive[i] = x[i] > 0.0;
+    largest = std::max(largest, std::abs(c[i]));
+  }
+  const double tolerance = 64.0 * DBL_EPSILON * static_cast<double>(k + 1) * largest;  // as the many-column method
+  const auto infeasible_at = [&](index_t i) { return w.in_passive[i] ? x[i] < 0.0 : w.y[i] < -tolerance; };
+  NnlsStats stats;
+  solve_passive_set(gram, c, x, w, stats);
+  int alpha = 3;  // full exchanges left (Kim & Park's backup rule, as above)
+  index_t beta = k + 1;
+  for (const int max_rounds = static_cast<int>(10 * k + 50); stats.pivot_rounds < max_rounds; ++stats.pivot_rounds) {
+    index_t infeasible = 0;
+    for (index_t i = 0; i < k; ++i) infeasible += infeasible_at(i);
+    if (infeasible == 0) return stats;
+    if (infeasible < beta || alpha > 0) {
+      if (infeasible < beta) {
+        beta = infeasible;
+        alpha = 3;
+      } else {
+        --alpha;
+      }
+      for (index_t i = 0; i < k; ++i)
+        if (infeasible_at(i)) w.in_passive[i] = !w.in_passive[i];
+    } else {
+      for (index_t i = k - 1; i >= 0; --i)
+        if (infeasible_at(i)) {
+          w.in_passive[i] = !w.in_passive[i];
+          break;
+        }
+    }
+    solve_passive_set(gram, c, x, w, stats);
+  }
+  stats.unconverged = 1;  // not reached in exact arithmetic; project what is left
+  for (index_t i = 0; i < k; ++i) x[i] = std::max(x[i], 0.0);
+  return stats;
+}
+
 NnlsStats nnls_block_principal_pivoting(const DenseMatrix& gram, const DenseMatrix& rhs, DenseMatrix& x) {
   NMF_REQUIRE(
       gram.rows() == gram.cols() && rhs.rows() == gram.rows() && x.rows() == rhs.rows() && x.cols() == rhs.cols(),

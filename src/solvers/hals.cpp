@@ -155,7 +155,7 @@ SolverInfo describe_hals_solver() {
       "inner", "inner", "1", "N", 1, "coordinate-descent sweeps per update (repeating them is cheap: no new products)");
   return {"hals",
           "hierarchical ALS: exact coordinate descent on one column of A or row of S at a time (Cichocki & Phan "
-          "2009); the default",
+          "2009); the default; in the recommender mode CCD++ on the observed ratings",
           {inner},
           [](const SolverParams& params) -> std::unique_ptr<LocalSolver> {
             return std::make_unique<HalsSolver>(static_cast<int>(params.integer("inner")));

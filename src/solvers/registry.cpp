@@ -211,9 +211,9 @@ std::string cell(const std::string& text) {
 
 std::string solver_table_markdown() {
   std::ostringstream out;
-  out << "| `--algo` | what it does | its options (default) |\n|---|---|---|\n";
+  out << "| `--algo` | what it does | recommender mode | its options (default) |\n|---|---|---|---|\n";
   for (const SolverInfo& info : solver_catalog()) {
-    out << "| `" << info.name << "` | " << cell(info.summary) << " | ";
+    out << "| `" << info.name << "` | " << cell(info.summary) << " | " << (info.make_observed ? "yes" : "no") << " | ";
     if (info.options.empty()) out << "none";
     for (std::size_t i = 0; i < info.options.size(); ++i) {
       const SolverOption& o = info.options[i];

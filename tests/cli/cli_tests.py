@@ -1436,21 +1436,44 @@ def rmse(lines, predictions):
     return float(np.sqrt(np.mean((truth - predictions) ** 2)))
 
 
+def recommender_case_data(ctx, lines, held, common):
+    """The first `held` lines to test.txt and the rest to train.txt in ctx.indir, an --iters 0 run of `common` (which
+    reads them) for the initial A and the id maps, and the training ratings as a dense x with its mask in that
+    order. Returns (train, test, A0, row ids, column ids, x, mask)."""
+    test, train = lines[:held], lines[held:]
+    write_ratings(ctx.indir / "train.txt", train)
+    write_ratings(ctx.indir / "test.txt", test)
+    ctx.run_ok(1, common + ["--iters", 0, "-o", out_prefix(ctx, "init")])
+    a0, _, _, _, _, rows, cols, _ = load_recommender(out_prefix(ctx, "init"))
+    x, mask = np.zeros((len(rows), len(cols))), np.zeros((len(rows), len(cols)), dtype=bool)
+    row_of, col_of = {r: i for i, r in enumerate(rows)}, {c: j for j, c in enumerate(cols)}
+    for u, i, r in train:
+        x[row_of[u], col_of[i]], mask[row_of[u], col_of[i]] = r, True
+    return train, test, a0, rows, cols, x, mask
+
+
+def recommender_start(x, mask, a, k):
+    """The start of both reference fits: a copy of the initial A, S = 0, zero biases, mu, the counts per row and
+    column."""
+    n, m = x.shape
+    return a.copy(), np.zeros((k, m)), np.zeros(n), np.zeros(m), x[mask].mean(), mask.sum(1), mask.sum(0)
+
+
+def bias_step(x, mask, a, s, c, mu, rows, cols, lam_bias):
+    """The biases' update of every recommender solver: the row biases, then the column biases with the new ones."""
+    r = np.where(mask, x - mu - c[None, :] - a @ s, 0)
+    b = r.sum(1) / (lam_bias + rows)
+    r = np.where(mask, x - mu - b[:, None] - a @ s, 0)
+    return b, r.sum(0) / (lam_bias + cols)
+
+
 def numpy_ccd(x, mask, a, k, iterations, lam, lam_bias):
     """The recommender model fitted in NumPy by the algorithm the README gives for --algo hals: mu fixed, then per
     iteration the row biases, the column biases, and for each feature the non-negative coordinate of S then A,
     with weighted ridges lambda m_j and lambda n_i. `a` is the initial A (from an --iters 0 run), S starts at 0."""
-    a = a.copy()
-    n, m = x.shape
-    s = np.zeros((k, m))
-    b, c = np.zeros(n), np.zeros(m)
-    mu = x[mask].mean()
-    rows, cols = mask.sum(1), mask.sum(0)
+    a, s, b, c, mu, rows, cols = recommender_start(x, mask, a, k)
     for _ in range(iterations):
-        r = np.where(mask, x - mu - c[None, :] - a @ s, 0)
-        b = r.sum(1) / (lam_bias + rows)
-        r = np.where(mask, x - mu - b[:, None] - a @ s, 0)
-        c = r.sum(0) / (lam_bias + cols)
+        b, c = bias_step(x, mask, a, s, c, mu, rows, cols, lam_bias)
         for f in range(k):
             r = np.where(mask, x - mu - b[:, None] - c[None, :] - a @ s + np.outer(a[:, f], s[f]), 0)
             den = (mask * (a[:, f] ** 2)[:, None]).sum(0)
@@ -1466,18 +1489,9 @@ def numpy_ccd(x, mask, a, k, iterations, lam, lam_bias):
 def case_e2e_recommender_numpy(ctx):
     """Our fit equals a NumPy implementation of the same model and algorithm (from our initial A), and the summary's
     RMSEs equal NumPy's from the written factors, biases and id maps, on 1, 2 and 4 ranks."""
-    lines = planted_ratings(3)
-    test, train = lines[:40], lines[40:]
-    write_ratings(ctx.indir / "train.txt", train)
-    write_ratings(ctx.indir / "test.txt", test)
     k, iterations = 3, 12
     common = ["-i", ctx.indir / "train.txt", "--test", ctx.indir / "test.txt", "-k", k, "--tol", 0, "--seed", 4]
-    ctx.run_ok(1, common + ["--iters", 0, "-o", out_prefix(ctx, "init")])
-    a0, _, _, _, _, rows, cols, _ = load_recommender(out_prefix(ctx, "init"))
-    x, mask = np.zeros((len(rows), len(cols))), np.zeros((len(rows), len(cols)), dtype=bool)
-    row_of, col_of = {r: i for i, r in enumerate(rows)}, {c: j for j, c in enumerate(cols)}
-    for u, i, r in train:
-        x[row_of[u], col_of[i]], mask[row_of[u], col_of[i]] = r, True
+    train, test, a0, rows, cols, x, mask = recommender_case_data(ctx, planted_ratings(3), 40, common)
     ref_a, ref_s, ref_b, ref_c, ref_mu = numpy_ccd(x, mask, a0, k, iterations, 0.08, 5.0)
     low, high = min(r for _, _, r in train), max(r for _, _, r in train)
     ref_test = rmse(test, numpy_predictions(test, ref_a, ref_s, ref_b, ref_c, ref_mu, rows, cols, low, high))
@@ -1503,6 +1517,59 @@ def case_e2e_recommender_numpy(ctx):
         for role in ("bias_rows", "bias_cols", "A", "S", "row_ids", "col_ids"):
             check(role in summary["files"], f"the summary's files lack {role}", run)
         check(re.search(r"train RMSE\s+test RMSE\s+test MAE", run.stdout), "the log lacks the RMSE columns", run)
+
+
+def scipy_als(x, mask, a, k, iterations, lam, lam_bias):
+    """The recommender model fitted by the algorithm the README gives for --algo als, serially with SciPy: mu fixed,
+    then per iteration the row biases, the column biases (as numpy_ccd), every column of S and then every row of A
+    by scipy.optimize.nnls (Lawson-Hanson, another exact NNLS method than ours) on the augmented system
+    [O; sqrt(lambda count) I] f = [y; 0], O the other factor's rows at the observed entries, y the ratings less
+    mu and both biases."""
+    from scipy.optimize import nnls
+    a, s, b, c, mu, rows, cols = recommender_start(x, mask, a, k)
+
+    def solve(other, targets, count):
+        if count == 0:
+            return np.zeros(k)
+        system = np.vstack([other, np.sqrt(lam * count) * np.eye(k)])
+        return nnls(system, np.concatenate([targets, np.zeros(k)]), maxiter=50 * k)[0]
+
+    for _ in range(iterations):
+        b, c = bias_step(x, mask, a, s, c, mu, rows, cols, lam_bias)
+        y = x - mu - b[:, None] - c[None, :]
+        for j in range(x.shape[1]):
+            s[:, j] = solve(a[mask[:, j]], y[mask[:, j], j], cols[j])
+        for i in range(x.shape[0]):
+            a[i] = solve(s[:, mask[i]].T, y[i, mask[i]], rows[i])
+    return a, s, b, c, mu
+
+
+@case(ranks=4)
+def case_e2e_recommender_als_scipy(ctx):
+    """--algo als in the recommender mode equals a serial SciPy ALS of the same model (scipy.optimize.nnls per row on
+    the augmented system) to ~1e-9 on 1, 2 and 4 ranks and every kind of grid, and some factor entries sit on the
+    bound (the non-negativity is active, so the exact NNLS matters). The summary's RMSE is NumPy's from the outputs."""
+    k, iterations = 5, 10
+    common = ["-i", ctx.indir / "train.txt", "--test", ctx.indir / "test.txt", "-k", k, "--tol", 0, "--seed", 4,
+              "--algo", "als"]
+    train, test, a0, rows, cols, x, mask = recommender_case_data(ctx, planted_ratings(7, users=30, items=22), 50,
+                                                                 common)
+    ref_a, ref_s, ref_b, ref_c, ref_mu = scipy_als(x, mask, a0, k, iterations, 0.08, 5.0)
+    check((ref_a == 0).any() and (ref_s == 0).any(), "the reference never hits the bound: the case tests nothing")
+    low, high = min(r for _, _, r in train), max(r for _, _, r in train)
+    ref_test = rmse(test, numpy_predictions(test, ref_a, ref_s, ref_b, ref_c, ref_mu, rows, cols, low, high))
+    for ranks, extra in [(1, []), (2, ["--grid", "1x2"]), (2, ["--grid", "2x1"]), (4, ["--grid", "2x2"]),
+                         (4, ["--grid", "4x1"]), (4, ["--grid", "1x4"])]:
+        prefix = out_prefix(ctx, f"fit{ranks}{''.join(extra)}")
+        run = ctx.run_ok(ranks, common + ["--iters", iterations, "-o", prefix] + extra)
+        a, s, b, c, mu, *_, summary = load_recommender(prefix)
+        for name, ours, ref in [("A", a, ref_a), ("S", s, ref_s), ("row biases", b, ref_b), ("column biases", c, ref_c)]:
+            check(np.allclose(ours, ref, rtol=1e-9, atol=1e-9),
+                  f"{name} differ from SciPy's ALS by {np.abs(ours - ref).max():.3g}", run)
+        check(np.all(a >= 0) and np.all(s >= 0), "negative factors", run)
+        check_close(summary["rmse_test"], ref_test, 1e-9, "rmse_test vs SciPy's", run)
+        history = summary["history"]
+        check(history[-1]["objective"] < history[1]["objective"], "the objective did not decrease", run)
 
 
 @case(ranks=2)

@@ -131,6 +131,30 @@ TEST(BppNnls, MatchesEnumerationReference) {
   }
 }
 
+// The one-right-hand-side method (the recommender ALS's) gives the enumeration reference's solution column by
+// column, from a cold and a random start, with one workspace reused across all columns and sizes.
+TEST(BppNnls, OneRightHandSideMatchesEnumerationReference) {
+  std::mt19937_64 rng(103);
+  const index_t count = 60;
+  nmf::NnlsWorkspace work;
+  for (index_t k = 1; k <= 8; ++k) {
+    for (GramKind gk : {GramKind::mixed, GramKind::nonnegative}) {
+      for (RhsKind rk : {RhsKind::image, RhsKind::uniform}) {
+        SCOPED_TRACE(::testing::Message() << "k = " << k << ", " << gram_name(gk) << ", " << rhs_name(rk));
+        const DenseMatrix g = make_gram(gk, k, rng);
+        const DenseMatrix c = make_rhs(rk, g, count, rng);
+        const DenseMatrix ref = reference_nnls(g, c);
+        for (DenseMatrix x : {DenseMatrix(k, count), random_dense(k, count, rng, -1.0, 1.0)}) {
+          for (index_t j = 0; j < count; ++j)
+            EXPECT_EQ(nmf::nnls_one_right_hand_side(g, c.col(j), x.col(j), work).unconverged, 0);
+          EXPECT_TRUE(columns_match(x, ref, kTol));
+          EXPECT_TRUE(satisfies_kkt(g, c, x, kTol));
+        }
+      }
+    }
+  }
+}
+
 // C = G X* - Y* with complementary X*, Y* >= 0 has the solution X*, known without any solver. With
 // p_dual < 1 - p_primal some indices have x_i = 0 = y_i (degenerate complementarity); with p_dual = 0 this
 // is C = G T for T >= 0 with exact zeros, every zero of T degenerate.

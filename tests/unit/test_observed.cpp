@@ -7,6 +7,8 @@
 #include <limits>
 #include <vector>
 
+#include "nmf/kernels/dense.hpp"
+#include "nmf/kernels/nnls.hpp"
 #include "nmf/kernels/observed.hpp"
 
 namespace nmf {
@@ -154,6 +156,39 @@ TEST(ObservedKernels, BiasSumsShiftsAndErrors) {
   EXPECT_DOUBLE_EQ(e.absolute, absolute);
   EXPECT_EQ(e.count, 8);
   EXPECT_DOUBLE_EQ(residual_squares(b), unclipped);
+}
+
+// ALS's per-group solves against the many-column NNLS kernel on normal equations built here with plain loops: groups
+// of several ratings, of one rating with a positive and a negative target (the closed form), and of none.
+TEST(ObservedKernels, GroupSolvesMatchNnlsOnTheirNormalEquations) {
+  const index_t k = 3;
+  // Four rows of the other factor (k features, then their bias), all >= 0 as factors are.
+  const std::vector<double> others{0.5, 1.0, 0.25, 0.1, 2.0, 0.0, 1.5, -0.3, 0.75, 0.5, 0.5, 0.0, 0.0, 3.0, 1.0, 0.2};
+  GroupedRatings ratings;
+  ratings.ptr = {0, 3, 4, 5, 5, 9};
+  ratings.other = {0, 1, 3, 2, 1, 0, 1, 2, 3};
+  ratings.value = {4, 1, 5, 4.5, 0.5, 1, 5, 2, 4};
+  const std::vector<double> own_bias{0.2, -0.1, 0.3, 0.0, -0.4}, counts{3, 1, 1, 0, 4};
+  const double mu = 2.5, lambda = 0.3;
+  DenseMatrix out(k, 5, 1.0);  // a warm start, which must not matter
+  solve_observed_groups(ratings, others, k, mu, own_bias.data(), counts.data(), lambda, out);
+  for (index_t g = 0; g < 5; ++g) {
+    DenseMatrix gram(k, k), rhs(k, 1), expected(k, 1);
+    for (index_t q = 0; q < k; ++q) gram(q, q) = lambda * counts[g];
+    for (index_t e = ratings.ptr[g]; e < ratings.ptr[g + 1]; ++e) {
+      const double* o = others.data() + ratings.other[e] * (k + 1);
+      const double y = ratings.value[e] - mu - own_bias[g] - o[k];
+      for (index_t p = 0; p < k; ++p) {
+        rhs(p, 0) += o[p] * y;
+        for (index_t q = 0; q < k; ++q) gram(p, q) += o[p] * o[q];
+      }
+    }
+    if (counts[g] > 0) nnls_block_principal_pivoting(gram, rhs, expected);
+    for (index_t q = 0; q < k; ++q) EXPECT_NEAR(out(q, g), expected(q, 0), 1e-13) << "group " << g << ", " << q;
+  }
+  EXPECT_GT(out(0, 1), 0.0);  // one rating above its baseline: the closed form's positive branch
+  for (index_t q = 0; q < k; ++q) EXPECT_EQ(out(q, 2), 0.0);  // below it: exactly 0
+  for (index_t q = 0; q < k; ++q) EXPECT_EQ(out(q, 3), 0.0);  // no rating: a cold start
 }
 
 TEST(ObservedKernels, PredictionClipsAndHandlesColdStarts) {

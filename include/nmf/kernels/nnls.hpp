@@ -24,6 +24,19 @@ struct NnlsStats {
 // return x holds the solution: x >= 0, y = G x - C >= 0 and x .* y = 0 up to round-off.
 NnlsStats nnls_block_principal_pivoting(const DenseMatrix& gram, const DenseMatrix& rhs, DenseMatrix& x);
 
+// Scratch space of nnls_one_right_hand_side, kept between calls so that thousands of small solves allocate nothing.
+struct NnlsWorkspace {
+  std::vector<int> passive, active;
+  std::vector<char> in_passive;
+  std::vector<double> block, solution, y;
+};
+
+// The same problem for one right-hand side c (k values) and x (k values, warm start in, solution out), for callers
+// whose every column has its own Gram matrix (the recommender mode's ALS: one k x k system per row). The same
+// block principal pivoting with the same backup rule and tolerance as above, without the grouping of columns by
+// passive set, which one column does not need.
+NnlsStats nnls_one_right_hand_side(const DenseMatrix& gram, const double* c, double* x, NnlsWorkspace& work);
+
 // The same method as first written, the reference the tests hold the one above to: every round checks every
 // column, and every passive-set block goes through LAPACK (dpotrf, dpotrs, dgemm).
 namespace reference {

@@ -7,8 +7,10 @@
 // block): CCD++ sweeps one feature at a time, so feature f's n values are contiguous.
 #pragma once
 
+#include <cstdint>
 #include <vector>
 
+#include "nmf/kernels/nnls.hpp"
 #include "nmf/matrix.hpp"
 
 namespace nmf {
@@ -66,6 +68,44 @@ ErrorSums clipped_training_errors(const ObservedBlock& block, double low, double
 
 // Sum of squared residuals (unclipped: the loss CCD++ minimises).
 double residual_squares(const ObservedBlock& block);
+
+// r_ij = x_ij - mu - b_i - c_j - a_i . s_j on every rating (a_rowblock: rows x k, s_colblock: cols x k,
+// feature-major): the residuals recomputed from the model after a solver replaced whole factor rows.
+void refresh_residuals(ObservedBlock& block, double mu, const double* row_bias, const double* col_bias,
+                       const DenseMatrix& a_rowblock, const DenseMatrix& s_colblock);
+
+// Ratings grouped by the factor row they determine (a row of A, or a column of X for a row of S): group g's
+// ratings are ptr[g] .. ptr[g+1] - 1, each with the index of the other factor's row it touches and its value.
+struct GroupedRatings {
+  std::vector<index_t> ptr{0};
+  std::vector<index_t> other;
+  std::vector<double> value;
+  index_t groups() const { return static_cast<index_t>(ptr.size()) - 1; }
+};
+
+// ALS on observed entries, one exact non-negative solve per group g:
+//   minimize  sum over g's ratings e of (value_e - mu - own_bias[g] - other_bias_e - f . o_e)^2
+//             + lambda counts[g] |f|^2   subject to f >= 0,
+// with o_e and other_bias_e read from `others` (k + 1 values per other row: its k features, then its bias). The
+// normal equations G = O_g^T O_g + lambda counts[g] I, c = O_g^T y are formed from the group's own ratings only
+// (k x k per group, never stored beyond the group), then solved by block principal pivoting
+// (nnls_one_right_hand_side) warm-started from out's column g. out: k x groups. A group without ratings
+// gets f = 0; a group of one rating (others' rows are >= 0) is solved in closed form. Returns the summed statistics
+// of the solves.
+NnlsStats solve_observed_groups(const GroupedRatings& ratings, const std::vector<double>& others, index_t k, double mu,
+                                const double* own_bias, const double* counts, double lambda, DenseMatrix& out);
+
+// Projected Kaczmarz steps on the ratings at CSR positions order[first], order[first + 1], ... (cyclically,
+// `steps` of them; rows[t] is the row of order[t]). With update_rows, each step moves a_i for rating (i, j) with
+// s_j fixed; otherwise s_j with a_i fixed. For the moved vector f and the fixed one o, with
+// e = x_ij - mu - b_i - c_j - a_i . s_j,
+//   f <- max(0, f + relaxation (e o - lambda f) / (|o|^2 + lambda)),
+// the Kaczmarz projection onto the rating's hyperplane (step 1 / |o|^2) with the rating's share lambda |f|^2 of
+// the weighted ridge (lambda n_i |a_i|^2 is lambda |a_i|^2 per rating of row i). Residuals are not updated.
+void observed_kaczmarz_steps(const ObservedBlock& block, const std::vector<index_t>& order,
+                             const std::vector<index_t>& rows, index_t first, index_t steps, bool update_rows,
+                             double mu, const double* row_bias, const double* col_bias, DenseMatrix& a_rowblock,
+                             DenseMatrix& s_colblock, double lambda, double relaxation);
 
 // The prediction mu + b + c + a . s (a and s: k values each, with strides) clipped to [low, high].
 double predict_rating(double mu, double b, double c, const double* a, index_t a_stride, const double* s,

@@ -137,9 +137,20 @@ class LocalSolver {
 //     + lambda_S sum_j m_j |s_j|^2,
 // with n_i, m_j the training ratings of row i and column j. The biases are the driver's; a solver updates A and S
 // on the grid from what the driver hands it: the block's ratings with their residuals (which it keeps
-// current), the gathered factor blocks (feature-major, see nmf/kernels/observed.hpp), the counts, and the
-// driver's collective. The collective is a callback so that the driver keeps every MPI call, while the
-// solver decides when it needs a sum (CCD++ needs two per feature and side, ALS other ones).
+// current), the gathered factor blocks (feature-major, see nmf/kernels/observed.hpp), the counts, the biases, and
+// the driver's collectives. The collectives are callbacks so that the driver keeps every MPI call (and counts
+// the words they move), while the solver decides when it needs one (CCD++ needs two sums per feature and side,
+// ALS an exchange of factor rows and a gather per side, Kaczmarz one sum per side).
+//
+// The ranks sharing a factor block (the grid row for A's row block, the grid column for S's column block) each
+// own a slice of it: rank `position` of the group owns block-local rows slice_offsets[position] ..
+// slice_offsets[position + 1] - 1.
+struct SharingGroup {
+  int ranks = 1;
+  int position = 0;
+  std::vector<index_t> slice_offsets{0, 0};  // ranks + 1 offsets
+};
+
 struct ObservedUpdate {
   ObservedBlock& ratings;                 // this rank's training ratings; residual = x - mu - b - c - a s
   DenseMatrix& a_rowblock;                // n_I x k: A's row block, the same on every rank of the grid row
@@ -147,15 +158,35 @@ struct ObservedUpdate {
   const std::vector<double>& row_counts;  // n_i for the block's rows (whole rows of X, all ranks)
   const std::vector<double>& col_counts;  // m_j for the block's columns
   double lambda_a = 0, lambda_s = 0;
+  double mu = 0;                        // the global mean
+  const std::vector<double>& row_bias;  // b_i of the block's rows (0 with --bias off)
+  const std::vector<double>& col_bias;  // c_j of the block's columns
+  const SharingGroup& a_group;          // the grid row, sharing A's row block
+  const SharingGroup& s_group;          // the grid column, sharing S's column block
+  // Global position of the block (for random streams keyed by global indices): its first row and column, and
+  // the number of columns of X.
+  index_t row0 = 0, col0 = 0, global_cols = 0;
   // Sums `values` in place over the ranks that share the factor block: the grid column for side S (values
   // indexed by the block's columns), the grid row for side A. Collective: every rank of the grid calls it the
   // same number of times with the same lengths.
   std::function<void(FactorSide side, std::vector<double>& values)> sum_over_sharing_ranks;
+  // Within the group of `side`: sends send[sum of send_counts before d ..] (send_counts[d] values) to group rank
+  // d and receives recv_counts[s] values from group rank s into `received`, in group order (resized to the
+  // sum). Collective over the group.
+  std::function<void(FactorSide side, const std::vector<double>& send, const std::vector<index_t>& send_counts,
+                     std::vector<double>& received, const std::vector<index_t>& recv_counts)>
+      exchange;
+  // Within the group of `side`: every rank's piece of `values` (counts[s] values from group rank s, in group
+  // order) is filled in on every rank; this rank's piece is already in place. Collective over the group.
+  std::function<void(FactorSide side, std::vector<double>& values, const std::vector<index_t>& counts)> gather;
 };
 
 class ObservedSolver {
  public:
   virtual ~ObservedSolver() = default;
+  // Once, before the first iteration (collective like update): plans what the iterations exchange. The words
+  // it moves are not counted in the iterations'.
+  virtual void prepare(ObservedUpdate& /*update*/) {}
   // One outer iteration: updates A's and S's blocks (kept >= 0, and the same on the ranks sharing them) and the
   // residuals. A row or column without training ratings must end with zero factors (never NaN).
   virtual void update(ObservedUpdate& update, int iteration) = 0;
