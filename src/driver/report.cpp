@@ -261,4 +261,12 @@ nlohmann::ordered_json build_summary(const RunFacts& facts) {
   return summary;
 }
 
+nlohmann::ordered_json checkpoint_summary(const Options& o, const FactorizationResult& fit) {
+  return {{"dir", o.checkpoint_dir},
+          {"resumed_from", fit.resumed_from},
+          {"last", fit.last_checkpoint},
+          {"written", fit.checkpoints_written},
+          {"seconds", fit.checkpoint_seconds}};
+}
+
 }  // namespace nmf::detail
