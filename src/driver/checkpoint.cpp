@@ -239,6 +239,7 @@ bool Checkpointer::will_resume() const {
 bool Checkpointer::restore(LoopState& state) {
   state.grid_arrays_restored = false;
   if (settings_.resume_dir.empty()) return false;
+  const double start = MPI_Wtime();
   const std::vector<std::string> paths = list_checkpoints(comm_, settings_.resume_dir, family_ + "-it");
   if (paths.empty()) {
     if (settings_.talk) {
@@ -275,7 +276,8 @@ bool Checkpointer::restore(LoopState& state) {
       if (settings_.talk) {
         const std::string grid_note =
             same_grid ? std::string() : " (written on " + manifest.at("grid").dump() + ", redistributed)";
-        std::printf("--resume: iteration %d from %s%s\n", state.iteration, path.c_str(), grid_note.c_str());
+        std::printf("--resume: iteration %d from %s%s (read in %.3f s)\n", state.iteration, path.c_str(),
+                    grid_note.c_str(), MPI_Wtime() - start);
         std::fflush(stdout);
       }
       return true;
