@@ -54,7 +54,7 @@ void print_result(const Options& o, const ProcessGrid& grid, const DistMatrix& x
     std::printf("stopped after %d iterations (%s): relative error %.6g, %.3f s (%.3g s per iteration)\n",
                 result.iterations, result.stop_reason.c_str(), result.relative_error, result.seconds,
                 result.iterations > 0 ? result.seconds / result.iterations : 0.0);
-    if (!result.init.empty() && result.init != "random")
+    if (!result.init.empty() && result.init != "random" && result.resumed_from.empty())  // not made: resumed
       std::printf("initial factors: %s in %.3f s (randomized SVD %.3f s)\n", result.init.c_str(), result.init_seconds,
                   result.svd_seconds);
     if (result.ridges > 0)
