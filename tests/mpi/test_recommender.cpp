@@ -171,6 +171,50 @@ std::vector<double> gather_slices(MPI_Comm comm, const std::vector<double>& mine
   return all;
 }
 
+// A fit gathered on every rank: A, S, the biases, the errors.
+struct Fitted {
+  DenseMatrix a, s;
+  std::vector<double> b, c;
+  double mu = 0, rmse_train = 0, rmse_test = 0;
+  int iterations = 0;
+};
+
+// Collective: reads dir's train.csv and test.csv onto a grid of `shape` and fits `iterations` with `hook` (may be
+// null); the result, and the fit gathered into `f`.
+RatingsResult fit_on_grid(const SharedTempDir& dir, GridShape shape, int iterations, IterationEndHook* hook,
+                          Fitted& f) {
+  ReadOptions options;
+  options.path = dir.file("train.csv");
+  options.format = InputFormat::ratings;
+  auto source = open_input(MPI_COMM_WORLD, options);
+  const ProcessGrid grid(MPI_COMM_WORLD, shape);
+  const DistMatrix x = source->distribute(grid);
+  RatingsSplit data = ratings_with_test_set(x, source->read_test_ratings(grid, x.layout, dir.file("test.csv")));
+  const auto solver = make_observed_solver("hals", SolverParams{kRank, 5, {}});
+  RatingsOptions ro;
+  ro.k = kRank;
+  ro.lambda = kLambda;
+  ro.lambda_bias = kLambdaBias;
+  ro.seed = 5;
+  StopRules rules;
+  rules.push_back(std::make_unique<MaxIterations>(iterations));
+  const RatingsResult result = RatingsFactorization(grid, x.layout, data, *solver, ro).run(rules, nullptr, hook);
+  gather_factors(grid, x.layout, result.fit.factors, f.a, f.s);
+  f.b = gather_slices(grid.comm(), result.biases.rows);
+  f.c = gather_slices(grid.s_order_comm(), result.biases.cols);
+  f.mu = result.biases.mean;
+  f.rmse_train = result.rmse_train;
+  f.rmse_test = result.rmse_test;
+  f.iterations = result.fit.iterations;
+  return result;
+}
+
+Fitted fit_with_hook(const SharedTempDir& dir, GridShape shape, int iterations, IterationEndHook* hook) {
+  Fitted f;
+  fit_on_grid(dir, shape, iterations, hook, f);
+  return f;
+}
+
 TEST(RecommenderCcd, DistributedEqualsSerialOnEveryGrid) {
   SharedTempDir dir;
   const std::vector<Line> train = training_lines(), test = test_lines();
@@ -179,27 +223,10 @@ TEST(RecommenderCcd, DistributedEqualsSerialOnEveryGrid) {
   const Model reference = serial_ccd(train, test, 5);
   for (const GridShape shape : all_grid_shapes(world_size())) {
     SCOPED_TRACE("grid " + shape.str());
-    ReadOptions options;
-    options.path = dir.file("train.csv");
-    options.format = InputFormat::ratings;
-    auto source = open_input(MPI_COMM_WORLD, options);
-    const ProcessGrid grid(MPI_COMM_WORLD, shape);
-    const DistMatrix x = source->distribute(grid);
-    RatingsSplit data = ratings_with_test_set(x, source->read_test_ratings(grid, x.layout, dir.file("test.csv")));
-    const auto solver = make_observed_solver("hals", SolverParams{kRank, 5, {}});
-    RatingsOptions ro;
-    ro.k = kRank;
-    ro.lambda = kLambda;
-    ro.lambda_bias = kLambdaBias;
-    ro.seed = 5;
-    StopRules rules;
-    rules.push_back(std::make_unique<MaxIterations>(kIterations));
-    const RatingsResult result = RatingsFactorization(grid, x.layout, data, *solver, ro).run(rules, nullptr);
-
-    DenseMatrix a, s;
-    gather_factors(grid, x.layout, result.fit.factors, a, s);
-    const std::vector<double> b = gather_slices(grid.comm(), result.biases.rows);
-    const std::vector<double> c = gather_slices(grid.s_order_comm(), result.biases.cols);
+    Fitted fitted;
+    const RatingsResult result = fit_on_grid(dir, shape, kIterations, nullptr, fitted);
+    const DenseMatrix &a = fitted.a, &s = fitted.s;
+    const std::vector<double>&b = fitted.b, &c = fitted.c;
     ASSERT_EQ(a.rows(), reference.a.rows());
     ASSERT_EQ(s.cols(), reference.s.cols());
     for (index_t i = 0; i < a.rows(); ++i)
@@ -221,7 +248,7 @@ TEST(RecommenderCcd, DistributedEqualsSerialOnEveryGrid) {
     // the grid column, the biases n_I and m_J, the evaluation 10 numbers over all ranks; an all-reduce over p ranks
     // counted as 2 (p - 1) / p times its length per rank. Summed over the ranks (n_I is the same on the PC ranks of
     // a grid row, so the sum over ranks of n_I is PC n).
-    const double n = static_cast<double>(x.layout.n), m = static_cast<double>(x.layout.m);
+    const double n = static_cast<double>(a.rows()), m = static_cast<double>(s.cols());
     const double pr = shape.rows, pc = shape.cols, p = shape.size();
     const double expected =
         8.0 * ((2 * kRank + 1) * 2 * (pc - 1) * n + (2 * kRank + 1) * 2 * (pr - 1) * m + 10 * 2 * (p - 1));
@@ -263,41 +290,6 @@ TEST(RecommenderCcd, ColdStartsKeepZeroFactorsAndFinitePredictions) {
 }
 
 // --- checkpoints and resume ---------------------------------------------------------------------------------------
-
-// A fit gathered on every rank: A, S, the biases, the errors.
-struct Fitted {
-  DenseMatrix a, s;
-  std::vector<double> b, c;
-  double mu = 0, rmse_train = 0, rmse_test = 0;
-  int iterations = 0;
-};
-
-// Collective: reads the ratings onto a grid of `shape` and fits kIterations (or `iterations`) with `hook`.
-Fitted fit_with_hook(const SharedTempDir& dir, GridShape shape, int iterations, IterationEndHook* hook) {
-  ReadOptions options;
-  options.path = dir.file("train.csv");
-  options.format = InputFormat::ratings;
-  auto source = open_input(MPI_COMM_WORLD, options);
-  const ProcessGrid grid(MPI_COMM_WORLD, shape);
-  const DistMatrix x = source->distribute(grid);
-  RatingsSplit data = ratings_with_test_set(x, source->read_test_ratings(grid, x.layout, dir.file("test.csv")));
-  const auto solver = make_observed_solver("hals", SolverParams{kRank, 5, {}});
-  RatingsOptions ro;
-  ro.k = kRank;
-  ro.seed = 5;
-  StopRules rules;
-  rules.push_back(std::make_unique<MaxIterations>(iterations));
-  const RatingsResult result = RatingsFactorization(grid, x.layout, data, *solver, ro).run(rules, nullptr, hook);
-  Fitted f;
-  gather_factors(grid, x.layout, result.fit.factors, f.a, f.s);
-  f.b = gather_slices(grid.comm(), result.biases.rows);
-  f.c = gather_slices(grid.s_order_comm(), result.biases.cols);
-  f.mu = result.biases.mean;
-  f.rmse_train = result.rmse_train;
-  f.rmse_test = result.rmse_test;
-  f.iterations = result.fit.iterations;
-  return f;
-}
 
 // The checkpointer of these tests: checkpoints in `dir` (none if empty), resume from `resume` (none if empty).
 Checkpointer test_checkpointer(GridShape shape, const std::string& dir, const std::string& resume) {
