@@ -2655,7 +2655,7 @@ def case_recommender_checkpoint_refused(ctx):
 def case_e2e_recommender_checkpoint_signal(ctx):
     """SIGUSR1 to mpirun in the recommender mode: the ranks stop after the iteration, write a checkpoint and the
     outputs, exit 8; the checkpoint holds what the outputs hold, and resuming it ends with the same bits as an
-    uninterrupted run."""
+    uninterrupted run. --time-limit stops it before the limit with its last iteration checkpointed."""
     path = ctx.indir / "all.txt"
     write_ratings(path, planted_ratings(14))
     common = ["-i", path, "-k", 3, "--tol", 0, "--test-fraction", 0.2, "--seed", 8, "--output-format", "npy",
@@ -2684,6 +2684,15 @@ def case_e2e_recommender_checkpoint_signal(ctx):
     resumed = out_prefix(ctx, "resumed")
     run = ctx.run_ok(2, common + ["--iters", iterations + 7, "-o", resumed, "--resume", checkpoints])
     check_same_recommender(resumed, full, "resumed after SIGUSR1", run)
+
+    limit, timed = 4.0, ctx.workdir / "time_checkpoints"
+    prefix = out_prefix(ctx, "time")
+    run = ctx.run_ok(2, common + ["--iters", 10 ** 7, "--time-limit", limit, "--checkpoint-dir", timed, "-o", prefix])
+    summary = load_summary(prefix)
+    check(summary["stop_reason"] == "time_limit", f"--time-limit {limit}: stop_reason {summary['stop_reason']!r}", run)
+    check_ends_before_the_limit(summary, limit, run)
+    check(checkpoint_iterations(timed, family=RECOMMENDER) == [summary["iterations"]],
+          f"--time-limit: checkpoints {checkpoint_iterations(timed, family=RECOMMENDER)}, expected the last", run)
 
 
 @case
