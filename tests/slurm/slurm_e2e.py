@@ -164,7 +164,8 @@ def preemption(launcher, scripts, work, env, binary, X, deadline, ratings=False)
         if (work / f"{name}_{biases}").read_bytes() != Path(f"{reference}_{biases}").read_bytes():
             problems.append(f"{biases} after preemption and resume differs from the uninterrupted run's")
     if not problems:
-        print(f"{launcher}{' (ratings)' if ratings else ''}: stopped at iteration {stopped_at} by SIGUSR1, resumed to {total}: same factors")
+        print(f"{launcher}{' (ratings)' if ratings else ''}: stopped at iteration {stopped_at} by SIGUSR1, "
+              f"resumed to {total}: same factors")
     return problems
 
 
