@@ -92,6 +92,9 @@ nlohmann::ordered_json history_to_json(const std::vector<IterationRecord>& histo
                        {"objective_change", number_or_null(r.objective_change)},
                        {"projected_gradient", number_or_null(r.projected_gradient)},
                        {"heldout_error", number_or_null(r.heldout_error)},
+                       {"rmse_train", number_or_null(r.rmse_train)},
+                       {"rmse_test", number_or_null(r.rmse_test)},
+                       {"mae_test", number_or_null(r.mae_test)},
                        {"seconds", r.seconds}});
   return records;
 }
@@ -107,6 +110,10 @@ std::vector<IterationRecord> history_from_json(const nlohmann::json& json) {
     record.objective_change = number_from(r.at("objective_change"));
     record.projected_gradient = number_from(r.at("projected_gradient"));
     record.heldout_error = number_from(r.at("heldout_error"));
+    // The recommender's errors (absent from the checkpoints of versions before they were recorded: unknown)
+    record.rmse_train = number_from(r.value("rmse_train", nlohmann::json()));
+    record.rmse_test = number_from(r.value("rmse_test", nlohmann::json()));
+    record.mae_test = number_from(r.value("mae_test", nlohmann::json()));
     record.seconds = r.at("seconds").get<double>();
     history.push_back(record);
   }
@@ -185,9 +192,12 @@ nlohmann::ordered_json Checkpointer::manifest_of(const LoopState& state, const s
 
 void Checkpointer::write(const LoopState& state, const std::string& stop_reason) {
   const double start = MPI_Wtime();
+  if (state.prepare) state.prepare();
+  std::vector<CheckpointArray> arrays = state.arrays;
+  arrays.insert(arrays.end(), state.grid_arrays.begin(), state.grid_arrays.end());
   try {
     last_path_ = write_checkpoint(comm_, settings_.dir, family_ + "-it", checkpoint_name(family_, state.iteration),
-                                  state.arrays, manifest_of(state, stop_reason), settings_.keep);
+                                  arrays, manifest_of(state, stop_reason), settings_.keep);
   } catch (const CollectiveError& e) {
     // Agreed on every rank. The previous checkpoints are intact and hours of iterations are worth more than one
     // checkpoint: say so and go on (the next one is tried when due).
@@ -222,8 +232,14 @@ void Checkpointer::check_identity(const std::string& path, const nlohmann::json&
   }
 }
 
+bool Checkpointer::will_resume() const {
+  return !settings_.resume_dir.empty() && !list_checkpoints(comm_, settings_.resume_dir, family_ + "-it").empty();
+}
+
 bool Checkpointer::restore(LoopState& state) {
+  state.grid_arrays_restored = false;
   if (settings_.resume_dir.empty()) return false;
+  const double start = MPI_Wtime();
   const std::vector<std::string> paths = list_checkpoints(comm_, settings_.resume_dir, family_ + "-it");
   if (paths.empty()) {
     if (settings_.talk) {
@@ -239,6 +255,12 @@ bool Checkpointer::restore(LoopState& state) {
       const nlohmann::json manifest = read_checkpoint_manifest(comm_, path);
       check_identity(path, manifest);
       read_checkpoint_arrays(comm_, path, manifest, state.arrays);
+      const bool same_grid = manifest.at("grid").dump() == nlohmann::json::parse(grid_.dump()).dump();
+      state.grid_arrays_restored = false;  // as a previous, refused checkpoint may have left it
+      if (same_grid && !state.grid_arrays.empty()) {
+        read_checkpoint_arrays(comm_, path, manifest, state.grid_arrays);
+        state.grid_arrays_restored = true;
+      }
       collectively(comm_, [&] {
         state.iteration = manifest.at("iteration").get<int>();
         state.seconds = manifest.at("seconds").get<double>();
@@ -252,10 +274,10 @@ bool Checkpointer::restore(LoopState& state) {
       resumed_from_ = last_path_ = path;
       last_written_iteration_ = state.iteration;
       if (settings_.talk) {
-        const std::string grid_note = manifest.at("grid").dump() == nlohmann::json::parse(grid_.dump()).dump()
-                                          ? std::string()
-                                          : " (written on " + manifest.at("grid").dump() + ", redistributed)";
-        std::printf("--resume: iteration %d from %s%s\n", state.iteration, path.c_str(), grid_note.c_str());
+        const std::string grid_note =
+            same_grid ? std::string() : " (written on " + manifest.at("grid").dump() + ", redistributed)";
+        std::printf("--resume: iteration %d from %s%s (read in %.3f s)\n", state.iteration, path.c_str(),
+                    grid_note.c_str(), MPI_Wtime() - start);
         std::fflush(stdout);
       }
       return true;

@@ -14,49 +14,50 @@ StopRules stop_rules(const Options& o) {
   return rules;
 }
 
-namespace {
-
-// What a checkpoint of `job` must share with this run to be resumed by it: the input, the problem, the solver
-// and its options, the penalties and the job's seed. The stop rules may differ (a resumed run may go further).
-nlohmann::ordered_json checkpoint_identity(const Options& o, const Job& job, const DistMatrix& x,
-                                           const std::string& fingerprint) {
+nlohmann::ordered_json fit_identity(const Options& o, MPI_Comm comm, const DistMatrix& x, int k, std::uint64_t seed) {
   nlohmann::ordered_json solver_options = nlohmann::ordered_json::object();
   for (const SolverOption& option : find_solver(o.algo).options) {
     const auto given = o.solver_options.find(option.name);
     solver_options[option.name] = given != o.solver_options.end() ? given->second : option.default_text;
   }
-  return {{"input", fingerprint},
+  return {{"input", input_fingerprint(comm, o.input)},
           {"transpose", o.transpose},
           {"shape", {x.layout.n, x.layout.m}},
-          {"k", job.k},
+          {"k", k},
           {"algo", o.algo},
           {"solver_options", solver_options},
-          {"penalties", {o.l1_a, o.l2_a, o.l1_s, o.l2_s}},
-          {"restart", job.restart},
-          {"seed", job.seed}};
+          {"seed", seed}};
 }
 
-}  // namespace
+nlohmann::ordered_json checkpoint_grid(const ProcessGrid& grid) {
+  return {{"P", grid.size()}, {"grid", std::to_string(grid.shape().rows) + "x" + std::to_string(grid.shape().cols)}};
+}
+
+CheckpointSettings checkpoint_settings(const Options& o, bool talk) {
+  CheckpointSettings settings;
+  settings.dir = o.checkpoint_dir;
+  settings.every = o.checkpoint_every;
+  settings.every_seconds = o.checkpoint_every_seconds;
+  settings.keep = o.checkpoint_keep;
+  settings.resume_dir = o.resume;
+  settings.time_limit = o.time_limit;
+  settings.process_start = o.start_time;
+  settings.talk = talk;
+  return settings;
+}
 
 // The hook of one job: signals and the time limit always; checkpoints and resume for the fits on all of X
 // (cross-validation folds are not checkpointed: a resumed run chooses k again).
 std::unique_ptr<Checkpointer> JobRunner::hook_for(const Job& job) const {
-  CheckpointSettings settings;
-  settings.time_limit = o_.time_limit;
-  settings.process_start = o_.start_time;
-  settings.talk = logger_talks_;
-  if (job.fold < 0) {
-    settings.dir = o_.checkpoint_dir;
-    settings.every = o_.checkpoint_every;
-    settings.every_seconds = o_.checkpoint_every_seconds;
-    settings.keep = o_.checkpoint_keep;
-    settings.resume_dir = o_.resume;
-  }
+  CheckpointSettings settings = checkpoint_settings(o_, logger_talks_);
+  if (job.fold >= 0) settings.dir = settings.resume_dir = "";
   nlohmann::ordered_json identity, grid;
   if (!settings.dir.empty() || !settings.resume_dir.empty()) {
-    identity = checkpoint_identity(o_, job, x_, input_fingerprint(grid_.comm(), o_.input));
-    grid = {{"P", grid_.size()},
-            {"grid", std::to_string(grid_.shape().rows) + "x" + std::to_string(grid_.shape().cols)}};
+    // The stop rules may differ (a resumed run may go further); the penalties and the job may not.
+    identity = fit_identity(o_, grid_.comm(), x_, job.k, job.seed);
+    identity["penalties"] = {o_.l1_a, o_.l2_a, o_.l1_s, o_.l2_s};
+    identity["restart"] = job.restart;
+    grid = checkpoint_grid(grid_);
   }
   return std::make_unique<Checkpointer>(grid_.comm(), settings, "restart" + std::to_string(job.restart), identity,
                                         grid);
@@ -75,8 +76,9 @@ FactorizationResult JobRunner::run(const Job& job, bool log) {
   options.loss = loss.get();
   AlternatingFactorization factorization(grid_, x_, *solver, options);
   FactorizationResult made;
-  Factors initial = initial_factors(job, made);
   const std::unique_ptr<Checkpointer> hook = hook_for(job);
+  // A resumed job's factors come from its checkpoint: no initialization (an SVD with --init nndsvd*) to throw away.
+  Factors initial = hook->will_resume() ? resumed_factors_shape(job, made) : initial_factors(job, made);
   FactorizationResult result =
       factorization.run(std::move(initial), stop_rules(o_), log ? &logger_ : nullptr, hook.get());
   result.resumed_from = hook->resumed_from();
@@ -87,6 +89,15 @@ FactorizationResult JobRunner::run(const Job& job, bool log) {
   result.init_seconds = made.init_seconds;
   result.svd_seconds = made.svd_seconds;
   return result;
+}
+
+Factors JobRunner::resumed_factors_shape(const Job& job, FactorizationResult& result) const {
+  const Layout& layout = x_.layout;
+  Factors f;
+  f.a_t = DenseMatrix(job.k, layout.a_slices.size(layout.a_slice_of(grid_.row(), grid_.col())));
+  f.s = DenseMatrix(job.k, layout.s_slices.size(layout.s_slice_of(grid_.row(), grid_.col())));
+  result.init = "resumed from a checkpoint";
+  return f;
 }
 
 // Cross-validation folds start from random factors: an SVD of X would see the entries the fold holds out. The

@@ -22,6 +22,8 @@ class JobRunner {
  private:
   // The job's initial factors, with what made them into `result` (init, init_seconds, svd_seconds).
   Factors initial_factors(const Job& job, FactorizationResult& result);
+  // Factors of the job's shape for a checkpoint to fill (values unset), with result.init saying so.
+  Factors resumed_factors_shape(const Job& job, FactorizationResult& result) const;
   // Collective over the subgroup: the checkpoint hook of `job` (signals, time limit, checkpoints, resume).
   std::unique_ptr<Checkpointer> hook_for(const Job& job) const;
 
@@ -40,6 +42,16 @@ class JobRunner {
 
 // The stop rules the options ask for.
 StopRules stop_rules(const Options& options);
+
+// Collective over `comm`: what every checkpoint of a fit of X must share with the run that resumes it: the input
+// (its fingerprint), the shape, k, the solver and its options, the seed of the initial factors. Callers add
+// their own keys (penalties and restart; the recommender's options).
+nlohmann::ordered_json fit_identity(const Options& options, MPI_Comm comm, const DistMatrix& x, int k,
+                                    std::uint64_t seed);
+// The grid a checkpoint records (a checkpoint of another grid is redistributed on resume).
+nlohmann::ordered_json checkpoint_grid(const ProcessGrid& grid);
+// The checkpoint, resume, signal and time-limit settings of the options.
+CheckpointSettings checkpoint_settings(const Options& options, bool talk);
 
 // Throws the same UsageError on every rank (decided on replicated options only) if the solver cannot do what
 // the options ask: penalties, or the held-out loss of cross-validation.

@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "loss_observed.hpp"
+#include "nmf/distribution/collectives.hpp"
 #include "nmf/kernels/random.hpp"
 
 namespace nmf {
@@ -84,6 +85,10 @@ class RatingsIteration {
     });
     a_group_.slice_offsets.back() = train.rows;
     s_group_.slice_offsets.back() = train.cols;
+    slices_.a_t = DenseMatrix(k, a_own_count_);
+    slices_.s = DenseMatrix(k, s_own_count_);
+    row_bias_slice_ = DenseMatrix(1, a_own_count_);
+    col_bias_slice_ = DenseMatrix(1, s_own_count_);
   }
 
   // Collective: the counts per row and column (over the grid row and column), the global mean and range of the
@@ -232,15 +237,9 @@ class RatingsIteration {
   }
 
   // Local: the blocks cut to this rank's slices (nmf/factors.hpp, nmf/biases.hpp).
-  Factors factors() const {
-    Factors f;
-    f.a_t = DenseMatrix(k_, a_own_count_);
-    f.s = DenseMatrix(k_, s_own_count_);
-    for (index_t r = 0; r < a_own_count_; ++r)
-      for (index_t q = 0; q < k_; ++q) f.a_t(q, r) = a_rowblock_(a_own_begin_ + r, q);
-    for (index_t j = 0; j < s_own_count_; ++j)
-      for (index_t q = 0; q < k_; ++q) f.s(q, j) = s_colblock_(s_own_begin_ + j, q);
-    return f;
+  Factors factors() {
+    pack_slices();
+    return slices_;
   }
   Biases biases() const {
     Biases b;
@@ -250,6 +249,46 @@ class RatingsIteration {
     b.low = low_;
     b.high = high_;
     return b;
+  }
+
+  // What a checkpoint keeps after `record` (nmf/driver/checkpoint.hpp), in plain NMF's format: A's rows and S's
+  // columns of this rank's slices in global order (k doubles each), the biases of the same rows and columns, the
+  // global mean, and the residual of every training rating, a grid array (this grid's rank order): with it a
+  // resumed run on the same grid continues with the same bits; on another grid it is recomputed from the factors
+  // and biases (the same values up to rounding). The slices are copied out of the blocks only when one is
+  // written (`prepare`).
+  LoopState checkpoint_state(const IterationRecord& record, std::vector<IterationRecord>& history) {
+    const index_t a_first = layout_.row_blocks.begin(grid_.row()) + a_own_begin_;
+    const index_t s_first = layout_.col_blocks.begin(grid_.col()) + s_own_begin_;
+    LoopState state;
+    state.iteration = record.iteration;
+    state.seconds = record.seconds;
+    state.arrays = {{"A", layout_.n, k_, a_first, a_own_count_, slices_.a_t.data()},
+                    {"S", layout_.m, k_, s_first, s_own_count_, slices_.s.data()},
+                    {"bias_rows", layout_.n, 1, a_first, a_own_count_, row_bias_slice_.data()},
+                    {"bias_cols", layout_.m, 1, s_first, s_own_count_, col_bias_slice_.data()}};
+    state.replicated[kMean] = {mu_};
+    state.grid_arrays = {
+        {"residual", train_ratings_, 1, residual_first_, data_.train.entries(), data_.train.residual.data()}};
+    state.history = &history;
+    state.prepare = [this] { pack_slices(); };
+    return state;
+  }
+
+  // Collective: with --resume, the state of a checkpoint in place of the initial one (after start(), which
+  // counts the ratings and sets the clipping range as the run that wrote it did); false to start afresh.
+  bool restore(IterationEndHook& hook, IterationRecord& record, std::vector<IterationRecord>& history) {
+    LoopState state = checkpoint_state(record, history);
+    if (!hook.restore(state)) return false;
+    mu_ = state.replicated.at(kMean).at(0);
+    unpack_slices();
+    if (!state.grid_arrays_restored) recompute_residuals();
+    start_time_ = grid_.rank() == 0 ? MPI_Wtime() - state.seconds : 0.0;
+    record = IterationRecord{};
+    record.iteration = state.iteration;
+    record.seconds = state.seconds;
+    if (!history.empty() && history.back().iteration == state.iteration) record = history.back();
+    return true;
   }
 
   // Collective: the test ratings predicted as cold starts (see RatingsResult).
@@ -267,6 +306,14 @@ class RatingsIteration {
     result.cold_col_tests = counts[2];
     result.unseen_row_tests = counts[3];
     result.unseen_col_tests = counts[4];
+  }
+
+  // Collective: where this rank's ratings start in the rank order of the grid (the residual's grid array).
+  void locate_residuals() {
+    auto entries = static_cast<long long>(data_.train.entries());
+    long long before = 0;
+    NMF_MPI_CHECK(MPI_Exscan(&entries, &before, 1, MPI_LONG_LONG, MPI_SUM, grid_.comm()));
+    residual_first_ = grid_.rank() == 0 ? 0 : static_cast<index_t>(before);
   }
 
   void start_clock() {
@@ -298,6 +345,57 @@ class RatingsIteration {
       bias[t] = updated;
     }
     shift_by(sums.data());
+  }
+
+  static constexpr const char* kMean = "mean";
+
+  // Local: the own rows of the blocks (A's, S's, the biases') into the slice buffers, whose storage stays put
+  // (a LoopState points into it).
+  void pack_slices() {
+    for (index_t r = 0; r < a_own_count_; ++r) {
+      for (index_t q = 0; q < k_; ++q) slices_.a_t(q, r) = a_rowblock_(a_own_begin_ + r, q);
+      row_bias_slice_(0, r) = row_bias_[static_cast<std::size_t>(a_own_begin_ + r)];
+    }
+    for (index_t j = 0; j < s_own_count_; ++j) {
+      for (index_t q = 0; q < k_; ++q) slices_.s(q, j) = s_colblock_(s_own_begin_ + j, q);
+      col_bias_slice_(0, j) = col_bias_[static_cast<std::size_t>(s_own_begin_ + j)];
+    }
+  }
+
+  // Collective: the blocks from the slice buffers: A's row block and its biases gathered over the grid row (whose
+  // ranks hold its slices in order), S's column block and its biases over the grid column.
+  void unpack_slices() {
+    std::vector<index_t> a_counts, s_counts;
+    for (int j = 0; j < grid_.shape().cols; ++j)
+      a_counts.push_back(layout_.a_slices.size(layout_.a_slice_of(grid_.row(), j)));
+    for (int i = 0; i < grid_.shape().rows; ++i)
+      s_counts.push_back(layout_.s_slices.size(layout_.s_slice_of(i, grid_.col())));
+    FactorCollectives gather;
+    DenseMatrix gathered;
+    gather.allgather(grid_.row_comm(), slices_.a_t, a_counts, gathered);  // k x n_I
+    for (index_t i = 0; i < a_rowblock_.rows(); ++i)
+      for (index_t q = 0; q < k_; ++q) a_rowblock_(i, q) = gathered(q, i);
+    gather.allgather(grid_.row_comm(), row_bias_slice_, a_counts, gathered);
+    row_bias_.assign(gathered.data(), gathered.data() + gathered.size());
+    gather.allgather(grid_.col_comm(), slices_.s, s_counts, gathered);  // k x m_J
+    for (index_t j = 0; j < s_colblock_.rows(); ++j)
+      for (index_t q = 0; q < k_; ++q) s_colblock_(j, q) = gathered(q, j);
+    gather.allgather(grid_.col_comm(), col_bias_slice_, s_counts, gathered);
+    col_bias_.assign(gathered.data(), gathered.data() + gathered.size());
+  }
+
+  // Local: r_ij = x_ij - mu - b_i - c_j - a_i . s_j for every training rating (a checkpoint of another grid).
+  void recompute_residuals() {
+    ObservedBlock& train = data_.train;
+    const CompressedMatrix& x = train.csr;
+    for (index_t i = 0; i < x.rows; ++i) {
+      for (index_t p = x.ptr[i]; p < x.ptr[i + 1]; ++p) {
+        const index_t j = x.index[p];
+        double prediction = mu_ + row_bias_[static_cast<std::size_t>(i)] + col_bias_[static_cast<std::size_t>(j)];
+        for (index_t q = 0; q < k_; ++q) prediction += a_rowblock_(i, q) * s_colblock_(j, q);
+        train.residual[static_cast<std::size_t>(p)] = x.values[p] - prediction;
+      }
+    }
   }
 
   detail::ObservedModel model() const {
@@ -339,6 +437,9 @@ class RatingsIteration {
   DenseMatrix a_rowblock_;                       // n_I x k, feature-major, replicated over the grid row
   DenseMatrix s_colblock_;                       // m_J x k, replicated over the grid column
   std::vector<double> row_bias_, col_bias_;      // b and c of the block's rows and columns
+  Factors slices_;                               // this rank's slices of A and S (nmf/factors.hpp)
+  DenseMatrix row_bias_slice_, col_bias_slice_;  // 1 x count: the biases of those rows and columns
+  index_t residual_first_ = 0;                   // this rank's first rating in the grid's rank order
   std::vector<double> row_counts_, col_counts_;  // n_i, m_j (whole rows and columns of X)
   double mu_ = 0;
   double low_ = -std::numeric_limits<double>::infinity(), high_ = std::numeric_limits<double>::infinity();
@@ -355,6 +456,50 @@ std::optional<std::string> first_stop(const StopRules& rules, const IterationRec
 
 }  // namespace
 
+namespace {
+
+// Iteration 0: the initial state evaluated, or with --resume where a checkpoint left off (its history restored);
+// returns the record the loop goes on from.
+IterationRecord begin(RatingsIteration& it, ObservedSolver& solver, IterationEndHook* hook, FactorizationResult& fit,
+                      IterationObserver* observer) {
+  it.start();
+  {
+    ObservedUpdate inputs = it.update_inputs();
+    solver.prepare(inputs);  // its words are not the iterations': the loop resets the counters after begin()
+  }
+  it.locate_residuals();
+  it.start_clock();
+  IterationRecord record;
+  if (hook && it.restore(*hook, record, fit.history)) return record;
+  it.finish_record(record, true);
+  fit.history.push_back(record);
+  if (observer) observer->on_iteration(record);
+  return record;
+}
+
+// Local: the result of a loop that stopped after `record` for `reason`.
+void fill_result(RatingsResult& result, RatingsIteration& it, const IterationRecord& record, const std::string& reason,
+                 double update_seconds) {
+  FactorizationResult& fit = result.fit;
+  fit.factors = it.factors();
+  result.biases = it.biases();
+  fit.iterations = record.iteration;
+  fit.stop_reason = reason;
+  fit.relative_error = record.relative_error;
+  fit.objective = record.objective;
+  fit.seconds = record.seconds;
+  fit.phases.collectives = it.collective_seconds();
+  fit.phases.update = update_seconds - it.collective_seconds();
+  fit.phases.evaluation = it.evaluation_seconds();
+  result.rmse_train = record.rmse_train;
+  result.mae_train = it.mae_train();
+  result.rmse_test = record.rmse_test;
+  result.mae_test = record.mae_test;
+  result.train_ratings = it.train_ratings();
+}
+
+}  // namespace
+
 RatingsResult RatingsFactorization::run(const StopRules& rules, IterationObserver* observer, IterationEndHook* hook) {
   for (const auto& rule : rules)
     NMF_REQUIRE(!rule->needs_projected_gradient(), UsageError,
@@ -363,20 +508,20 @@ RatingsResult RatingsFactorization::run(const StopRules& rules, IterationObserve
   RatingsResult result;
   FactorizationResult& fit = result.fit;
   RatingsIteration it(grid_, layout_, data_, options_, options_.k);
-  it.start();
-  {
-    ObservedUpdate inputs = it.update_inputs();
-    solver_.prepare(inputs);  // its words are not the iterations': reset_counters below
-  }
-  it.start_clock();
-  IterationRecord record;
-  it.finish_record(record, true);
-  fit.history.push_back(record);
-  if (observer) observer->on_iteration(record);
+  IterationRecord record = begin(it, solver_, hook, fit, observer);
   it.reset_counters();
   double update_seconds = 0;
+  const int first_iteration = record.iteration;
 
   std::optional<std::string> stop = first_stop(rules, record);
+  if (stop && first_iteration > 0) {  // a resumed run with nothing left to do: its last iterate evaluated here
+    const bool recorded = record.evaluated;
+    it.finish_record(record, true);  // (again if it was: the training MAE is not in the history)
+    if (recorded)
+      fit.history.back() = record;
+    else
+      fit.history.push_back(record);
+  }
   while (!stop) {
     const int iteration = record.iteration + 1;
     const double t0 = MPI_Wtime();
@@ -384,7 +529,8 @@ RatingsResult RatingsFactorization::run(const StopRules& rules, IterationObserve
     ObservedUpdate inputs = it.update_inputs();
     solver_.update(inputs, iteration);
     update_seconds += MPI_Wtime() - t0;
-    // The end of an iteration, in one place: the clock and the evaluation, the stop rules, the history.
+    // The end of an iteration, in one place: the clock and the evaluation, the stop rules, the history, the
+    // checkpoint.
     const double previous_objective = fit.history.back().objective;
     record = IterationRecord{};
     record.iteration = iteration;
@@ -400,26 +546,14 @@ RatingsResult RatingsFactorization::run(const StopRules& rules, IterationObserve
       fit.history.push_back(record);
       if (observer) observer->on_iteration(record);
     }
+    if (hook) hook->iteration_ended(it.checkpoint_state(record, fit.history), stop.value_or(""));
   }
 
-  fit.factors = it.factors();
-  result.biases = it.biases();
-  fit.iterations = record.iteration;
-  fit.stop_reason = *stop;
-  fit.relative_error = record.relative_error;
-  fit.objective = record.objective;
-  fit.seconds = record.seconds;
-  fit.phases.collectives = it.collective_seconds();
-  fit.phases.update = update_seconds - it.collective_seconds();
-  fit.phases.evaluation = it.evaluation_seconds();
+  fill_result(result, it, record, *stop, update_seconds);
   double bytes = it.bytes_moved();
   NMF_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &bytes, 1, MPI_DOUBLE, MPI_SUM, grid_.comm()));
-  fit.comm_bytes_per_iteration = fit.iterations > 0 ? bytes / fit.iterations : 0.0;
-  result.rmse_train = record.rmse_train;
-  result.mae_train = it.mae_train();
-  result.rmse_test = record.rmse_test;
-  result.mae_test = record.mae_test;
-  result.train_ratings = it.train_ratings();
+  const int done = fit.iterations - first_iteration;  // in this run (a resumed run did the others)
+  fit.comm_bytes_per_iteration = done > 0 ? bytes / done : 0.0;
   it.count_cold_starts(result);
   return result;
 }

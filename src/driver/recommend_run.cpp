@@ -5,8 +5,10 @@
 #include <optional>
 
 #include "job_runner.hpp"
+#include "nmf/driver/checkpoint.hpp"
 #include "nmf/driver/ratings_factorization.hpp"
 #include "nmf/driver/top_n.hpp"
+#include "nmf/io/checkpoint_files.hpp"
 #include "ratings_selection.hpp"
 #include "report.hpp"
 
@@ -28,9 +30,10 @@ void check_recommender_options(const Options& o, const DistMatrix& x) {
         "--l1-A, --l2-A, --l1-S and --l2-S belong to plain NMF; the recommender mode's penalties are --lambda "
         "(weighted L2 on A and S) and --lambda-bias");
   if (o.tol_pg > 0) refuse("--tol-pg is not available in the recommender mode");
-  if (!o.checkpoint_dir.empty() || !o.resume.empty())
+  if ((!o.checkpoint_dir.empty() || !o.resume.empty()) && (o.restarts > 1 || o.k_values.size() > 1 || o.cv_folds > 0))
     refuse(
-        "--checkpoint-dir and --resume are not available in the recommender mode yet (its fits are not checkpointed)");
+        "--checkpoint-dir and --resume checkpoint one fit in the recommender mode: not with --restarts or with "
+        "several -k values (cross-validation)");
   if (x.block.storage != Storage::sparse)
     refuse("the recommender mode keeps the ratings sparse: drop --storage dense (or use --missing zero)");
 }
@@ -57,6 +60,42 @@ std::string bias_piece(MPI_Comm writers, const std::vector<double>& values, inde
 }
 
 namespace {
+
+// Collective: what a checkpoint of this fit must share with the run that resumes it: plain NMF's keys (input,
+// shape, k, algo and its options, seed) and the model's options and the test split (the test file's fingerprint,
+// or the fraction; the seed is there already).
+nlohmann::ordered_json recommender_identity(const Options& o, MPI_Comm comm, const DistMatrix& x) {
+  nlohmann::ordered_json identity = fit_identity(o, comm, x, o.k, o.seed);
+  identity["missing"] = "unobserved";
+  identity["lambda"] = o.lambda;
+  identity["lambda_bias"] = o.lambda_bias;
+  identity["bias"] = o.bias;
+  identity["clip"] = o.clip;
+  identity["test_split"] = o.test_path.empty()
+                               ? nlohmann::ordered_json{{"test_fraction", o.test_fraction}}
+                               : nlohmann::ordered_json{{"test_file", input_fingerprint(comm, o.test_path)}};
+  return identity;
+}
+
+// Collective: the hook of the fit (signals, --time-limit, checkpoints, --resume). Its grid records the blocks
+// too: the residuals it keeps per rank are read back only by a run that cuts the ratings the same way.
+std::unique_ptr<Checkpointer> recommender_hook(const Options& o, const ProcessGrid& grid, const DistMatrix& x,
+                                               bool talk) {
+  const CheckpointSettings settings = checkpoint_settings(o, talk);
+  if (settings.dir.empty() && settings.resume_dir.empty())
+    return std::make_unique<Checkpointer>(grid.comm(), settings, "recommender", nlohmann::ordered_json{},
+                                          nlohmann::ordered_json{});
+  nlohmann::ordered_json grid_json = checkpoint_grid(grid);
+  for (const auto& [name, blocks] :
+       {std::pair{"row_blocks", &x.layout.row_blocks}, {"col_blocks", &x.layout.col_blocks}}) {
+    std::vector<index_t> offsets;
+    for (int part = 0; part <= blocks->parts(); ++part)
+      offsets.push_back(part < blocks->parts() ? blocks->begin(part) : blocks->total());
+    grid_json[name] = offsets;
+  }
+  return std::make_unique<Checkpointer>(grid.comm(), settings, "recommender", recommender_identity(o, grid.comm(), x),
+                                        grid_json);
+}
 
 void print_recommender_result(const Options& o, const RatingsResult& r) {
   const FactorizationResult& fit = r.fit;
@@ -130,9 +169,9 @@ void add_selection_json(nlohmann::ordered_json& extra, OutputSet& outputs, const
   }
 }
 
-// One fit of the loop: the job's k and seed on `data`. Signals and --time-limit stop it as they stop plain NMF's
-// (no checkpoint directory: nothing written).
-RatingsResult fit_ratings(const Options& o, const ProcessGrid& grid, const Layout& layout, const Job& job,
+// One fit of the loop: the job's k and seed on `data`. Signals and --time-limit stop it as they stop plain NMF's;
+// with --checkpoint-dir or --resume (one fit only: check_recommender_options) it writes and resumes checkpoints.
+RatingsResult fit_ratings(const Options& o, const ProcessGrid& grid, const DistMatrix& x, const Job& job,
                           RatingsSplit& data, IterationObserver* logger) {
   const std::unique_ptr<ObservedSolver> solver =
       make_observed_solver(o.algo, SolverParams{job.k, job.seed, o.solver_options});
@@ -144,13 +183,15 @@ RatingsResult fit_ratings(const Options& o, const ProcessGrid& grid, const Layou
   options.clip = o.clip == "auto";
   options.eval_every = o.eval_every;
   options.seed = job.seed;
-  RatingsFactorization factorization(grid, layout, data, *solver, options);
-  CheckpointSettings stop_settings;
-  stop_settings.time_limit = o.time_limit;
-  stop_settings.process_start = o.start_time;
-  stop_settings.talk = logger != nullptr && grid.rank() == 0 && !o.quiet;
-  Checkpointer stop_hook(grid.comm(), stop_settings, "recommender", {}, {});
-  return factorization.run(stop_rules(o), logger, &stop_hook);
+  RatingsFactorization factorization(grid, x.layout, data, *solver, options);
+  const bool talk = logger != nullptr && grid.rank() == 0 && !o.quiet;
+  const std::unique_ptr<Checkpointer> hook = recommender_hook(o, grid, x, talk);
+  RatingsResult result = factorization.run(stop_rules(o), logger, hook.get());
+  result.fit.resumed_from = hook->resumed_from();
+  result.fit.last_checkpoint = hook->last_checkpoint();
+  result.fit.checkpoints_written = hook->checkpoints_written();
+  result.fit.checkpoint_seconds = hook->checkpoint_seconds();
+  return result;
 }
 
 // Collective over `world`: the winning subgroup writes the factors, biases, id maps and the summary, committed
@@ -184,6 +225,7 @@ void write_recommender_outputs(const Options& o, MPI_Comm world, const SubGroups
       extra["mae_test"] = result.mae_test;
       extra["recommender"] = recommender_json(o, result);
       add_selection_json(extra, *outputs, grid, o.output, fit, choice);
+      if (!o.checkpoint_dir.empty() || !o.resume.empty()) extra["checkpoint"] = checkpoint_summary(o, result.fit);
       extra["outputs"] = {{"A", paths.a}, {"S", paths.s}, {"bias_rows", bias_rows_path}, {"bias_cols", bias_cols_path}};
       extra["files"] = nlohmann::ordered_json::parse(outputs->files_json());
       const RunFacts facts{
@@ -221,7 +263,7 @@ void run_recommender(const Options& options, MPI_Comm world, const SubGroups& gr
 
   ConsoleLogger logger(grid.rank() == 0 && !o.quiet, o.log_every);
   const RatingsFit fit = [&](const Job& job, RatingsSplit& fit_data, bool log) {
-    return fit_ratings(o, grid, x.layout, job, fit_data, log ? &logger : nullptr);
+    return fit_ratings(o, grid, x, job, fit_data, log ? &logger : nullptr);
   };
   std::optional<RankChoice> choice;  // README, Recommending: choosing k on the training ratings
   if (cross_validating(o)) {

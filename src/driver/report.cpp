@@ -54,7 +54,7 @@ void print_result(const Options& o, const ProcessGrid& grid, const DistMatrix& x
     std::printf("stopped after %d iterations (%s): relative error %.6g, %.3f s (%.3g s per iteration)\n",
                 result.iterations, result.stop_reason.c_str(), result.relative_error, result.seconds,
                 result.iterations > 0 ? result.seconds / result.iterations : 0.0);
-    if (!result.init.empty() && result.init != "random")
+    if (!result.init.empty() && result.init != "random" && result.resumed_from.empty())  // not made: resumed
       std::printf("initial factors: %s in %.3f s (randomized SVD %.3f s)\n", result.init.c_str(), result.init_seconds,
                   result.svd_seconds);
     if (result.ridges > 0)
@@ -259,6 +259,14 @@ nlohmann::ordered_json build_summary(const RunFacts& facts) {
   summary["outputs"] = {{"A", facts.a_path}, {"S", facts.s_path}};
   for (const auto& [key, value] : facts.extra.items()) summary[key] = value;
   return summary;
+}
+
+nlohmann::ordered_json checkpoint_summary(const Options& o, const FactorizationResult& fit) {
+  return {{"dir", o.checkpoint_dir},
+          {"resumed_from", fit.resumed_from},
+          {"last", fit.last_checkpoint},
+          {"written", fit.checkpoints_written},
+          {"seconds", fit.checkpoint_seconds}};
 }
 
 }  // namespace nmf::detail

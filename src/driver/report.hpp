@@ -50,6 +50,10 @@ struct RunFacts {
   nlohmann::ordered_json extra = {};  // restarts, best_restart, rank_selection: appended as they are
 };
 
+// The summary's "checkpoint" object of a fit (with --checkpoint-dir or --resume): directory, where it resumed
+// from, the last checkpoint, how many were written and their seconds.
+nlohmann::ordered_json checkpoint_summary(const Options& options, const FactorizationResult& fit);
+
 // Collective (the per-rank spreads): the summary written to PREFIX_summary.json.
 nlohmann::ordered_json build_summary(const RunFacts& facts);
 

@@ -105,12 +105,7 @@ void write_outputs(const Options& o, MPI_Comm world, OutputSet& outputs, const P
         extra["restarts"] = detail::restart_table(fit);
         extra["best_restart"] = fit.best_index;
       }
-      if (!o.checkpoint_dir.empty() || !o.resume.empty())
-        extra["checkpoint"] = {{"dir", o.checkpoint_dir},
-                               {"resumed_from", fit.best.resumed_from},
-                               {"last", fit.best.last_checkpoint},
-                               {"written", fit.best.checkpoints_written},
-                               {"seconds", fit.best.checkpoint_seconds}};
+      if (!o.checkpoint_dir.empty() || !o.resume.empty()) extra["checkpoint"] = detail::checkpoint_summary(o, fit.best);
       extra["files"] = nlohmann::ordered_json::parse(outputs.files_json());
       const detail::RunFacts facts{o,
                                    p.source->description(),

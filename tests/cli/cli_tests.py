@@ -2620,17 +2620,18 @@ CHECKPOINT_ALGOS = ("hals", "bpp", "mu", "kaczmarz")
 WAIT_SECONDS = 60  # for a checkpoint to appear; past it the case fails
 
 
-def checkpoints_of(directory, restart=0):
-    """The complete checkpoints of `restart` in `directory` (a manifest inside), as {iteration: path}."""
+def checkpoints_of(directory, restart=0, family=None):
+    """The complete checkpoints of `restart` (or of `family`: "recommender") in `directory` (a manifest inside), as
+    {iteration: path}."""
     found = {}
-    for path in Path(directory).glob(f"restart{restart}-it*"):
+    for path in Path(directory).glob(f"{family or f'restart{restart}'}-it*"):
         if ".tmp-" not in path.name and (path / "manifest.json").is_file():
             found[int(path.name.rsplit("-it", 1)[1])] = path
     return found
 
 
-def checkpoint_iterations(directory, restart=0):
-    return sorted(checkpoints_of(directory, restart))
+def checkpoint_iterations(directory, restart=0, family=None):
+    return sorted(checkpoints_of(directory, restart, family))
 
 
 def checkpoint_factor(path, name, rows, k):
@@ -2963,6 +2964,176 @@ def case_e2e_recommender_signal(ctx):
         check(Path(f"{prefix}_{part}").is_file(), f"the interrupted run did not write {prefix}_{part}", run)
     a, s_factor = load_factors(prefix)
     check(np.all(a >= 0) and np.all(s_factor >= 0), "negative factors after the interrupted run", run)
+
+
+RECOMMENDER = "recommender"  # the checkpoints' family in the recommender mode
+
+
+def recommender_fit(prefix):
+    """(A, S, row biases, column biases, summary) of a recommender run with --output-format npy."""
+    import scipy.io
+    a, s_factor = load_factors(prefix, "npy")
+    b = np.asarray(scipy.io.mmread(f"{prefix}_bias_rows.mtx")).ravel()
+    c = np.asarray(scipy.io.mmread(f"{prefix}_bias_cols.mtx")).ravel()
+    return a, s_factor, b, c, load_summary(prefix)
+
+
+def check_same_recommender(prefix, reference, what, run=None, rtol=0.0):
+    """The factors, biases and errors of two recommender runs: the same bits (rtol 0) or within rtol."""
+    ours, ref = recommender_fit(prefix), recommender_fit(reference)
+    for name, x, y in zip(("A", "S", "row biases", "column biases"), ours[:4], ref[:4]):
+        if rtol == 0:
+            check(x.shape == y.shape and np.array_equal(x, y),
+                  f"{what}: {name} differ from the uninterrupted run's (max {np.max(np.abs(x - y)):.3g})", run)
+        else:
+            check_same_matrix(x, y, rtol, f"{what}: {name}")
+    for key in ("rmse_train", "rmse_test", "mae_test"):
+        if rtol == 0:
+            check(ours[4][key] == ref[4][key], f"{what}: {key} {ours[4][key]!r}, uninterrupted {ref[4][key]!r}", run)
+        else:
+            check_close(ours[4][key], ref[4][key], rtol, f"{what}: {key}", run)
+    return ours, ref
+
+
+@case(ranks=4)
+def case_e2e_recommender_checkpoint_resume(ctx):
+    """The recommender mode at 1, 2 and 4 ranks: a run stopped at iteration 12 (checkpoints every 5, 2 kept) and
+    resumed to 20 ends with the same bits (A, S, biases, RMSE, history) as a run of 20; the checkpoint holds A, S and
+    the biases in global order as written, with CRC-32s. A checkpoint of 2 ranks resumed on 1 and on 4 (2x2)
+    is redistributed and ends within 1e-12 of the uninterrupted run on those ranks."""
+    path = ctx.indir / "all.txt"
+    write_ratings(path, planted_ratings(11))
+    k = 3
+    common = ["-i", path, "-k", k, "--tol", 0, "--test-fraction", 0.25, "--seed", 5, "--output-format", "npy"]
+    for ranks, grid in ((1, "1x1"), (2, "2x1"), (4, "2x2")):
+        common_here = common + ["--grid", grid]
+        full = out_prefix(ctx, f"full{ranks}")
+        ctx.run_ok(ranks, common_here + ["--iters", 20, "-o", full])
+        checkpoints = ctx.workdir / f"checkpoints{ranks}"
+        part = out_prefix(ctx, f"part{ranks}")
+        run = ctx.run_ok(ranks, common_here + ["--iters", 12, "-o", part, "--checkpoint-dir", checkpoints,
+                                               "--checkpoint-every", 5, "--checkpoint-keep", 2])
+        found = checkpoint_iterations(checkpoints, family=RECOMMENDER)
+        check(found == [10, 12], f"{ranks} ranks: checkpoints {found}, expected [10, 12]", run)
+        newest = checkpoints_of(checkpoints, family=RECOMMENDER)[12]
+        manifest = json.loads((newest / "manifest.json").read_text())
+        a, s_factor, b, c, _ = recommender_fit(part)
+        for name, expected in (("A", a), ("S", s_factor.T), ("bias_rows", b), ("bias_cols", c)):
+            data = (newest / f"{name}.bin").read_bytes()
+            entry = manifest["files"][name]
+            check(entry["checksum"] == f"{zlib.crc32(data):08x}" and entry["bytes"] == len(data),
+                  f"{ranks} ranks: {name}.bin: manifest {entry}, CRC {zlib.crc32(data):08x}", run)
+            stored = np.frombuffer(data, dtype="<f8").reshape(expected.shape)
+            check(np.array_equal(stored, expected), f"{ranks} ranks: the checkpoint's {name} is not the output's", run)
+        resumed = out_prefix(ctx, f"resumed{ranks}")
+        run = ctx.run_ok(ranks, common_here + ["--iters", 20, "-o", resumed, "--resume", checkpoints,
+                                               "--checkpoint-keep", 3])  # 12 stays for the redistribution below
+        check("--resume: iteration 12 from" in run.stdout, f"{ranks} ranks: the run did not say where it resumed", run)
+        ours, ref = check_same_recommender(resumed, full, f"{ranks} ranks, resumed at 12", run)
+        check([h["rmse_test"] for h in ours[4]["history"]] == [h["rmse_test"] for h in ref[4]["history"]],
+              f"{ranks} ranks: the resumed history differs from the uninterrupted one", run)
+        check(ours[4]["checkpoint"]["resumed_from"].endswith("recommender-it000000012"),
+              f"{ranks} ranks: summary checkpoint {ours[4]['checkpoint']}", run)
+    for ranks, grid in ((1, "1x1"), (4, "2x2")):
+        moved = ctx.workdir / f"moved{ranks}"
+        shutil.copytree(ctx.workdir / "checkpoints2", moved)
+        shutil.rmtree(moved / "recommender-it000000020")  # written by the resumed run: start from 12
+        prefix = out_prefix(ctx, f"moved{ranks}")
+        run = ctx.run_ok(ranks, common + ["--grid", grid, "--iters", 20, "-o", prefix, "--resume", moved])
+        check("--resume: iteration 12" in run.stdout and "redistributed" in run.stdout,
+              f"{ranks} ranks: the run did not say it redistributed the checkpoint of 2 ranks", run)
+        check_same_recommender(prefix, out_prefix(ctx, f"full{ranks}"), f"2 ranks resumed on {ranks}", run, 1e-12)
+
+
+@case
+def case_recommender_checkpoint_refused(ctx):
+    """A recommender checkpoint resumed with another lambda, lambda-bias, bias, clip, test split, k or algo is
+    refused (exit 2) with a message naming the difference; the same options resume."""
+    path = ctx.indir / "all.txt"
+    write_ratings(path, planted_ratings(12))
+    test = ctx.indir / "test.txt"
+    write_ratings(test, planted_ratings(13)[:30])
+    common = ["-i", path, "-k", 3, "--tol", 0, "--test-fraction", 0.2, "--seed", 2]
+    checkpoints = ctx.workdir / "checkpoints"
+    ctx.run_ok(2, common + ["--iters", 6, "--checkpoint-dir", checkpoints])
+    check(checkpoint_iterations(checkpoints, family=RECOMMENDER) == [6],
+          f"checkpoints {checkpoint_iterations(checkpoints, family=RECOMMENDER)}, expected [6]")
+    other_split = ["-i", path, "-k", 3, "--tol", 0, "--seed", 2]
+    for args, key in ((common + ["--lambda", 0.1], "lambda"), (common + ["--lambda-bias", 1], "lambda_bias"),
+                      (common + ["--bias", "off"], "bias"), (common + ["--clip", "none"], "clip"),
+                      (other_split + ["--test-fraction", 0.3], "test_split"),
+                      (other_split + ["--test", test], "test_split"), (common[:2] + ["-k", 4] + common[4:], "k"),
+                      (common + ["--algo", "hals", "--inner", 2], "solver_options")):
+        copy = ctx.workdir / f"copy_{len(list(ctx.workdir.iterdir()))}"
+        shutil.copytree(checkpoints, copy)
+        expect_error(ctx, args + ["--iters", 10, "--resume", copy, "-o", out_prefix(ctx)], EXIT_USAGE,
+                     ["belongs to another run", f"its {key} is"])
+    run = ctx.run_ok(2, common + ["--iters", 10, "--resume", checkpoints])
+    check("--resume: iteration 6 from" in run.stdout, "the same options did not resume", run)
+
+
+@case
+def case_e2e_recommender_checkpoint_signal(ctx):
+    """SIGUSR1 to mpirun in the recommender mode: the ranks stop after the iteration, write a checkpoint and the
+    outputs, exit 8; the checkpoint holds what the outputs hold, and resuming it ends with the same bits as an
+    uninterrupted run. --time-limit stops it before the limit with its last iteration checkpointed."""
+    path = ctx.indir / "all.txt"
+    write_ratings(path, planted_ratings(14))
+    common = ["-i", path, "-k", 3, "--tol", 0, "--test-fraction", 0.2, "--seed", 8, "--output-format", "npy",
+              "--log-every", 10 ** 6]
+    checkpoints = ctx.workdir / "checkpoints"
+    prefix = out_prefix(ctx, "stopped")
+    proc = start_nmf(ctx, 2, common + ["--iters", 10 ** 7, "--checkpoint-dir", checkpoints, "--checkpoint-every", 20,
+                                       "-o", prefix])
+    wait_for(lambda: checkpoint_iterations(checkpoints, family=RECOMMENDER), "first checkpoint", proc)
+    proc.send_signal(signal.SIGUSR1)
+    run = finish_nmf(proc)
+    check(run.returncode == EXIT_INTERRUPTED and "nmf_mpi: stopped:" in run.stderr and "--resume" in run.stderr,
+          f"exit {run.returncode}, expected {EXIT_INTERRUPTED} with 'nmf_mpi: stopped:' and '--resume'", run)
+    a, s_factor, b, c, summary = recommender_fit(prefix)
+    iterations = summary["iterations"]
+    check(summary["stop_reason"] == "interrupted", f"stop_reason {summary['stop_reason']!r}", run)
+    check(checkpoint_iterations(checkpoints, family=RECOMMENDER) == [iterations],
+          f"checkpoints {checkpoint_iterations(checkpoints, family=RECOMMENDER)}, expected [{iterations}]", run)
+    newest = checkpoints_of(checkpoints, family=RECOMMENDER)[iterations]
+    check(np.array_equal(checkpoint_factor(newest, "A", *a.shape), a) and
+          np.array_equal(np.fromfile(newest / "bias_rows.bin", dtype="<f8"), b) and
+          np.array_equal(np.fromfile(newest / "bias_cols.bin", dtype="<f8"), c),
+          "the checkpoint and the outputs differ", run)
+    full = out_prefix(ctx, "full")
+    ctx.run_ok(2, common + ["--iters", iterations + 7, "-o", full])
+    resumed = out_prefix(ctx, "resumed")
+    run = ctx.run_ok(2, common + ["--iters", iterations + 7, "-o", resumed, "--resume", checkpoints])
+    check_same_recommender(resumed, full, "resumed after SIGUSR1", run)
+
+    limit, timed = 4.0, ctx.workdir / "time_checkpoints"
+    prefix = out_prefix(ctx, "time")
+    run = ctx.run_ok(2, common + ["--iters", 10 ** 7, "--time-limit", limit, "--checkpoint-dir", timed, "-o", prefix])
+    summary = load_summary(prefix)
+    check(summary["stop_reason"] == "time_limit", f"--time-limit {limit}: stop_reason {summary['stop_reason']!r}", run)
+    check_ends_before_the_limit(summary, limit, run)
+    check(checkpoint_iterations(timed, family=RECOMMENDER) == [summary["iterations"]],
+          f"--time-limit: checkpoints {checkpoint_iterations(timed, family=RECOMMENDER)}, expected the last", run)
+
+
+@case
+def case_e2e_checkpoint_resume_skips_init(ctx):
+    """Plain NMF with --init nndsvd: a resumed run takes its factors from the checkpoint without computing the
+    initial ones (no randomized SVD: init method 'resumed from a checkpoint', 0 SVD seconds) and ends with the
+    same bits as an uninterrupted run."""
+    x, f = ranks_matrix(ctx)
+    common = ["-i", f, "-k", 4, "--init", "nndsvd", "--tol", 0, "--output-format", "npy"]
+    full = out_prefix(ctx, "full")
+    ctx.run_ok(2, common + ["--iters", 15, "-o", full])
+    check(load_summary(full)["init"]["method"] == "nndsvd", f"test premise: init {load_summary(full)['init']}")
+    checkpoints = ctx.workdir / "checkpoints"
+    ctx.run_ok(2, common + ["--iters", 8, "--checkpoint-dir", checkpoints])
+    resumed = out_prefix(ctx, "resumed")
+    run = ctx.run_ok(2, common + ["--iters", 15, "-o", resumed, "--resume", checkpoints])
+    init = load_summary(resumed)["init"]
+    check(init["method"] == "resumed from a checkpoint" and init["svd_seconds"] == 0,
+          f"the resumed run initialized its factors: {init}", run)
+    check_same_bits(resumed, full, "resumed without initialization", run)
 
 
 def main():

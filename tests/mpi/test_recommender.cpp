@@ -10,6 +10,7 @@
 #include <random>
 #include <set>
 
+#include "nmf/driver/checkpoint.hpp"
 #include "nmf/driver/ratings_factorization.hpp"
 #include "nmf/io/input.hpp"
 #include "nmf/kernels/random.hpp"
@@ -204,7 +205,8 @@ struct FitSettings {
   int iterations = kIterations;
   SolverOptionValues solver_options;
   double lambda = kLambda, lambda_bias = kLambdaBias;
-  double held_out = 0;  // > 0: split_ratings(x, grid, held_out, 3) instead of dir's test.csv
+  double held_out = 0;               // > 0: split_ratings(x, grid, held_out, 3) instead of dir's test.csv
+  IterationEndHook* hook = nullptr;  // signals, checkpoints, --resume
 };
 
 Fit fit_ratings(const SharedTempDir& dir, const std::string& algo, GridShape shape, const FitSettings& settings = {}) {
@@ -228,11 +230,36 @@ Fit fit_ratings(const SharedTempDir& dir, const std::string& algo, GridShape sha
   ro.seed = 5;
   StopRules rules;
   rules.push_back(std::make_unique<MaxIterations>(settings.iterations));
-  fit.result = RatingsFactorization(grid, x.layout, data, *solver, ro).run(rules, nullptr);
+  fit.result = RatingsFactorization(grid, x.layout, data, *solver, ro).run(rules, nullptr, settings.hook);
   gather_factors(grid, x.layout, fit.result.fit.factors, fit.a, fit.s);
   fit.b = gather_slices(grid.comm(), fit.result.biases.rows);
   fit.c = gather_slices(grid.s_order_comm(), fit.result.biases.cols);
   return fit;
+}
+
+// A hals fit gathered on every rank: A, S, the biases, the errors (for the checkpoint tests).
+struct Fitted {
+  DenseMatrix a, s;
+  std::vector<double> b, c;
+  double mu = 0, rmse_train = 0, rmse_test = 0;
+  int iterations = 0;
+};
+
+Fitted fit_with_hook(const SharedTempDir& dir, GridShape shape, int iterations, IterationEndHook* hook) {
+  FitSettings settings;
+  settings.iterations = iterations;
+  settings.hook = hook;
+  Fit fit = fit_ratings(dir, "hals", shape, settings);
+  Fitted f;
+  f.a = std::move(fit.a);
+  f.s = std::move(fit.s);
+  f.b = std::move(fit.b);
+  f.c = std::move(fit.c);
+  f.mu = fit.result.biases.mean;
+  f.rmse_train = fit.result.rmse_train;
+  f.rmse_test = fit.result.rmse_test;
+  f.iterations = fit.result.fit.iterations;
+  return f;
 }
 
 TEST(RecommenderCcd, DistributedEqualsSerialOnEveryGrid) {
@@ -353,6 +380,66 @@ TEST(RecommenderKaczmarz, ReproducibleAndLearns) {
     // --kaczmarz-steps is honoured: 7 steps per half instead of a sweep give another fit.
     const Fit other = fit_ratings(dir, "kaczmarz", shape, FitSettings{20, {{"kaczmarz-steps", "7"}}});
     EXPECT_NE(other.result.rmse_train, first.result.rmse_train);
+  }
+}
+
+// --- checkpoints and resume ---------------------------------------------------------------------------------------
+
+// The checkpointer of these tests: checkpoints in `dir` (none if empty), resume from `resume` (none if empty).
+Checkpointer test_checkpointer(GridShape shape, const std::string& dir, const std::string& resume) {
+  CheckpointSettings settings;
+  settings.dir = dir;
+  settings.resume_dir = resume;
+  settings.keep = 5;
+  return Checkpointer(MPI_COMM_WORLD, settings, "recommender", {{"test", "recommender"}},
+                      {{"P", world_size()}, {"grid", shape.str()}});
+}
+
+void expect_same_fit(const Fitted& x, const Fitted& y, double rtol) {
+  const auto expect_close = [rtol](const double* u, const double* v, std::size_t count, const char* what) {
+    for (std::size_t t = 0; t < count; ++t) {
+      if (rtol == 0)
+        EXPECT_EQ(u[t], v[t]) << what << " " << t;
+      else
+        EXPECT_NEAR(u[t], v[t], rtol * std::max(1.0, std::abs(v[t]))) << what << " " << t;
+    }
+  };
+  ASSERT_EQ(x.a.size(), y.a.size());
+  ASSERT_EQ(x.s.size(), y.s.size());
+  ASSERT_EQ(x.b.size(), y.b.size());
+  ASSERT_EQ(x.c.size(), y.c.size());
+  expect_close(x.a.data(), y.a.data(), x.a.size(), "A");
+  expect_close(x.s.data(), y.s.data(), x.s.size(), "S");
+  expect_close(x.b.data(), y.b.data(), x.b.size(), "b");
+  expect_close(x.c.data(), y.c.data(), x.c.size(), "c");
+  expect_close(&x.mu, &y.mu, 1, "mu");
+  expect_close(&x.rmse_train, &y.rmse_train, 1, "train RMSE");
+  expect_close(&x.rmse_test, &y.rmse_test, 1, "test RMSE");
+  EXPECT_EQ(x.iterations, y.iterations);
+}
+
+// Stopped after 3 iterations with a checkpoint and resumed to kIterations: the same bits as kIterations in one go on
+// the grid that wrote it (the residuals come back with the factors and biases); on every other grid of the job's
+// ranks the checkpoint is redistributed (the residuals recomputed) and the fit agrees to round-off.
+TEST(RecommenderCheckpoint, ResumesWithTheSameBitsOnItsGridAndRedistributedOnOthers) {
+  SharedTempDir dir;
+  write_text(dir.file("train.csv"), as_text(training_lines()));
+  write_text(dir.file("test.csv"), as_text(test_lines()));
+  const std::vector<GridShape> shapes = all_grid_shapes(world_size());
+  const GridShape writer = shapes.front();
+  {
+    Checkpointer hook = test_checkpointer(writer, dir.file("ck"), "");
+    EXPECT_EQ(fit_with_hook(dir, writer, 3, &hook).iterations, 3);
+    EXPECT_EQ(hook.checkpoints_written(), 1);
+  }
+  for (const GridShape shape : shapes) {
+    SCOPED_TRACE("resumed on grid " + shape.str() + ", written on " + writer.str());
+    Checkpointer none = test_checkpointer(shape, "", "");
+    const Fitted uninterrupted = fit_with_hook(dir, shape, kIterations, &none);
+    Checkpointer resume = test_checkpointer(shape, "", dir.file("ck"));
+    const Fitted resumed = fit_with_hook(dir, shape, kIterations, &resume);
+    EXPECT_NE(resume.resumed_from().find("recommender-it000000003"), std::string::npos);
+    expect_same_fit(resumed, uninterrupted, shape.str() == writer.str() ? 0.0 : 1e-12);
   }
 }
 

@@ -11,8 +11,9 @@ Then preemption, for both launchers: a job that checkpoints every 5 iterations g
 --batch` (the batch shell is the launcher itself, exec'd, as `#SBATCH --signal=B:USR1@120` reaches it) once a
 checkpoint exists; it must end with exit code 8 (interrupted), its checkpoint and its outputs written. The same
 script resubmitted under the same job name resumes from the checkpoint (the script's default) and must end with
-exactly the factors of an uninterrupted run (mpirun outside Slurm, same ranks). Jobs are cancelled and the daemons
-stopped whatever happens.
+exactly the factors of an uninterrupted run (mpirun outside Slurm, same ranks). The srun flow runs once more on a
+rating file (the recommender mode: its checkpoints carry the biases and residuals too), whose biases must also be
+the uninterrupted run's. Jobs are cancelled and the daemons stopped whatever happens.
 
 Exit codes: 0 pass, 1 fail, 77 skipped (Slurm cannot run here: not root, Slurm or munge missing, or the daemons
 would not start -- set NMF_SLURM_REQUIRED=1 to make that last case a failure).
@@ -84,26 +85,40 @@ def submit(scripts, work, env, name, config, launcher, binary, more=()):
     return out.stdout.strip().split(";")[0]
 
 
-def checkpoint_iterations(directory):
+def checkpoint_iterations(directory, family="restart0"):
     found = []
-    for path in Path(directory).glob("restart0-it*"):
+    for path in Path(directory).glob(f"{family}-it*"):
         if ".tmp-" not in path.name and (path / "manifest.json").is_file():
             found.append(int(path.name.rsplit("-it", 1)[1]))
     return sorted(found)
 
 
-def preemption(launcher, scripts, work, env, binary, X, deadline):
-    """The preemption flow (module docstring) for one launcher; returns the problems found."""
-    name = f"nmf_preempt_{launcher}"
+def write_ratings(path):
+    """A user item rating file (120 users, 90 items, about 40% rated, ratings 1..5 in halves), seeded."""
+    rng = np.random.default_rng(4)
+    scores = rng.random((120, 3)) @ rng.random((3, 90))
+    lines = [f"u{u} i{i} {np.clip(np.round(2 * (1 + 1.5 * scores[u, i])) / 2, 1, 5):g}\n"
+             for u in range(120) for i in range(90) if rng.random() < 0.4]
+    path.write_text("".join(lines))
+
+
+def preemption(launcher, scripts, work, env, binary, X, deadline, ratings=False):
+    """The preemption flow (module docstring) for one launcher, on X or (`ratings`) on a rating file in the
+    recommender mode; returns the problems found."""
+    name = f"nmf_preempt_{launcher}" + ("_ratings" if ratings else "")
+    family = "recommender" if ratings else "restart0"
     checkpoints = work / f"checkpoints-{name}"  # the script's default: named after the job
     config = work / f"{name}.cfg"
-    config.write_text(f"input = {work / 'X.npy'}\nrank = 4\nalgo = hals\ntol = 0\nseed = 5\noutput-format = npy\n"
+    if ratings:
+        write_ratings(work / "ratings.txt")
+    source = f"input = {work / 'ratings.txt'}\ntest-fraction = 0.2\n" if ratings else f"input = {work / 'X.npy'}\n"
+    config.write_text(f"{source}rank = 4\nalgo = hals\ntol = 0\nseed = 5\noutput-format = npy\n"
                       f"checkpoint-every = 5\nlog-every = 1000000\n")
     problems = []
     first = submit(scripts, work, env, name, config, launcher, binary, ["--iters", "10000000", "-o", str(work / name)])
     print(f"{launcher}: preemption job {first} submitted")
     limit = time.monotonic() + deadline
-    while not checkpoint_iterations(checkpoints):  # event: the first checkpoint is complete
+    while not checkpoint_iterations(checkpoints, family):  # event: the first checkpoint is complete
         if job_fields(first, env).get("JobState") in TERMINAL_STATES or time.monotonic() > limit:
             return [f"job {first} wrote no checkpoint (state {job_fields(first, env).get('JobState')})"]
         time.sleep(0.1)
@@ -121,9 +136,9 @@ def preemption(launcher, scripts, work, env, binary, X, deadline):
         return problems + [f"job {first}: no summary after SIGUSR1"]
     summary = json.loads(summary_path.read_text())
     stopped_at = summary["iterations"]
-    if summary["stop_reason"] != "interrupted" or checkpoint_iterations(checkpoints)[-1:] != [stopped_at]:
+    if summary["stop_reason"] != "interrupted" or checkpoint_iterations(checkpoints, family)[-1:] != [stopped_at]:
         problems.append(f"job {first}: stop_reason {summary['stop_reason']}, checkpoints "
-                        f"{checkpoint_iterations(checkpoints)}, iterations {stopped_at}")
+                        f"{checkpoint_iterations(checkpoints, family)}, iterations {stopped_at}")
     total = stopped_at + 20
     second = submit(scripts, work, env, name, config, launcher, binary, ["--iters", str(total), "-o", str(work / name)])
     f = wait_for_jobs([second], env, deadline)[second]
@@ -145,8 +160,12 @@ def preemption(launcher, scripts, work, env, binary, X, deadline):
         if not np.array_equal(resumed, expected):
             problems.append(f"{factor} after preemption and resume differs from the uninterrupted run's by up to "
                             f"{np.max(np.abs(resumed - expected)):.3g}")
+    for biases in ("bias_rows.mtx", "bias_cols.mtx") if ratings else ():  # %.17g text: equal bytes, equal values
+        if (work / f"{name}_{biases}").read_bytes() != Path(f"{reference}_{biases}").read_bytes():
+            problems.append(f"{biases} after preemption and resume differs from the uninterrupted run's")
     if not problems:
-        print(f"{launcher}: stopped at iteration {stopped_at} by SIGUSR1, resumed to {total}: same factors")
+        print(f"{launcher}{' (ratings)' if ratings else ''}: stopped at iteration {stopped_at} by SIGUSR1, "
+              f"resumed to {total}: same factors")
     return problems
 
 
@@ -244,12 +263,13 @@ def main():
                 if not expected < 0.05:
                     problems.append(f"relative error {expected} too large for a rank-4 matrix")
             failures += [f"{launcher} job {job_id}: {p}" for p in problems]
-        for launcher in ("srun", "mpirun"):
+        for launcher, ratings in (("srun", False), ("mpirun", False), ("srun", True)):
+            what = f"{launcher} preemption{' (ratings)' if ratings else ''}"
             try:
-                failures += [f"{launcher} preemption: {p}"
-                             for p in preemption(launcher, scripts, work, env, binary, X, args.deadline)]
+                failures += [f"{what}: {p}"
+                             for p in preemption(launcher, scripts, work, env, binary, X, args.deadline, ratings)]
             except RuntimeError as e:
-                failures.append(f"{launcher} preemption: {e}")
+                failures.append(f"{what}: {e}")
     finally:
         stopped = subprocess.run(local + ["stop", str(state)], env=env, capture_output=True, text=True)
         print(stopped.stdout + stopped.stderr, end="")
@@ -260,7 +280,8 @@ def main():
         print(f"(Slurm state kept in {state})")
         return 1
     shutil.rmtree(state, ignore_errors=True)
-    print("PASS: both jobs COMPLETED; summaries and factors agree with numpy; preempted jobs resumed exactly")
+    print("PASS: both jobs COMPLETED; summaries and factors agree with numpy; preempted jobs (X and ratings) resumed "
+          "exactly")
     return 0
 
 

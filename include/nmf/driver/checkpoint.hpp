@@ -18,6 +18,7 @@
 
 #include <mpi.h>
 
+#include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -49,6 +50,14 @@ struct LoopState {
   std::vector<CheckpointArray> arrays;
   std::map<std::string, std::vector<double>> replicated;  // the same on every rank
   std::vector<IterationRecord>* history = nullptr;        // the evaluated iterations so far
+  // Arrays laid out by this grid's ranks rather than by global index (the recommender's residual per rating,
+  // in rank order): written with the others, read back only by a run on the same grid (the checkpoint's "grid"
+  // equal to the hook's), which then sets `grid_arrays_restored`; a run on another grid rebuilds them.
+  std::vector<CheckpointArray> grid_arrays;
+  bool grid_arrays_restored = false;
+  // Called (if set) just before the arrays are written, so that a loop whose own storage is not in the arrays'
+  // layout copies into them only when a checkpoint is due, not at every iteration.
+  std::function<void()> prepare;
 };
 
 class IterationEndHook {
@@ -91,6 +100,9 @@ class Checkpointer final : public IterationEndHook {
   std::optional<std::string> stop_requested(int iteration) override;
   void iteration_ended(const LoopState& state, const std::string& stop_reason) override;
   bool restore(LoopState& state) override;
+  // Collective: whether restore() will resume from a checkpoint (--resume and one exists: it is restored, or the
+  // run is refused), so a loop need not make initial factors it would throw away.
+  bool will_resume() const;
 
   // The checkpoint last written or restored ("" if none), for the summary and the log.
   const std::string& last_checkpoint() const { return last_path_; }

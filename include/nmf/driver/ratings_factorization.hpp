@@ -86,8 +86,11 @@ class RatingsFactorization {
 
   // Collective over grid.comm(): iterates from the initial factors (A random from the seed, keyed by global
   // row, S = 0, biases 0) until a stop rule fires; the observer sees every evaluated iteration.
-  // `hook` (may be null) is asked at the end of every iteration whether a signal or the time limit stops the run
-  // (IterationEndHook::stop_requested). Checkpoints of this mode are not written yet.
+  // `hook` (may be null): with --resume it restores the state of a checkpoint before the first iteration, and at
+  // the end of every iteration it says whether a signal or the time limit stops the run and writes a checkpoint
+  // when one is due (nmf/driver/checkpoint.hpp). A checkpoint holds A and S (as plain NMF's), the row and column
+  // biases, the global mean, the residual per rating (read back on the same grid only, recomputed on another),
+  // the iteration and the history.
   RatingsResult run(const StopRules& rules, IterationObserver* observer, IterationEndHook* hook = nullptr);
 
  private:
