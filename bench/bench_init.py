@@ -214,7 +214,8 @@ def sparse(binary, workdir, args):
         print(f"{'start':9} " + " ".join(f"{n:>8}" for n in checkpoints) + f"  {'svd s':>7} {'s/iter':>7}")
         for start in STARTS:
             seeds = range(1, args.seeds + 1) if start == "random" else [1]
-            summaries = [run(binary, 2, ["-i", path, "--format", "ratings", "-k", k, "--algo", "hals", "--tol", 0,
+            summaries = [run(binary, 2, ["-i", path, "--format", "ratings", "--missing", "zero", "-k", k, "--algo",
+                                         "hals", "--tol", 0,
                                          "--iters", max(checkpoints), "--init", start, "--seed", seed],
                              workdir / f"{name}_{start}_s{seed}") for seed in seeds]
             cells = [statistics.median(error_at(s, n) for s in summaries) for n in checkpoints]

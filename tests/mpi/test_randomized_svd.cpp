@@ -163,20 +163,17 @@ TEST(RandomizedSvd, WithFullOversamplingMatchesLapacksSvdOnEveryGrid) {
   }
 }
 
-// The QR of the final sketch with ScaLAPACK's pdgeqrf + pdorgqr instead of CholeskyQR2: the same triplets.
+// The QR of the final sketch with ScaLAPACK's pdgeqrf + pdorgqr instead of CholeskyQR2: the same triplets, here
+// for a wide X (the QR of B^T is the taller one).
 TEST(RandomizedSvd, TheScalapackRangeQrGivesTheSameTriplets) {
-  const index_t n = 37, m = 23;
-  const int k = 6;
-  const DenseMatrix full = separated_matrix(n, m);
-  const FullSvd ref = lapack_svd(full);
-  auto source = dense_in_memory(full, "test", false);
+  const DenseMatrix wide = separated_matrix(23, 37);
+  auto source = dense_in_memory(wide, "wide", false);
+  RandomizedSvdOptions options{23, 1, 3};  // l = min(n, m): exact
+  options.scalapack_range_qr = true;
   for (const GridShape shape : all_grid_shapes(world_size())) {
     SCOPED_TRACE("grid " + shape.str());
     const ProcessGrid grid(MPI_COMM_WORLD, shape);
-    const DistMatrix x = source->distribute(grid);
-    RandomizedSvdOptions options{static_cast<int>(m), 1, 3};
-    options.scalapack_range_qr = true;
-    expect_matches(gathered_svd(grid, x, k, options), ref, k);
+    expect_matches(gathered_svd(grid, source->distribute(grid), 6, options), lapack_svd(wide), 6);
   }
 }
 
