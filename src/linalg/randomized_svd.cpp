@@ -115,7 +115,6 @@ TruncatedSvd randomized_svd(const ProcessGrid& grid, const DistMatrix& x, int k,
   const Layout& layout = x.layout;
   NMF_REQUIRE(k >= 1 && k <= std::min(layout.n, layout.m), UsageError, "the SVD needs 1 <= k <= min(n, m)");
   const index_t l = std::min<index_t>({static_cast<index_t>(k) + options.oversample, layout.n, layout.m});
-  const RowSlices a_rows = a_row_slices(layout), s_rows = s_row_slices(layout);
   const int s_slice = layout.s_slice_of(grid.row(), grid.col());
   SliceProducts products(grid, x, l);
 
@@ -128,14 +127,19 @@ TruncatedSvd randomized_svd(const ProcessGrid& grid, const DistMatrix& x, int k,
                                       column * static_cast<std::uint64_t>(l) + static_cast<std::uint64_t>(c));
   }
   DenseMatrix y_t = products.x_times(omega_t);  // (X Omega)^T, A layout
+  // Between the products only the ranges matter: one CholeskyQR pass keeps them from collapsing onto the
+  // leading singular vectors in floating point (Halko et al., Algorithm 4.4).
   for (int q = 0; q < options.power_iterations; ++q) {
-    const ThinQr range = tall_skinny_qr(grid, a_rows, y_t);
-    const ThinQr corange = tall_skinny_qr(grid, s_rows, products.transposed_times_x(range.q_t_local));
+    const ThinQr range = cholesky_qr(grid, y_t, 1);
+    const ThinQr corange = cholesky_qr(grid, products.transposed_times_x(range.q_t_local), 1);
     y_t = products.x_times(corange.q_t_local);
   }
-  const ThinQr range = tall_skinny_qr(grid, a_rows, y_t);
-  // B = Q^T X (l x m, S layout), and B^T = Q_B R, so B = R^T Q_B^T.
-  const ThinQr b = tall_skinny_qr(grid, s_rows, products.transposed_times_x(range.q_t_local));
+  const ThinQr range =
+      options.scalapack_range_qr ? tall_skinny_qr(grid, a_row_slices(layout), y_t) : cholesky_qr(grid, y_t, 2);
+  // B = Q^T X (l x m, S layout), and B^T = Q_B R, so B = R^T Q_B^T. This QR is needed: B has m columns (millions
+  // for a wide X) in S's layout, and its R^T is the l x l matrix whose SVD gives the triplets; the Gram route
+  // (the eigenvectors of B B^T) costs the same one all-reduce and squares the condition number.
+  const ThinQr b = cholesky_qr(grid, products.transposed_times_x(range.q_t_local), 2);
   const DenseMatrix r_t = transposed(b.r_replicated);
   TruncatedSvd out;
   out.scalapack_svd = l > options.lapack_limit;

@@ -1,6 +1,7 @@
 #include "nmf/linalg/tall_skinny_qr.hpp"
 
 #include <algorithm>
+#include <utility>
 
 #include "scalapack.hpp"
 
@@ -118,6 +119,137 @@ ThinQr tall_skinny_qr(const ProcessGrid& grid, const RowSlices& slices, const De
     for (index_t c = 0; c < l; ++c) rows_buffer[i * l + c] = a[static_cast<std::size_t>(i + c * d.lld)];
   result.q_t_local = DenseMatrix(l, t_local.cols());
   move_rows(grid.comm(), l, block_rows, slice_rows, rows_buffer.data(), result.q_t_local.data());
+  return result;
+}
+
+namespace {
+
+// LAPACK's thin Householder QR of a column-major rows x l matrix (rows may be below l): `a` becomes Q's first
+// h = min(rows, l) columns (rows x h) and R's h x l upper trapezoid is returned, padded with zero rows to l x l.
+// Returns LAPACK's info (non-zero only for an illegal argument, i.e. a bug).
+int householder_qr(index_t rows, index_t l, std::vector<double>& a, DenseMatrix& r) {
+  r = DenseMatrix(l, l);
+  const index_t h = std::min(rows, l);
+  if (h == 0) return 0;
+  const int m = blas_int(rows, "rows"), n = blas_int(l, "columns"), hh = blas_int(h, "reflectors"), query = -1;
+  std::vector<double> tau(static_cast<std::size_t>(h));
+  double geqrf_size = 0, orgqr_size = 0;
+  int info = 0;
+  dgeqrf_(&m, &n, a.data(), &m, tau.data(), &geqrf_size, &query, &info);
+  dorgqr_(&m, &hh, &hh, a.data(), &m, tau.data(), &orgqr_size, &query, &info);
+  std::vector<double> work(static_cast<std::size_t>(std::max(geqrf_size, orgqr_size)) + 1);
+  const int lwork = static_cast<int>(work.size());
+  dgeqrf_(&m, &n, a.data(), &m, tau.data(), work.data(), &lwork, &info);
+  if (info != 0) return info;
+  for (index_t j = 0; j < l; ++j)
+    for (index_t i = 0; i <= std::min(j, h - 1); ++i) r(i, j) = a[static_cast<std::size_t>(i + j * rows)];
+  dorgqr_(&m, &hh, &hh, a.data(), &m, tau.data(), work.data(), &lwork, &info);
+  return info;
+}
+
+}  // namespace
+
+ThinQr local_tsqr(const ProcessGrid& grid, const DenseMatrix& t_local) {
+  const index_t l = t_local.rows(), count = t_local.cols(), h = std::min(count, l);
+  const int ranks = grid.size();
+  // This rank's rows, column-major (count x l), factored: Q_i (count x h) and R_i (l x l).
+  std::vector<double> q_local(static_cast<std::size_t>(std::max<index_t>(1, count * l)));
+  for (index_t i = 0; i < count; ++i)
+    for (index_t c = 0; c < l; ++c) q_local[static_cast<std::size_t>(i + c * count)] = t_local(c, i);
+  DenseMatrix r_local;
+  const int local_info = householder_qr(count, l, q_local, r_local);
+
+  // The one collective: every rank's R_i, its row count h_i and its LAPACK status, so that a failure is known
+  // everywhere.
+  const index_t block = l * l + 2;
+  std::vector<double> mine(r_local.values().begin(), r_local.values().end());
+  mine.push_back(static_cast<double>(h));
+  mine.push_back(local_info != 0 ? 1.0 : 0.0);
+  std::vector<double> gathered(static_cast<std::size_t>(block * ranks));
+  NMF_MPI_CHECK(MPI_Allgather(mine.data(), mpi_count(block, "R factor"), MPI_DOUBLE, gathered.data(),
+                              mpi_count(block, "R factor"), MPI_DOUBLE, grid.comm()));
+  // The stack of the R_i's h_i rows (H = sum of h_i >= l when T has at least l rows). Only those rows: with the
+  // zero rows of a short R_i in the stack, a rank-deficient T would get columns of Q_s with weight there, which
+  // Q_i (count_i x h_i) cannot carry, and Q would not be orthonormal.
+  std::vector<index_t> offset(static_cast<std::size_t>(ranks) + 1, 0);
+  bool failed = false;
+  for (int p = 0; p < ranks; ++p) {
+    const double* r_p = gathered.data() + p * block;
+    offset[static_cast<std::size_t>(p) + 1] = offset[static_cast<std::size_t>(p)] + static_cast<index_t>(r_p[l * l]);
+    failed |= r_p[l * l + 1] != 0.0;
+  }
+  if (failed) NMF_THROW_REPLICATED(ExitCode::failure, "dgeqrf or dorgqr failed on some rank (TSQR)");
+  const index_t stacked_rows = offset.back();
+  if (stacked_rows < l) NMF_THROW_REPLICATED(ExitCode::failure, "a thin QR needs at least as many rows as columns");
+  std::vector<double> stacked(static_cast<std::size_t>(stacked_rows * l));
+  for (int p = 0; p < ranks; ++p) {
+    const double* r_p = gathered.data() + p * block;
+    const index_t first = offset[static_cast<std::size_t>(p)], rows = offset[static_cast<std::size_t>(p) + 1] - first;
+    for (index_t c = 0; c < l; ++c)
+      for (index_t i = 0; i < rows; ++i)
+        stacked[static_cast<std::size_t>(first + i + c * stacked_rows)] = r_p[i + c * l];
+  }
+
+  // [R_1; ...; R_P] = Q_s R: the same input bits on every rank, so the same R and Q_s everywhere.
+  ThinQr result;
+  if (householder_qr(stacked_rows, l, stacked, result.r_replicated) != 0)
+    NMF_THROW_REPLICATED(ExitCode::failure, "dgeqrf or dorgqr failed on the stacked R factors (TSQR)");
+  // T_i = Q_i R_i = Q_i Q_s,i R with Q_s,i the rows of Q_s that multiply R_i; Q^T's columns are (Q_i Q_s,i)^T.
+  result.q_t_local = DenseMatrix(l, count);
+  if (h > 0)
+    linalg_detail::gemm('T', 'T', blas_int(l, "l"), blas_int(count, "rows"), blas_int(h, "h"),
+                        stacked.data() + offset[static_cast<std::size_t>(grid.rank())],
+                        blas_int(stacked_rows, "stacked rows"), q_local.data(), blas_int(count, "rows"),
+                        result.q_t_local.data(), blas_int(l, "l"));
+  return result;
+}
+
+namespace {
+
+// CholeskyQR's reach: one pass leaves Q^T Q - I of order eps cond(T)^2, and a second pass makes it eps while
+// cond(T) stays well below eps^-1/2 (about 1e8; the bound of Yamamoto, Nakatsukasa, Yanagisawa and Fukaya 2015
+// shrinks it by sqrt(N l)). Above a condition estimate of 1e5 local_tsqr is used instead.
+constexpr double kCholeskyQrMinRcond = 1e-5;
+
+// One CholeskyQR pass in place: G = T^T T (one all-reduce), G = R^T R, Q^T = R^-T T^T. False when G is not
+// numerically positive definite or R too ill-conditioned; G is the all-reduced result, the same bits on every
+// rank (as the driver's replicated Gram matrices), so every rank decides the same.
+bool cholesky_qr_pass(MPI_Comm comm, DenseMatrix& q_t, DenseMatrix& r) {
+  const index_t l = q_t.rows(), count = q_t.cols();
+  const int n = blas_int(l, "columns"), rows = blas_int(count, "rows");
+  const double one = 1.0, zero = 0.0;
+  r = DenseMatrix(l, l);  // the strict lower triangle stays 0: dsyrk and dpotrf touch the upper one only
+  if (count > 0) dsyrk_("U", "N", &n, &rows, &one, q_t.data(), &n, &zero, r.data(), &n);
+  NMF_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, r.data(), mpi_count(l * l, "Gram"), MPI_DOUBLE, MPI_SUM, comm));
+  int info = 0;
+  dpotrf_("U", &n, r.data(), &n, &info);
+  if (info != 0) return false;
+  double rcond = 0;
+  std::vector<double> work(static_cast<std::size_t>(3 * l));
+  std::vector<int> iwork(static_cast<std::size_t>(l));
+  dtrcon_("1", "U", "N", &n, r.data(), &n, &rcond, work.data(), iwork.data(), &info);
+  if (info != 0 || !(rcond >= kCholeskyQrMinRcond)) return false;
+  if (count > 0) dtrsm_("L", "U", "T", "N", &n, &rows, &one, r.data(), &n, q_t.data(), &n);
+  return true;
+}
+
+}  // namespace
+
+ThinQr cholesky_qr(const ProcessGrid& grid, const DenseMatrix& t_local, int passes) {
+  ThinQr result{t_local, {}};
+  const int l = blas_int(t_local.rows(), "columns");
+  for (int pass = 0; pass < passes; ++pass) {
+    DenseMatrix r;
+    if (!cholesky_qr_pass(grid.comm(), result.q_t_local, r)) return local_tsqr(grid, t_local);
+    if (pass == 0) {
+      result.r_replicated = std::move(r);
+      continue;
+    }
+    // T = Q_1 R_1 = Q_2 R_2 R_1 = ...: the passes' factors multiply.
+    DenseMatrix product(l, l);
+    linalg_detail::gemm('N', 'N', l, l, l, r.data(), l, result.r_replicated.data(), l, product.data(), l);
+    result.r_replicated = std::move(product);
+  }
   return result;
 }
 

@@ -2574,6 +2574,48 @@ def case_e2e_init_nndsvd_matches_sklearn(ctx):
         previous = (a, s)
 
 
+@case(ranks=4)
+def case_e2e_init_hals_follows_sklearn_cd(ctx):
+    """hals from each SVD start (written with --iters 0) follows scikit-learn's coordinate descent from the same
+    start (NMF(solver='cd', init='custom') on X^T, so that it too updates S before A) at 5, 20 and 40 iterations,
+    at 1, 2 and 4 ranks. The matrix makes nndsvda's mean fill overshoot so that the first S update zeroes most rows
+    of S: the case where scikit-learn keeps A's columns (zero Gram diagonal) and a floor above 0 did not."""
+    from sklearn.decomposition import NMF
+    from sklearn.exceptions import ConvergenceWarning
+    import warnings
+    rng = np.random.default_rng(0)
+    n, m, k = 60, 30, 8
+    x = rng.uniform(0, 1, (n, m)) ** 3 * 100 * (rng.uniform(0, 1, (n, m)) < 0.5)
+    path = ctx.indir / "x.npy"
+    np.save(path, x)
+    norm = np.linalg.norm(x)
+    for method in ("nndsvd", "nndsvda", "nndsvdar"):
+        start = out_prefix(ctx, f"{method}_start")
+        ctx.run_ok(1, ["-i", path, "-k", k, "--init", method, "--iters", 0, "--output-format", "npy", "-o", start])
+        a0, s0 = load_factors(start, "npy")
+        reference, collapsed = {}, None
+        for iters in (1, 5, 20, 40):
+            model = NMF(n_components=k, init="custom", solver="cd", beta_loss="frobenius", tol=0.0, max_iter=iters,
+                        alpha_W=0.0, alpha_H=0.0)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                w = model.fit_transform(x.T, W=s0.T.copy(), H=a0.T.copy())
+            reference[iters] = np.linalg.norm(x.T - w @ model.components_) / norm
+            if iters == 1:
+                collapsed = int(np.sum(np.max(w, axis=0) == 0.0))
+        if method == "nndsvda":
+            check(collapsed >= k // 2, f"nndsvda: only {collapsed} of {k} rows of S zero after one update; the "
+                                       "case does not test what it is meant to")
+        for ranks in (1, 2, 4):
+            prefix = out_prefix(ctx, f"{method}_np{ranks}")
+            run = ctx.run_ok(ranks, ["-i", path, "-k", k, "--init", method, "--algo", "hals", "--tol", 0,
+                                     "--iters", 40, "-o", prefix])
+            errors = {e["iteration"]: e["relative_error"] for e in load_summary(prefix)["history"]}
+            for iters in (5, 20, 40):
+                check_close(errors[iters], reference[iters], RTOL_ERROR,
+                            f"{method}, -np {ranks}: hals after {iters} iterations vs scikit-learn's cd", run)
+
+
 @case
 def case_e2e_init_restarts_perturb(ctx):
     """--restarts with an SVD start: restart 0 is nndsvd itself, later restarts are perturbed (different errors),

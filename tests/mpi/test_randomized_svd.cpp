@@ -73,35 +73,72 @@ void expect_matches(const GatheredSvd& svd, const FullSvd& ref, int k) {
   }
 }
 
+// Q R = T on this rank's rows (t_local, l x count), Q^T Q = I summed over the ranks, R upper triangular.
+void expect_thin_qr(const DenseMatrix& t_local, const ThinQr& qr, index_t n) {
+  const index_t l = t_local.rows();
+  std::vector<double> qtq(static_cast<std::size_t>(l * l), 0.0);
+  for (index_t j = 0; j < t_local.cols(); ++j) {
+    for (index_t c = 0; c < l; ++c) {
+      double qr_value = 0;
+      for (index_t p = 0; p <= c; ++p) qr_value += qr.q_t_local(p, j) * qr.r_replicated(p, c);
+      EXPECT_NEAR(qr_value, t_local(c, j), 1e-12 * 160 * n);
+      for (index_t p = 0; p < l; ++p)
+        qtq[static_cast<std::size_t>(c + p * l)] += qr.q_t_local(c, j) * qr.q_t_local(p, j);
+    }
+  }
+  MPI_Allreduce(MPI_IN_PLACE, qtq.data(), static_cast<int>(qtq.size()), MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
+  for (index_t c = 0; c < l; ++c)
+    for (index_t p = 0; p < l; ++p) EXPECT_NEAR(qtq[static_cast<std::size_t>(c + p * l)], c == p ? 1.0 : 0.0, 1e-13);
+  for (index_t c = 0; c < l; ++c)
+    for (index_t p = c + 1; p < l; ++p) EXPECT_EQ(qr.r_replicated(p, c), 0.0);
+}
+
+// This rank's A slice rows of T (given as T^T, l x n) on `grid`, for a matrix of n rows.
+DenseMatrix a_slice_rows(const ProcessGrid& grid, const DenseMatrix& t_full, RowSlices* slices_out = nullptr) {
+  const index_t n = t_full.cols(), l = t_full.rows();
+  auto source = dense_in_memory(DenseMatrix(n, 7, 1.0), "ones", false);
+  const DistMatrix x = source->distribute(grid);
+  const RowSlices slices = a_row_slices(x.layout);
+  const int part = slices.part_of(grid.rank());
+  DenseMatrix t_local(l, slices.parts.size(part));
+  for (index_t j = 0; j < t_local.cols(); ++j)
+    for (index_t c = 0; c < l; ++c) t_local(c, j) = t_full(c, slices.parts.begin(part) + j);
+  if (slices_out) *slices_out = slices;
+  return t_local;
+}
+
 TEST(TallSkinnyQr, FactorsASlicedMatrixIntoOrthonormalQAndTriangularR) {
   const index_t n = 41, l = 6;
   const DenseMatrix t_full = random_matrix(l, n, 1.0, 5);  // T^T: l x n
   for (const GridShape shape : all_grid_shapes(world_size())) {
     const ProcessGrid grid(MPI_COMM_WORLD, shape);
-    auto source = dense_in_memory(DenseMatrix(n, 7, 1.0), "ones", false);
-    const DistMatrix x = source->distribute(grid);
-    const RowSlices slices = a_row_slices(x.layout);
-    const int part = slices.part_of(grid.rank());
-    DenseMatrix t_local(l, slices.parts.size(part));
-    for (index_t j = 0; j < t_local.cols(); ++j)
-      for (index_t c = 0; c < l; ++c) t_local(c, j) = t_full(c, slices.parts.begin(part) + j);
-    const ThinQr qr = tall_skinny_qr(grid, slices, t_local);
-    // Q R = T on this rank's rows, and Q^T Q = I summed over the ranks.
-    std::vector<double> qtq(static_cast<std::size_t>(l * l), 0.0);
-    for (index_t j = 0; j < t_local.cols(); ++j) {
-      for (index_t c = 0; c < l; ++c) {
-        double qr_value = 0;
-        for (index_t p = 0; p <= c; ++p) qr_value += qr.q_t_local(p, j) * qr.r_replicated(p, c);
-        EXPECT_NEAR(qr_value, t_local(c, j), 1e-12 * 160 * n);
-        for (index_t p = 0; p < l; ++p)
-          qtq[static_cast<std::size_t>(c + p * l)] += qr.q_t_local(c, j) * qr.q_t_local(p, j);
+    RowSlices slices;
+    const DenseMatrix t_local = a_slice_rows(grid, t_full, &slices);
+    expect_thin_qr(t_local, tall_skinny_qr(grid, slices, t_local), n);
+  }
+}
+
+// TSQR and CholeskyQR(2): the same contract as ScaLAPACK's route, also where a rank holds fewer rows than l (or
+// none), and for a rank-deficient T (a zero column and two equal ones), where CholeskyQR falls back to TSQR.
+TEST(TallSkinnyQr, CommunicationAvoidingRoutesGiveAThinQrOfAnySplit) {
+  const index_t l = 6;
+  for (const index_t n : {index_t{41}, index_t{9}, index_t{6}}) {
+    DenseMatrix well = random_matrix(l, n, 1.0, 5), deficient = well;
+    for (index_t i = 0; i < n; ++i) {
+      deficient(2, i) = 0.0;
+      deficient(4, i) = deficient(1, i);
+    }
+    for (const DenseMatrix* t_full : {&well, &deficient}) {
+      for (const GridShape shape : all_grid_shapes(world_size())) {
+        SCOPED_TRACE("n " + std::to_string(n) + (t_full == &well ? "" : ", rank-deficient") + ", grid " + shape.str());
+        const ProcessGrid grid(MPI_COMM_WORLD, shape);
+        const DenseMatrix t_local = a_slice_rows(grid, *t_full);
+        expect_thin_qr(t_local, local_tsqr(grid, t_local), n);
+        expect_thin_qr(t_local, cholesky_qr(grid, t_local, 2), n);
+        // One pass is orthonormal to eps cond(T)^2 only: checked on the tall random T (cond(T) about 3).
+        if (t_full == &well && n == 41) expect_thin_qr(t_local, cholesky_qr(grid, t_local, 1), n);
       }
     }
-    MPI_Allreduce(MPI_IN_PLACE, qtq.data(), static_cast<int>(qtq.size()), MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
-    for (index_t c = 0; c < l; ++c)
-      for (index_t p = 0; p < l; ++p) EXPECT_NEAR(qtq[static_cast<std::size_t>(c + p * l)], c == p ? 1.0 : 0.0, 1e-13);
-    for (index_t c = 0; c < l; ++c)
-      for (index_t p = c + 1; p < l; ++p) EXPECT_EQ(qr.r_replicated(p, c), 0.0);
   }
 }
 
@@ -123,6 +160,20 @@ TEST(RandomizedSvd, WithFullOversamplingMatchesLapacksSvdOnEveryGrid) {
       gather_factors(grid, x.layout, Factors{svd.u_t_local, svd.v_t_local}, gathered.u, gathered.vt);
       expect_matches(gathered, ref, k);
     }
+  }
+}
+
+// The QR of the final sketch with ScaLAPACK's pdgeqrf + pdorgqr instead of CholeskyQR2: the same triplets, here
+// for a wide X (the QR of B^T is the taller one).
+TEST(RandomizedSvd, TheScalapackRangeQrGivesTheSameTriplets) {
+  const DenseMatrix wide = separated_matrix(23, 37);
+  auto source = dense_in_memory(wide, "wide", false);
+  RandomizedSvdOptions options{23, 1, 3};  // l = min(n, m): exact
+  options.scalapack_range_qr = true;
+  for (const GridShape shape : all_grid_shapes(world_size())) {
+    SCOPED_TRACE("grid " + shape.str());
+    const ProcessGrid grid(MPI_COMM_WORLD, shape);
+    expect_matches(gathered_svd(grid, source->distribute(grid), 6, options), lapack_svd(wide), 6);
   }
 }
 

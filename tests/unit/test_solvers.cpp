@@ -241,13 +241,13 @@ TEST(BppUpdate, L1AboveEveryCrossEntryGivesZero) {
 // ----- hals ------------------------------------------------------------------------------------------------------
 
 TEST(HalsUpdate, HandExamples) {
-  // k = 1: f = max(1e-16, (c - l1) / G).
+  // k = 1: f = max(0, (c - l1) / G).
   DenseMatrix g1(1, 1, 2.0), c1(1, 3);
   c1(0, 0) = 3, c1(0, 1) = -1, c1(0, 2) = 0.5;
   const DenseMatrix f0 = updated("hals", g1, c1, 0.0, DenseMatrix(1, 3, 7.0));
-  EXPECT_EQ(f0.values(), (std::vector<double>{1.5, 1e-16, 0.25}));
+  EXPECT_EQ(f0.values(), (std::vector<double>{1.5, 0.0, 0.25}));
   const DenseMatrix f1 = updated("hals", g1, c1, 0.5, DenseMatrix(1, 3, 7.0));
-  EXPECT_EQ(f1.values(), (std::vector<double>{1.25, 1e-16, 1e-16}));
+  EXPECT_EQ(f1.values(), (std::vector<double>{1.25, 0.0, 0.0}));
   // k = 2, G = [2 1; 1 2], c = [3; 3], from f = 0: coordinate 0 gets (3 - 0) / 2 = 1.5, then coordinate 1
   // gets (3 - 1.5) / 2 = 0.75 (Gauss-Seidel order).
   DenseMatrix g2(2, 2);
@@ -273,7 +273,7 @@ TEST(HalsUpdate, ManySweepsConvergeToTheNnlsSolution) {
       if (k <= 8) {
         ASSERT_TRUE(columns_match(expected, reference_nnls(gram, minus(cross, l1)), 1e-10));
       }
-      // G has eigenvalues near 1, so x and c - l1 have the same scale; HALS leaves 1e-16 where x = 0.
+      // G has eigenvalues near 1, so x and c - l1 have the same scale.
       for (index_t j = 0; j < count; ++j) {
         const double scale = std::max(nmf::test::column_max_abs(expected, j), nmf::test::column_max_abs(cross, j));
         for (index_t i = 0; i < k; ++i) EXPECT_NEAR(factor(i, j), expected(i, j), 1e-8 * scale) << i << ", " << j;
@@ -292,7 +292,7 @@ TEST(HalsUpdate, NoSweepIncreasesTheObjective) {
                      << "k = " << k << (nonnegative ? ", G >= 0" : ", G mixed") << ", l1 = " << l1);
         const DenseMatrix gram = random_gram(k, rng, nonnegative ? 0.0 : -1.0, 1.0);
         const DenseMatrix cross = random_dense(k, count, rng, -0.5, 1.0);
-        // Above the 1e-16 floor, so each coordinate step minimizes over an interval containing the old value.
+        // Positive, so each coordinate step minimizes over an interval containing the old value.
         const DenseMatrix factor = random_dense(k, count, rng, 0.01, 2.0);
         expect_no_update_increases_the_objective("hals", nmf::SolverParams{static_cast<int>(k), 1, {{"inner", "1"}}},
                                                  FactorSide::S, gram, cross, l1, factor, 5);
@@ -301,18 +301,21 @@ TEST(HalsUpdate, NoSweepIncreasesTheObjective) {
   }
 }
 
-TEST(HalsUpdate, EntriesStayAtOrAboveTheFloor) {
+// Projected at 0, as scikit-learn's coordinate descent: a floor above 0 (hals had 1e-16) leaves the other factor a
+// Gram diagonal of rounding size instead of 0, so the coordinate of a collapsed component is updated against it
+// instead of kept (ZeroDiagonalCoordinateIsLeftAlone), and the path leaves scikit-learn's (README, Initialization).
+TEST(HalsUpdate, EntriesStayNonNegativeAndReachZero) {
   std::mt19937_64 rng(34);
   const index_t k = 9, count = 100;
   const DenseMatrix gram = random_gram(k, rng);
   const DenseMatrix mixed =
       updated("hals", gram, random_dense(k, count, rng, -1.0, 1.0), 0.1, random_dense(k, count, rng, 0.0, 1.0), 3);
-  for (double v : mixed.values()) EXPECT_GE(v, 1e-16);
-  EXPECT_GT(std::count(mixed.values().begin(), mixed.values().end(), 1e-16), 0);  // the floor was hit
-  // Negative cross with G >= 0 and f > 0: every coordinate minimizer is negative, so the floor exactly.
+  for (double v : mixed.values()) EXPECT_GE(v, 0.0);
+  EXPECT_GT(std::count(mixed.values().begin(), mixed.values().end(), 0.0), 0);  // the bound was hit
+  // Negative cross with G >= 0 and f > 0: every coordinate minimizer is negative, so exactly 0.
   const DenseMatrix negative =
       updated("hals", gram, random_dense(k, count, rng, -1.0, -0.1), 0.0, random_dense(k, count, rng, 0.0, 1.0));
-  for (double v : negative.values()) EXPECT_EQ(v, 1e-16);
+  for (double v : negative.values()) EXPECT_EQ(v, 0.0);
 }
 
 TEST(HalsUpdate, ZeroDiagonalCoordinateIsLeftAlone) {

@@ -7,7 +7,12 @@
 //   small    B^T = Q_B R (a second tall-skinny QR), so B = R^T Q_B^T and the SVD of the l x l R^T = U_R Sigma W^T
 //            gives X ~ (Q U_R) Sigma (Q_B W)^T
 // Only the driver's distributed products touch X (nmf/linalg/slice_products.hpp), so dense and sparse X are
-// the same to it; the QRs are ScaLAPACK's (nmf/linalg/tall_skinny_qr.hpp). The l x l SVD runs with LAPACK on
+// the same to it. The QRs (nmf/linalg/tall_skinny_qr.hpp) are communication-avoiding, one small all-reduce per
+// pass: one CholeskyQR pass between the power iterations (only the range matters there, not Q's
+// orthonormality), CholeskyQR2 for the final Q and for B^T, each falling back to TSQR when the sketch is too
+// ill-conditioned. ScaLAPACK's pdgeqrf + pdorgqr for the final Q (scalapack_range_qr) make a few collectives
+// per column: on Fashion-MNIST (k = 20) they alone cost up to a third of 5 hals iterations at P = 4, which
+// is the budget of the whole SVD (README, Initialization). The l x l SVD runs with LAPACK on
 // rank 0 (broadcast) up to l = lapack_limit, with ScaLAPACK's pdgesvd on the pr x pc grid above it.
 #pragma once
 
@@ -25,6 +30,9 @@ struct RandomizedSvdOptions {
   std::uint64_t seed = 1;
   // LAPACK's dgesvd on one rank takes about 20 l^3 flops: for l = 1000 a few seconds. Above it, pdgesvd.
   index_t lapack_limit = 1000;
+  // The QR of the final sketch Y with ScaLAPACK's pdgeqrf + pdorgqr instead of CholeskyQR2 (same result up to
+  // rounding and signs; slower above one rank).
+  bool scalapack_range_qr = false;
 };
 
 struct TruncatedSvd {
