@@ -17,7 +17,7 @@ struct Options {
   std::string format = "auto";  // auto | mtx | npy
   bool transpose = false;
   std::string storage = "auto";  // auto | dense | sparse
-  index_t read_chunk_mb = 16;
+  index_t read_chunk_mb = 0;     // 0: the format's default (ReadOptions::chunk_bytes)
 
   // Factorization
   int k = 0;                  // the rank fitted (the chosen one when several are swept)

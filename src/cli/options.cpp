@@ -86,8 +86,9 @@ void describe_options(Options& o, OptionTexts& texts, po::options_description& a
       ("transpose", po::bool_switch(&o.transpose), "factor X^T instead of X (no converted copy is made)")
       ("storage", po::value(&o.storage)->default_value(o.storage)->value_name("auto|dense|sparse"),
        "local storage of X; auto keeps .npy and array input dense, and coordinate input sparse below 30% density")
-      ("read-chunk-mb", po::value(&o.read_chunk_mb)->default_value(o.read_chunk_mb)->value_name("MB"),
-       "bytes of the input each rank reads and parses at a time (bounds the read buffers)")
+      ("read-chunk-mb", po::value(&o.read_chunk_mb)->default_value(o.read_chunk_mb, "auto")->value_name("MB"),
+       "megabytes of the input each rank reads and parses at a time (bounds the read buffers); auto: 16 for Matrix "
+       "Market and .npy, 4 for rating files")
       ("fixed-S", po::value(&o.fixed_s)->value_name("FILE"),
        "fold-in: compute only A for the rows of the input, by exact non-negative least squares against the fixed "
        "S of an earlier fit (its PREFIX_S.mtx or .npy; k is read from it), and write PREFIX_A, the row ids and "
@@ -360,7 +361,7 @@ void validate_options(const Options& o) {
       if (given != o.solver_options.end()) validate_solver_option(option, given->second);
     }
   if (o.log_every < 1) NMF_THROW(UsageError, "bad --log-every " + std::to_string(o.log_every) + ": must be >= 1");
-  if (o.read_chunk_mb < 1 || o.read_chunk_mb > 1024)
+  if (o.read_chunk_mb < 0 || o.read_chunk_mb > 1024)  // 0 is the default: auto
     NMF_THROW(UsageError, "bad --read-chunk-mb " + std::to_string(o.read_chunk_mb) + ": must be 1..1024");
   // The I/O layer's parsers are the one place that knows these words.
   parse_input_format(o.format);

@@ -167,13 +167,15 @@ std::unique_ptr<InputSource> open_input(MPI_Comm comm, const ReadOptions& option
     NMF_MPI_CHECK(MPI_Bcast(&sniffed, 1, MPI_INT, 0, comm));
     format = static_cast<InputFormat>(sniffed);
   }
+  ReadOptions resolved = options;
+  if (resolved.chunk_bytes <= 0) resolved.chunk_bytes = index_t{format == InputFormat::ratings ? 4 : 16} << 20;
   switch (format) {
     case InputFormat::npy:
-      return detail::open_npy(comm, options);
+      return detail::open_npy(comm, resolved);
     case InputFormat::ratings:
-      return detail::open_ratings(comm, options);
+      return detail::open_ratings(comm, resolved);
     default:
-      return detail::open_matrix_market(comm, options);
+      return detail::open_matrix_market(comm, resolved);
   }
 }
 

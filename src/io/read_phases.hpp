@@ -1,9 +1,11 @@
 // Internal to the readers: wall and CPU seconds of the phases of one read, printed by rank 0 to stderr when
 // the environment variable NMF_READ_PHASES is set (for bench/bench_read.py and profiling; silent otherwise).
 // CPU time is this process's (all its threads), so on a loaded machine it says what the phase itself cost.
+// Every rank also prints its peak resident set so far (getrusage), to tell the reader's peak from the fit's.
 #pragma once
 
 #include <mpi.h>
+#include <sys/resource.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -38,7 +40,12 @@ class ReadPhases {
   }
 
   ~ReadPhases() {
-    if (!enabled_ || rank_ != 0) return;
+    if (!enabled_) return;
+    rusage usage{};
+    getrusage(RUSAGE_SELF, &usage);
+    std::fprintf(stderr, "read phases (rank %d): peak RSS so far %.1f MiB\n", rank_,
+                 static_cast<double>(usage.ru_maxrss) / 1024.0);
+    if (rank_ != 0) return;
     std::string line = "read phases (rank 0, wall/cpu s):";
     double wall = 0, cpu = 0;
     for (const Phase& p : phases_) {

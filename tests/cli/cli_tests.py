@@ -1180,7 +1180,7 @@ def case_e2e_help_version(ctx):
     # The objective is written out, penalties included.
     check("1/2 ||X - A S||_F^2 + l1_A sum(A) + l2_A/2 ||A||_F^2 + l1_S sum(S) + l2_S/2 ||S||_F^2" in text,
           "--help does not write out the objective", run)
-    for default in ("--iters N (=100)", "--read-chunk-mb MB (=16)", "--algo NAME (=hals)", "--tol T (=1e-06)",
+    for default in ("--iters N (=100)", "--read-chunk-mb MB (=auto)", "--algo NAME (=hals)", "--tol T (=1e-06)",
                     "--seed S (=1)", "--log-every N (=10)", "--inner N (=1)", "--eval-every N (=1)"):
         check(re.search(re.escape(default).replace(r"\ ", r"\s+"), text) is not None,
               f"--help does not show the default {default!r}", run)

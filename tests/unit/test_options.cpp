@@ -238,7 +238,9 @@ TEST(ValidateOptions, LogEveryZero) {
 
 TEST(ValidateOptions, ReadChunkOutOfRange) {
   Options o = valid_options();
-  o.read_chunk_mb = 0;
+  o.read_chunk_mb = 0;  // the default: the format's own
+  EXPECT_EQ(validation_error(o), "");
+  o.read_chunk_mb = -1;
   EXPECT_NE(validation_error(o).find("--read-chunk-mb"), std::string::npos);
   o.read_chunk_mb = 1025;
   EXPECT_NE(validation_error(o).find("--read-chunk-mb"), std::string::npos);
