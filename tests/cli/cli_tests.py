@@ -3148,9 +3148,13 @@ def case_e2e_recommender_checkpoint_signal(ctx):
     run = ctx.run_ok(2, common + ["--iters", iterations + 7, "-o", resumed, "--resume", checkpoints])
     check_same_recommender(resumed, full, "resumed after SIGUSR1", run)
 
+    # --inner 50 makes an iteration cost about 0.5 ms instead of 10 us: the reserve for the final writes is at least
+    # 2 s, and 2 s of 10-us iterations would leave a history of 200,000 records, whose JSON alone (in the manifest
+    # and the summary) takes seconds to write (README, --time-limit).
     limit, timed = 4.0, ctx.workdir / "time_checkpoints"
     prefix = out_prefix(ctx, "time")
-    run = ctx.run_ok(2, common + ["--iters", 10 ** 7, "--time-limit", limit, "--checkpoint-dir", timed, "-o", prefix])
+    run = ctx.run_ok(2, common + ["--iters", 10 ** 7, "--inner", 50, "--time-limit", limit, "--checkpoint-dir", timed,
+                                  "-o", prefix])
     summary = load_summary(prefix)
     check(summary["stop_reason"] == "time_limit", f"--time-limit {limit}: stop_reason {summary['stop_reason']!r}", run)
     check_ends_before_the_limit(summary, limit, run)
