@@ -43,6 +43,59 @@ class PassiveSets {
   std::vector<std::uint64_t> bits_;
 };
 
+// What both block principal pivoting methods below share, so that they cannot drift apart.
+
+// y = G x - c carries round-off of order k * eps * |c|: a negative y smaller than this is zero.
+double infeasibility_tolerance(index_t k, double largest_rhs) {
+  return 64.0 * DBL_EPSILON * static_cast<double>(k + 1) * largest_rhs;
+}
+
+// Not reached in exact arithmetic (the backup rule guarantees termination): the rounds before giving up.
+int max_pivot_rounds(index_t k) {
+  return static_cast<int>(10 * k + 50);
+}
+
+// Kim & Park's choice between a full exchange (every infeasible index changes sides) and the backup rule (only the
+// largest infeasible index, Murty's rule: finite termination), one per column. Progress -- fewer infeasible indices
+// than ever -- restores the budget of full exchanges; otherwise each full exchange uses one up.
+class ExchangeRule {
+ public:
+  explicit ExchangeRule(index_t k) : fewest_infeasible_(k + 1) {}
+
+  bool full_exchange(index_t infeasible) {
+    if (infeasible < fewest_infeasible_) {
+      fewest_infeasible_ = infeasible;
+      full_exchanges_left_ = kFullExchanges;
+      return true;
+    }
+    if (full_exchanges_left_ > 0) {
+      --full_exchanges_left_;
+      return true;
+    }
+    return false;
+  }
+
+ private:
+  static constexpr int kFullExchanges = 3;
+  int full_exchanges_left_ = kFullExchanges;
+  index_t fewest_infeasible_;
+};
+
+// Applies one exchange of a column of k indices: flips every index infeasible_at(i) says, or only the largest.
+template <class Infeasible, class Flip>
+void exchange_sides(index_t k, bool full, Infeasible infeasible_at, Flip flip) {
+  if (full) {
+    for (index_t i = 0; i < k; ++i)
+      if (infeasible_at(i)) flip(i);
+    return;
+  }
+  for (index_t i = k - 1; i >= 0; --i)
+    if (infeasible_at(i)) {
+      flip(i);
+      return;
+    }
+}
+
 // kFast = false is the reference: every round checks every column. kFast = true (what the solvers use) checks
 // only the columns the last round changed: a column found feasible keeps its x and y, so it stays feasible,
 // and the result is the same to the bit. (Hand-written Cholesky kernels for small passive sets, measured
@@ -61,19 +114,16 @@ class BlockPrincipalPivoting {
     for (index_t j = 0; j < count; ++j)
       for (index_t i = 0; i < k_; ++i)
         if (x_(i, j) > 0.0) passive_.flip(j, i);
-    // Backup-rule state (Kim & Park): alpha = full exchanges left, beta = smallest infeasible count seen.
-    alpha_.assign(static_cast<std::size_t>(count), kFullExchanges);
-    beta_.assign(static_cast<std::size_t>(count), k_ + 1);
+    rules_.assign(static_cast<std::size_t>(count), ExchangeRule(k_));
     tolerance_.resize(static_cast<std::size_t>(count));
     for (index_t j = 0; j < count; ++j) {
       double largest = 0.0;
       for (index_t i = 0; i < k_; ++i) largest = std::max(largest, std::abs(c_(i, j)));
-      // y = G x - c carries round-off of order k * eps * |c|: smaller negative y is zero.
-      tolerance_[static_cast<std::size_t>(j)] = 64.0 * DBL_EPSILON * static_cast<double>(k_ + 1) * largest;
+      tolerance_[static_cast<std::size_t>(j)] = infeasibility_tolerance(k_, largest);
     }
     solve(all);
 
-    const int max_rounds = static_cast<int>(10 * k_ + 50);
+    const int max_rounds = max_pivot_rounds(k_);
     std::vector<index_t> infeasible, changed = all;
     for (stats_.pivot_rounds = 0; stats_.pivot_rounds < max_rounds; ++stats_.pivot_rounds) {
       infeasible.clear();
@@ -101,8 +151,6 @@ class BlockPrincipalPivoting {
   }
 
  private:
-  static constexpr int kFullExchanges = 3;
-
   bool infeasible_at(index_t j, index_t i) const {
     return passive_.test(j, i) ? x_(i, j) < 0.0 : y_(i, j) < -tolerance_[static_cast<std::size_t>(j)];
   }
@@ -117,28 +165,9 @@ class BlockPrincipalPivoting {
   bool exchange(index_t j) {
     const index_t infeasible = count_infeasible(j);
     if (infeasible == 0) return false;
-    auto& alpha = alpha_[static_cast<std::size_t>(j)];
-    auto& beta = beta_[static_cast<std::size_t>(j)];
-    if (infeasible < beta || alpha > 0) {
-      // Full exchange: every infeasible index changes sides. Progress (fewer infeasible indices than ever)
-      // restores the full budget; otherwise it is used up, after which the backup rule takes over.
-      if (infeasible < beta) {
-        beta = infeasible;
-        alpha = kFullExchanges;
-      } else {
-        --alpha;
-      }
-      for (index_t i = 0; i < k_; ++i)
-        if (infeasible_at(j, i)) passive_.flip(j, i);
-    } else {
-      // Backup rule: exchange only the largest infeasible index (finite termination, Murty's rule).
-      for (index_t i = k_ - 1; i >= 0; --i) {
-        if (infeasible_at(j, i)) {
-          passive_.flip(j, i);
-          break;
-        }
-      }
-    }
+    exchange_sides(
+        k_, rules_[static_cast<std::size_t>(j)].full_exchange(infeasible),
+        [&](index_t i) { return infeasible_at(j, i); }, [&](index_t i) { passive_.flip(j, i); });
     return true;
   }
 
@@ -206,8 +235,7 @@ class BlockPrincipalPivoting {
   index_t k_;
   DenseMatrix y_;
   PassiveSets passive_;
-  std::vector<int> alpha_;
-  std::vector<index_t> beta_;
+  std::vector<ExchangeRule> rules_;
   std::vector<double> tolerance_;
   std::vector<int> passive_indices_, active_indices_;
   DenseMatrix solution_, block_, coupling_, active_y_;
@@ -280,32 +308,17 @@ NnlsStats nnls_one_right_hand_side(const DenseMatrix& gram, const double* c, dou
     w.in_passive[i] = x[i] > 0.0;
     largest = std::max(largest, std::abs(c[i]));
   }
-  const double tolerance = 64.0 * DBL_EPSILON * static_cast<double>(k + 1) * largest;  // as the many-column method
+  const double tolerance = infeasibility_tolerance(k, largest);
   const auto infeasible_at = [&](index_t i) { return w.in_passive[i] ? x[i] < 0.0 : w.y[i] < -tolerance; };
   NnlsStats stats;
   solve_passive_set(gram, c, x, w, stats);
-  int alpha = 3;  // full exchanges left (Kim & Park's backup rule, as above)
-  index_t beta = k + 1;
-  for (const int max_rounds = static_cast<int>(10 * k + 50); stats.pivot_rounds < max_rounds; ++stats.pivot_rounds) {
+  ExchangeRule rule(k);
+  for (const int max_rounds = max_pivot_rounds(k); stats.pivot_rounds < max_rounds; ++stats.pivot_rounds) {
     index_t infeasible = 0;
     for (index_t i = 0; i < k; ++i) infeasible += infeasible_at(i);
     if (infeasible == 0) return stats;
-    if (infeasible < beta || alpha > 0) {
-      if (infeasible < beta) {
-        beta = infeasible;
-        alpha = 3;
-      } else {
-        --alpha;
-      }
-      for (index_t i = 0; i < k; ++i)
-        if (infeasible_at(i)) w.in_passive[i] = !w.in_passive[i];
-    } else {
-      for (index_t i = k - 1; i >= 0; --i)
-        if (infeasible_at(i)) {
-          w.in_passive[i] = !w.in_passive[i];
-          break;
-        }
-    }
+    exchange_sides(k, rule.full_exchange(infeasible), infeasible_at,
+                   [&](index_t i) { w.in_passive[i] = !w.in_passive[i]; });
     solve_passive_set(gram, c, x, w, stats);
   }
   stats.unconverged = 1;  // not reached in exact arithmetic; project what is left
