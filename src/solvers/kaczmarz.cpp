@@ -383,16 +383,18 @@ SolverInfo describe_kaczmarz_solver() {
       "kaczmarz-relaxation", "relaxation", "0.1", "L", 0, 2,
       "step length relative to the full projection, 0 < L < 2; full steps (1) leave noisy data with a large spread, "
       "short ones converge to a lower error (README, Solvers)");
-  return {"kaczmarz",
-          "projected randomized Kaczmarz on the rows of each subproblem, norm-weighted, averaged over the ranks "
-          "that share a factor block; in the recommender mode one projected step per rating (README, Recommending)",
-          {steps, block, sampling, relaxation, strata},
-          [](const SolverParams& params) -> std::unique_ptr<LocalSolver> {
-            return std::make_unique<KaczmarzSolver>(params);
-          },
-          [](const SolverParams& params) -> std::unique_ptr<ObservedSolver> {
-            return std::make_unique<KaczmarzObservedSolver>(params);
-          }};
+  return {
+      "kaczmarz",
+      "projected randomized Kaczmarz on the rows of each subproblem, norm-weighted, averaged over the ranks "
+      "that share a factor block; in the recommender mode one projected step per rating in a stratified schedule that "
+      "does not depend on the number of ranks (README, Recommending)",
+      {steps, block, sampling, relaxation, strata},
+      [](const SolverParams& params) -> std::unique_ptr<LocalSolver> {
+        return std::make_unique<KaczmarzSolver>(params);
+      },
+      [](const SolverParams& params) -> std::unique_ptr<ObservedSolver> {
+        return std::make_unique<KaczmarzObservedSolver>(params);
+      }};
 }
 
 }  // namespace nmf

@@ -1554,22 +1554,38 @@ def case_e2e_recommender_als_scipy(ctx):
               "--algo", "als"]
     train, test, a0, rows, cols, x, mask = recommender_case_data(ctx, planted_ratings(7, users=30, items=22), 50,
                                                                  common)
-    ref_a, ref_s, ref_b, ref_c, ref_mu = scipy_als(x, mask, a0, k, iterations, 0.08, 5.0)
-    check((ref_a == 0).any() and (ref_s == 0).any(), "the reference never hits the bound: the case tests nothing")
-    low, high = min(r for _, _, r in train), max(r for _, _, r in train)
-    ref_test = rmse(test, numpy_predictions(test, ref_a, ref_s, ref_b, ref_c, ref_mu, rows, cols, low, high))
-    for ranks, extra in [(1, []), (2, ["--grid", "1x2"]), (2, ["--grid", "2x1"]), (4, ["--grid", "2x2"]),
-                         (4, ["--grid", "4x1"]), (4, ["--grid", "1x4"])]:
-        prefix = out_prefix(ctx, f"fit{ranks}{''.join(extra)}")
-        run = ctx.run_ok(ranks, common + ["--iters", iterations, "-o", prefix] + extra)
-        a, s, b, c, mu, *_, summary = load_recommender(prefix)
-        for name, ours, ref in [("A", a, ref_a), ("S", s, ref_s), ("row biases", b, ref_b), ("column biases", c, ref_c)]:
-            check(np.allclose(ours, ref, rtol=1e-9, atol=1e-9),
-                  f"{name} differ from SciPy's ALS by {np.abs(ours - ref).max():.3g}", run)
-        check(np.all(a >= 0) and np.all(s >= 0), "negative factors", run)
-        check_close(summary["rmse_test"], ref_test, 1e-9, "rmse_test vs SciPy's", run)
+    reference = scipy_als(x, mask, a0, k, iterations, 0.08, 5.0)
+    check((reference[0] == 0).any() and (reference[1] == 0).any(),
+          "the reference never hits the bound: the case tests nothing")
+    for run, _, _, summary in fits_against(ctx, common + ["--iters", iterations], reference, "SciPy's ALS",
+                                           (train, test, rows, cols)):
         history = summary["history"]
         check(history[-1]["objective"] < history[1]["objective"], "the objective did not decrease", run)
+
+
+RECOMMENDER_GRIDS = [(1, []), (2, ["--grid", "1x2"]), (2, ["--grid", "2x1"]), (4, ["--grid", "2x2"]),
+                     (4, ["--grid", "4x1"]), (4, ["--grid", "1x4"])]
+
+
+def fits_against(ctx, args, reference, name, data):
+    """Runs nmf_mpi with `args` on 1, 2 and 4 ranks and every kind of grid (RECOMMENDER_GRIDS), checking each fit's
+    factors and biases against `reference` (A, S, b, c, mu) to 1e-9, its factors non-negative and its summary's test
+    RMSE against the reference's predictions of data = (train, test, row ids, column ids); yields (run, A, S,
+    summary) of each for more checks."""
+    train, test, rows, cols = data
+    ref_a, ref_s, ref_b, ref_c, ref_mu = reference
+    low, high = min(r for _, _, r in train), max(r for _, _, r in train)
+    ref_test = rmse(test, numpy_predictions(test, ref_a, ref_s, ref_b, ref_c, ref_mu, rows, cols, low, high))
+    for ranks, extra in RECOMMENDER_GRIDS:
+        prefix = out_prefix(ctx, f"fit{ranks}{''.join(extra)}")
+        run = ctx.run_ok(ranks, args + ["-o", prefix] + extra)
+        a, s, b, c, mu, *_, summary = load_recommender(prefix)
+        for what, ours, ref in [("A", a, ref_a), ("S", s, ref_s), ("row biases", b, ref_b), ("column biases", c, ref_c)]:
+            check(np.allclose(ours, ref, rtol=1e-9, atol=1e-9),
+                  f"{what} differ from {name} by {np.abs(ours - ref).max():.3g}", run)
+        check(np.all(a >= 0) and np.all(s >= 0), "negative factors", run)
+        check_close(summary["rmse_test"], ref_test, 1e-9, f"rmse_test vs {name}", run)
+        yield run, a, s, summary
 
 
 STREAM_KACZMARZ = 3  # nmf::RandomStream::kaczmarz (include/nmf/kernels/random.hpp)
@@ -1617,24 +1633,14 @@ def case_e2e_recommender_kaczmarz_numpy(ctx):
               "--algo", "kaczmarz", "--kaczmarz-strata", strata]
     train, test, a0, rows, cols, x, mask = recommender_case_data(ctx, planted_ratings(7, users=30, items=22), 50,
                                                                  common)
-    ref_a, ref_s, ref_b, ref_c, ref_mu = numpy_kaczmarz(x, mask, a0, k, iterations, 0.08, 5.0, strata, 0.1, 4)
-    low, high = min(r for _, _, r in train), max(r for _, _, r in train)
-    ref_test = rmse(test, numpy_predictions(test, ref_a, ref_s, ref_b, ref_c, ref_mu, rows, cols, low, high))
+    reference = numpy_kaczmarz(x, mask, a0, k, iterations, 0.08, 5.0, strata, 0.1, 4)
     first = None
-    for ranks, extra in [(1, []), (2, ["--grid", "1x2"]), (2, ["--grid", "2x1"]), (4, ["--grid", "2x2"]),
-                         (4, ["--grid", "1x4"])]:
-        prefix = out_prefix(ctx, f"fit{ranks}{''.join(extra)}")
-        run = ctx.run_ok(ranks, common + ["--iters", iterations, "-o", prefix] + extra)
-        a, s, b, c, mu, *_, summary = load_recommender(prefix)
-        for name, ours, ref in [("A", a, ref_a), ("S", s, ref_s), ("row biases", b, ref_b), ("column biases", c, ref_c)]:
-            check(np.allclose(ours, ref, rtol=1e-9, atol=1e-9),
-                  f"{name} differ from NumPy's Kaczmarz by {np.abs(ours - ref).max():.3g}", run)
-        check(np.all(a >= 0) and np.all(s >= 0), "negative factors", run)
-        check_close(summary["rmse_test"], ref_test, 1e-9, "rmse_test vs NumPy's", run)
+    for run, a, s, summary in fits_against(ctx, common + ["--iters", iterations], reference, "NumPy's Kaczmarz",
+                                           (train, test, rows, cols)):
         if first is None:
             first = (a, s)
         check(np.allclose(a, first[0], rtol=0, atol=1e-12) and np.allclose(s, first[1], rtol=0, atol=1e-12),
-              f"the factors on {ranks} ranks {extra} differ from those on 1 rank", run)
+              "the factors differ from those on 1 rank", run)
         history = summary["history"]
         check(history[-1]["rmse_train"] < 0.8 * history[0]["rmse_train"], "the training RMSE hardly fell", run)
 
