@@ -89,6 +89,12 @@ class RatingsIteration {
     slices_.s = DenseMatrix(k, s_own_count_);
     row_bias_slice_ = DenseMatrix(1, a_own_count_);
     col_bias_slice_ = DenseMatrix(1, s_own_count_);
+    for (int r = 0; r < grid.size(); ++r) {
+      const int row = r / grid.shape().cols, col = r % grid.shape().cols;
+      const int a = layout.a_slice_of(row, col), s = layout.s_slice_of(row, col);
+      owned_slices_.push_back(
+          {layout.a_slices.begin(a), layout.a_slices.end(a), layout.s_slices.begin(s), layout.s_slices.end(s)});
+    }
   }
 
   // Collective: the counts per row and column (over the grid row and column), the global mean and range of the
@@ -171,6 +177,10 @@ class RatingsIteration {
                      layout_.row_blocks.begin(grid_.row()),
                      layout_.col_blocks.begin(grid_.col()),
                      layout_.m,
+                     layout_.n,
+                     grid_.rank(),
+                     grid_.size(),
+                     owned_slices_,
                      [this](FactorSide side, std::vector<double>& values) { sum_over(side, values); },
                      [this](FactorSide side, const std::vector<double>& send, const std::vector<index_t>& send_counts,
                             std::vector<double>& received, const std::vector<index_t>& recv_counts) {
@@ -178,22 +188,49 @@ class RatingsIteration {
                      },
                      [this](FactorSide side, std::vector<double>& values, const std::vector<index_t>& counts) {
                        gather(side, values, counts);
+                     },
+                     [this](const std::vector<double>& send, const std::vector<index_t>& send_counts,
+                            std::vector<double>& received, const std::vector<index_t>& recv_counts) {
+                       exchange_in(grid_.comm(), grid_.rank(), send, send_counts, received, recv_counts);
+                     },
+                     [this](const std::vector<double>& send, std::vector<double>& received, index_t incoming) {
+                       shift_ring(send, received, incoming);
                      }};
     return u;
   }
 
-  // Collective over the grid row (side A) or column (side S): MPI_Alltoallv. Counted as the values received
-  // from the other ranks (summed over the ranks, the words moved).
+  // Collective over the grid row (side A) or column (side S): MPI_Alltoallv.
   void exchange(FactorSide side, const std::vector<double>& send, const std::vector<index_t>& send_counts,
                 std::vector<double>& received, const std::vector<index_t>& recv_counts) {
+    const bool rows = side == FactorSide::A;
+    exchange_in(rows ? grid_.row_comm() : grid_.col_comm(), (rows ? a_group_ : s_group_).position, send, send_counts,
+                received, recv_counts);
+  }
+
+  // Collective over `comm`, where this rank is `position`: MPI_Alltoallv. Counted as the values received from the
+  // other ranks (summed over the ranks, the words moved).
+  void exchange_in(MPI_Comm comm, int position, const std::vector<double>& send,
+                   const std::vector<index_t>& send_counts, std::vector<double>& received,
+                   const std::vector<index_t>& recv_counts) {
     const double t0 = MPI_Wtime();
-    const SharingGroup& group = side == FactorSide::A ? a_group_ : s_group_;
     const std::vector<int> sc = mpi_counts(send_counts), rc = mpi_counts(recv_counts);
     const std::vector<int> sd = offsets_of(sc), rd = offsets_of(rc);
     received.resize(static_cast<std::size_t>(rd.back() + rc.back()));
     NMF_MPI_CHECK(MPI_Alltoallv(send.data(), sc.data(), sd.data(), MPI_DOUBLE, received.data(), rc.data(), rd.data(),
-                                MPI_DOUBLE, side == FactorSide::A ? grid_.row_comm() : grid_.col_comm()));
-    bytes_ += 8.0 * static_cast<double>(received.size() - static_cast<std::size_t>(rc[group.position]));
+                                MPI_DOUBLE, comm));
+    bytes_ += 8.0 * static_cast<double>(received.size() - static_cast<std::size_t>(rc[position]));
+    collective_seconds_ += MPI_Wtime() - t0;
+  }
+
+  // Collective over the grid: MPI_Sendrecv to grid rank - 1 from grid rank + 1, counted as the values received.
+  void shift_ring(const std::vector<double>& send, std::vector<double>& received, index_t incoming) {
+    const double t0 = MPI_Wtime();
+    const int ranks = grid_.size(), rank = grid_.rank();
+    received.resize(static_cast<std::size_t>(incoming));
+    NMF_MPI_CHECK(MPI_Sendrecv(send.data(), mpi_count(static_cast<index_t>(send.size()), "shifted values"), MPI_DOUBLE,
+                               (rank + ranks - 1) % ranks, 0, received.data(), mpi_count(incoming, "shifted values"),
+                               MPI_DOUBLE, (rank + 1) % ranks, 0, grid_.comm(), MPI_STATUS_IGNORE));
+    bytes_ += 8.0 * static_cast<double>(incoming);
     collective_seconds_ += MPI_Wtime() - t0;
   }
 
@@ -432,7 +469,8 @@ class RatingsIteration {
   RatingsSplit& data_;
   const RatingsOptions& options_;
   const index_t k_;
-  SharingGroup a_group_, s_group_;  // the grid row and the grid column
+  SharingGroup a_group_, s_group_;         // the grid row and the grid column
+  std::vector<OwnedSlices> owned_slices_;  // every grid rank's slices of A and S
   index_t a_own_begin_ = 0, a_own_count_ = 0, s_own_begin_ = 0, s_own_count_ = 0;
   DenseMatrix a_rowblock_;                       // n_I x k, feature-major, replicated over the grid row
   DenseMatrix s_colblock_;                       // m_J x k, replicated over the grid column

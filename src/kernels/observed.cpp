@@ -221,31 +221,33 @@ NnlsStats solve_observed_groups(const GroupedRatings& ratings, const std::vector
   return total;
 }
 
-void observed_kaczmarz_steps(const ObservedBlock& block, const std::vector<index_t>& order,
-                             const std::vector<index_t>& rows, index_t first, index_t steps, bool update_rows,
-                             double mu, const double* row_bias, const double* col_bias, DenseMatrix& a_rowblock,
-                             DenseMatrix& s_colblock, double lambda, double relaxation) {
-  const index_t total = static_cast<index_t>(order.size());
-  if (total == 0) return;
-  const index_t k = a_rowblock.cols(), n = a_rowblock.rows(), m = s_colblock.rows();
-  double* a = a_rowblock.data();
-  double* s = s_colblock.data();
-  for (index_t t = 0, at = first % total; t < steps; ++t, at = at + 1 == total ? 0 : at + 1) {
-    const index_t p = order[at], i = rows[at], j = block.csr.index[p];
-    double* moved = update_rows ? a + i : s + j;  // feature f at moved[f * moved_stride]
-    const double* fixed = update_rows ? s + j : a + i;
-    const index_t moved_stride = update_rows ? n : m, fixed_stride = update_rows ? m : n;
-    double error = block.csr.values[p] - mu - row_bias[i] - col_bias[j], norm = lambda;
-    for (index_t f = 0; f < k; ++f) {
-      error -= moved[f * moved_stride] * fixed[f * fixed_stride];
-      norm += fixed[f * fixed_stride] * fixed[f * fixed_stride];
-    }
-    if (!(norm > 0)) continue;  // the fixed vector is 0 and there is no ridge: the rating says nothing about f
-    const double step = relaxation / norm;
-    for (index_t f = 0; f < k; ++f) {
-      double& v = moved[f * moved_stride];
-      v = std::max(0.0, v + step * (error * fixed[f * fixed_stride] - lambda * v));
-    }
+namespace {
+
+// One projected step on f (k values) against o: see observed_kaczmarz_pass.
+inline void kaczmarz_move(double* f, const double* o, index_t k, double error, double lambda, double relaxation) {
+  double norm = lambda;
+  for (index_t q = 0; q < k; ++q) norm += o[q] * o[q];
+  if (!(norm > 0)) return;  // o is 0 and there is no ridge: the rating says nothing about f
+  const double step = relaxation / norm;
+  for (index_t q = 0; q < k; ++q) f[q] = std::max(0.0, f[q] + step * (error * o[q] - lambda * f[q]));
+}
+
+inline double rating_error(double x, double mu, const double* a, const double* s, index_t k) {
+  double error = x - mu - a[k] - s[k];
+  for (index_t q = 0; q < k; ++q) error -= a[q] * s[q];
+  return error;
+}
+
+}  // namespace
+
+void observed_kaczmarz_pass(const index_t* rows, const index_t* cols, const double* values, index_t count, index_t k,
+                            double mu, double* a, double* s, double lambda, double relaxation) {
+  const index_t stride = k + 1;
+  for (index_t t = 0; t < count; ++t) {
+    double* a_i = a + rows[t] * stride;
+    double* s_j = s + cols[t] * stride;
+    kaczmarz_move(s_j, a_i, k, rating_error(values[t], mu, a_i, s_j, k), lambda, relaxation);
+    kaczmarz_move(a_i, s_j, k, rating_error(values[t], mu, a_i, s_j, k), lambda, relaxation);
   }
 }
 

@@ -194,15 +194,7 @@ class AlsObservedSolver final : public ObservedSolver {
       solve_observed_groups(mine_, received_, k, u.mu, own_bias.data() + begin, counts.data() + begin,
                             rows ? u.lambda_a : u.lambda_s, slice);
 
-      // Row-major pieces in group order: this rank's at its slice, the others' filled in by the gather.
-      block_values_.assign(static_cast<std::size_t>(own.rows() * k), 0.0);
-      std::copy(slice.data(), slice.data() + count * k, block_values_.begin() + begin * k);
-      std::vector<index_t> piece_counts(static_cast<std::size_t>(group.ranks));
-      for (int d = 0; d < group.ranks; ++d)
-        piece_counts[static_cast<std::size_t>(d)] = k * (group.slice_offsets[d + 1] - group.slice_offsets[d]);
-      u.gather(side_, block_values_, piece_counts);
-      for (index_t i = 0; i < own.rows(); ++i)
-        for (index_t f = 0; f < k; ++f) own(i, f) = block_values_[static_cast<std::size_t>(i * k + f)];
+      share_slices(u, side_, slice, block_values_);
     }
 
    private:

@@ -1,5 +1,6 @@
 // The solver registry: one line per solver. Each src/solvers/<name>.cpp defines describe_<name>_solver(), which
 // gives its name, its one-line summary, its options and its factory.
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <sstream>
@@ -189,6 +190,21 @@ void masked_gram(const UpdateInputs& inputs, index_t j, DenseMatrix& out) {
   out = inputs.gram;
   const double* correction = inputs.gram_corrections->col(j);
   for (index_t i = 0; i < k * k; ++i) out.data()[i] -= correction[i];
+}
+
+void share_slices(ObservedUpdate& u, FactorSide side, const DenseMatrix& slice, std::vector<double>& buffer) {
+  const SharingGroup& group = side == FactorSide::A ? u.a_group : u.s_group;
+  DenseMatrix& block = side == FactorSide::A ? u.a_rowblock : u.s_colblock;
+  const index_t k = block.cols(), begin = group.slice_offsets[group.position];
+  // Row-major pieces in group order: this rank's at its slice, the others' filled in by the gather.
+  buffer.assign(static_cast<std::size_t>(block.rows() * k), 0.0);
+  std::copy(slice.data(), slice.data() + slice.size(), buffer.begin() + begin * k);
+  std::vector<index_t> piece_counts(static_cast<std::size_t>(group.ranks));
+  for (int d = 0; d < group.ranks; ++d)
+    piece_counts[static_cast<std::size_t>(d)] = k * (group.slice_offsets[d + 1] - group.slice_offsets[d]);
+  u.gather(side, buffer, piece_counts);
+  for (index_t i = 0; i < block.rows(); ++i)
+    for (index_t f = 0; f < k; ++f) block(i, f) = buffer[static_cast<std::size_t>(i * k + f)];
 }
 
 DenseMatrix shifted_cross(const UpdateInputs& inputs) {

@@ -1212,7 +1212,7 @@ def case_e2e_solver_table(ctx):
     prefix = out_prefix(ctx, "config")
     run = ctx.run_ok(2, ["-i", f, "-k", 3, "--iters", 2, "--config", config, "-o", prefix])
     summary = load_summary(prefix)
-    check(summary["kaczmarz"] == {"steps": 0, "block": 6, "sampling": "uniform", "relaxation": 0.1},
+    check(summary["kaczmarz"] == {"steps": 0, "block": 6, "sampling": "uniform", "relaxation": 0.1, "strata": 8},
           f"the summary's kaczmarz options {summary.get('kaczmarz')}", run)
     check("hals" not in summary, "the summary names the options of a solver that did not run", run)
     # With no --algo: the default, hals, with its declared default.
@@ -1554,22 +1554,106 @@ def case_e2e_recommender_als_scipy(ctx):
               "--algo", "als"]
     train, test, a0, rows, cols, x, mask = recommender_case_data(ctx, planted_ratings(7, users=30, items=22), 50,
                                                                  common)
-    ref_a, ref_s, ref_b, ref_c, ref_mu = scipy_als(x, mask, a0, k, iterations, 0.08, 5.0)
-    check((ref_a == 0).any() and (ref_s == 0).any(), "the reference never hits the bound: the case tests nothing")
-    low, high = min(r for _, _, r in train), max(r for _, _, r in train)
-    ref_test = rmse(test, numpy_predictions(test, ref_a, ref_s, ref_b, ref_c, ref_mu, rows, cols, low, high))
-    for ranks, extra in [(1, []), (2, ["--grid", "1x2"]), (2, ["--grid", "2x1"]), (4, ["--grid", "2x2"]),
-                         (4, ["--grid", "4x1"]), (4, ["--grid", "1x4"])]:
-        prefix = out_prefix(ctx, f"fit{ranks}{''.join(extra)}")
-        run = ctx.run_ok(ranks, common + ["--iters", iterations, "-o", prefix] + extra)
-        a, s, b, c, mu, *_, summary = load_recommender(prefix)
-        for name, ours, ref in [("A", a, ref_a), ("S", s, ref_s), ("row biases", b, ref_b), ("column biases", c, ref_c)]:
-            check(np.allclose(ours, ref, rtol=1e-9, atol=1e-9),
-                  f"{name} differ from SciPy's ALS by {np.abs(ours - ref).max():.3g}", run)
-        check(np.all(a >= 0) and np.all(s >= 0), "negative factors", run)
-        check_close(summary["rmse_test"], ref_test, 1e-9, "rmse_test vs SciPy's", run)
+    reference = scipy_als(x, mask, a0, k, iterations, 0.08, 5.0)
+    check((reference[0] == 0).any() and (reference[1] == 0).any(),
+          "the reference never hits the bound: the case tests nothing")
+    for run, _, _, summary in fits_against(ctx, common + ["--iters", iterations], reference, "SciPy's ALS",
+                                           (train, test, rows, cols)):
         history = summary["history"]
         check(history[-1]["objective"] < history[1]["objective"], "the objective did not decrease", run)
+
+
+RECOMMENDER_GRIDS = [(1, []), (2, ["--grid", "1x2"]), (2, ["--grid", "2x1"]), (4, ["--grid", "2x2"]),
+                     (4, ["--grid", "4x1"]), (4, ["--grid", "1x4"])]
+
+
+def fits_against(ctx, args, reference, name, data):
+    """Runs nmf_mpi with `args` on 1, 2 and 4 ranks and every kind of grid (RECOMMENDER_GRIDS), checking each fit's
+    factors and biases against `reference` (A, S, b, c, mu) to 1e-9, its factors non-negative and its summary's test
+    RMSE against the reference's predictions of data = (train, test, row ids, column ids); yields (run, A, S,
+    summary) of each for more checks."""
+    train, test, rows, cols = data
+    ref_a, ref_s, ref_b, ref_c, ref_mu = reference
+    low, high = min(r for _, _, r in train), max(r for _, _, r in train)
+    ref_test = rmse(test, numpy_predictions(test, ref_a, ref_s, ref_b, ref_c, ref_mu, rows, cols, low, high))
+    for ranks, extra in RECOMMENDER_GRIDS:
+        prefix = out_prefix(ctx, f"fit{ranks}{''.join(extra)}")
+        run = ctx.run_ok(ranks, args + ["-o", prefix] + extra)
+        a, s, b, c, mu, *_, summary = load_recommender(prefix)
+        for what, ours, ref in [("A", a, ref_a), ("S", s, ref_s), ("row biases", b, ref_b), ("column biases", c, ref_c)]:
+            check(np.allclose(ours, ref, rtol=1e-9, atol=1e-9),
+                  f"{what} differ from {name} by {np.abs(ours - ref).max():.3g}", run)
+        check(np.all(a >= 0) and np.all(s >= 0), "negative factors", run)
+        check_close(summary["rmse_test"], ref_test, 1e-9, f"rmse_test vs {name}", run)
+        yield run, a, s, summary
+
+
+STREAM_KACZMARZ = 3  # nmf::RandomStream::kaczmarz (include/nmf/kernels/random.hpp)
+
+
+def numpy_kaczmarz(x, mask, a, k, iterations, lam, lam_bias, strata, relaxation, seed):
+    """The recommender model fitted by the algorithm the README gives for --algo kaczmarz, serially: per iteration the
+    biases (as numpy_ccd), then one sweep of B sub-epochs over B x B virtual blocks (rows and columns cut into B even
+    parts), sub-epoch t taking the blocks (b, (b + t) mod B) in turn, each block's ratings in the order of
+    uniform01(seed, kaczmarz, i m + j); a rating moves s_j, then a_i, by a relaxed projected Kaczmarz step."""
+    import bisect
+    a, s, b, c, mu, rows, cols = recommender_start(x, mask, a, k)
+    s = s.T.copy()
+    n, m = x.shape
+    row_cuts = [p * n // strata for p in range(strata + 1)]
+    col_cuts = [p * m // strata for p in range(strata + 1)]
+    blocks = {}
+    for i, j in zip(*np.nonzero(mask)):
+        block = (bisect.bisect_right(row_cuts[:-1], i) - 1, bisect.bisect_right(col_cuts[:-1], j) - 1)
+        key = int(i) * m + int(j)
+        blocks.setdefault(block, []).append((uniform01(seed, STREAM_KACZMARZ, key), key, int(i), int(j)))
+    for ratings in blocks.values():
+        ratings.sort()
+
+    def step(f, o, error):
+        return np.maximum(0, f + relaxation * (error * o - lam * f) / (o @ o + lam))
+
+    for _ in range(iterations):
+        b, c = bias_step(x, mask, a, s.T, c, mu, rows, cols, lam_bias)
+        for t in range(strata):
+            for rb in range(strata):
+                for _, _, i, j in blocks.get((rb, (rb + t) % strata), []):
+                    s[j] = step(s[j], a[i], x[i, j] - mu - b[i] - c[j] - a[i] @ s[j])
+                    a[i] = step(a[i], s[j], x[i, j] - mu - b[i] - c[j] - a[i] @ s[j])
+    return a, s.T, b, c, mu
+
+
+@case(ranks=4)
+def case_e2e_recommender_kaczmarz_numpy(ctx):
+    """--algo kaczmarz in the recommender mode equals a serial NumPy version of its stratified schedule (README,
+    Recommending) to ~1e-9, and the fits on 1, 2 and 4 ranks and every kind of grid agree with each other to 1e-12:
+    the result does not depend on the number of ranks."""
+    k, iterations, strata = 4, 8, 4
+    common = ["-i", ctx.indir / "train.txt", "--test", ctx.indir / "test.txt", "-k", k, "--tol", 0, "--seed", 4,
+              "--algo", "kaczmarz", "--kaczmarz-strata", strata]
+    train, test, a0, rows, cols, x, mask = recommender_case_data(ctx, planted_ratings(7, users=30, items=22), 50,
+                                                                 common)
+    reference = numpy_kaczmarz(x, mask, a0, k, iterations, 0.08, 5.0, strata, 0.1, 4)
+    first = None
+    for run, a, s, summary in fits_against(ctx, common + ["--iters", iterations], reference, "NumPy's Kaczmarz",
+                                           (train, test, rows, cols)):
+        if first is None:
+            first = (a, s)
+        check(np.allclose(a, first[0], rtol=0, atol=1e-12) and np.allclose(s, first[1], rtol=0, atol=1e-12),
+              "the factors differ from those on 1 rank", run)
+        history = summary["history"]
+        check(history[-1]["rmse_train"] < 0.8 * history[0]["rmse_train"], "the training RMSE hardly fell", run)
+
+
+@case(ranks=4)
+def case_recommender_kaczmarz_refusals(ctx):
+    """Fewer --kaczmarz-strata than ranks and --kaczmarz-steps are refused in the recommender mode, on every rank alike
+    (one message, no outputs)."""
+    write_ratings(ctx.indir / "r.txt", planted_ratings(7))
+    base = ["-i", ctx.indir / "r.txt", "-k", 2, "--algo", "kaczmarz", "-o", out_prefix(ctx)]
+    expect_error(ctx, base + ["--kaczmarz-strata", 3], EXIT_USAGE, ["--kaczmarz-strata 3", "4 ranks", "at least 4"],
+                 ranks=4)
+    expect_error(ctx, base + ["--kaczmarz-steps", 5], EXIT_USAGE, ["--kaczmarz-steps", "recommender mode"], ranks=2)
 
 
 @case(ranks=2)
@@ -2338,7 +2422,7 @@ def case_e2e_stop_rules(ctx):
     check_close(summary["relative_error"], numpy_error(x, a, s_factor), RTOL_ERROR, "final error", run)
 
 
-KACZMARZ_DEFAULTS = {"steps": 0, "block": 1, "sampling": "norm", "relaxation": 0.1}  # include/nmf/options.hpp
+KACZMARZ_DEFAULTS = {"steps": 0, "block": 1, "sampling": "norm", "relaxation": 0.1, "strata": 8}  # include/nmf/options.hpp
 
 
 @case

@@ -196,7 +196,7 @@ void count_touched_pairs(const ProcessGrid& grid, const Layout& layout, const Ob
       if (s_slice != layout.s_slice_of(grid.row(), grid.col())) s_pairs.insert({s_slice, gi});
     }
   index_t counts[2] = {static_cast<index_t>(a_pairs.size()), static_cast<index_t>(s_pairs.size())};
-  MPI_Allreduce(MPI_IN_PLACE, counts, 2, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD);
+  MPI_Allreduce(MPI_IN_PLACE, counts, 2, MPI_INT64_T, MPI_SUM, grid.comm());
   fit.pairs_a = counts[0];
   fit.pairs_s = counts[1];
 }
@@ -209,12 +209,13 @@ struct FitSettings {
   IterationEndHook* hook = nullptr;  // signals, checkpoints, --resume
 };
 
-Fit fit_ratings(const SharedTempDir& dir, const std::string& algo, GridShape shape, const FitSettings& settings = {}) {
+Fit fit_ratings(const SharedTempDir& dir, const std::string& algo, GridShape shape, const FitSettings& settings = {},
+                MPI_Comm comm = MPI_COMM_WORLD) {
   ReadOptions options;
   options.path = dir.file("train.csv");
   options.format = InputFormat::ratings;
-  auto source = open_input(MPI_COMM_WORLD, options);
-  const ProcessGrid grid(MPI_COMM_WORLD, shape);
+  auto source = open_input(comm, options);
+  const ProcessGrid grid(comm, shape);
   const DistMatrix x = source->distribute(grid);
   RatingsSplit data = settings.held_out > 0
                           ? split_ratings(x, grid, settings.held_out, 3)
@@ -377,10 +378,68 @@ TEST(RecommenderKaczmarz, ReproducibleAndLearns) {
     EXPECT_LT(history.back().objective, history[1].objective);
     for (double v : first.a.values()) EXPECT_TRUE(v >= 0 && std::isfinite(v));
     for (double v : first.s.values()) EXPECT_TRUE(v >= 0 && std::isfinite(v));
-    // --kaczmarz-steps is honoured: 7 steps per half instead of a sweep give another fit.
-    const Fit other = fit_ratings(dir, "kaczmarz", shape, FitSettings{20, {{"kaczmarz-steps", "7"}}});
+    // --kaczmarz-strata is honoured: 4 x 4 virtual blocks instead of 8 x 8 give another step order.
+    const Fit other = fit_ratings(dir, "kaczmarz", shape, FitSettings{20, {{"kaczmarz-strata", "4"}}});
     EXPECT_NE(other.result.rmse_train, first.result.rmse_train);
   }
+}
+
+// --algo kaczmarz steps through B x B virtual blocks in a fixed stratified schedule, so the fit does not depend on
+// the number of ranks or the grid: every grid of the job's ranks (ctest runs 1, 2 and 4) gives the factors, the biases
+// and the RMSEs of a fit on this rank alone (MPI_COMM_SELF) to round-off (the biases' sums are added in another order
+// on another grid). The words moved per iteration are the model of the README and of src/solvers/kaczmarz.cpp.
+TEST(RecommenderKaczmarz, EveryRankCountAndGridGivesTheOneRankFitAndTheWordsOfTheModel) {
+  SharedTempDir dir;
+  write_text(dir.file("train.csv"), as_text(training_lines()));
+  write_text(dir.file("test.csv"), as_text(test_lines()));
+  constexpr int kStrata = 4;
+  const FitSettings settings{12, {{"kaczmarz-strata", std::to_string(kStrata)}}};
+  const Fit alone = fit_ratings(dir, "kaczmarz", GridShape{1, 1}, settings, MPI_COMM_SELF);
+  EXPECT_LT(alone.result.rmse_train, 0.8 * alone.result.fit.history.front().rmse_train);  // it learned something
+  for (const GridShape shape : all_grid_shapes(world_size())) {
+    SCOPED_TRACE("grid " + shape.str());
+    const Fit fit = fit_ratings(dir, "kaczmarz", shape, settings);
+    ASSERT_EQ(fit.a.size(), alone.a.size());
+    ASSERT_EQ(fit.s.size(), alone.s.size());
+    for (index_t t = 0; t < fit.a.size(); ++t) EXPECT_NEAR(fit.a.data()[t], alone.a.data()[t], 1e-13);
+    for (index_t t = 0; t < fit.s.size(); ++t) EXPECT_NEAR(fit.s.data()[t], alone.s.data()[t], 1e-13);
+    for (std::size_t i = 0; i < fit.b.size(); ++i) EXPECT_NEAR(fit.b[i], alone.b[i], 1e-13);
+    for (std::size_t j = 0; j < fit.c.size(); ++j) EXPECT_NEAR(fit.c[j], alone.c[j], 1e-13);
+    EXPECT_NEAR(fit.result.rmse_train, alone.result.rmse_train, 1e-13);
+    EXPECT_NEAR(fit.result.rmse_test, alone.result.rmse_test, 1e-13);
+    // Summed over the ranks, per iteration: A's rows (with b_i) and S's columns (with c_j) from their layout slices
+    // to their strata and back, (2k + 1)(n + m - L), L those on the same rank at both ends; the ring of column
+    // strata, P (k + 1) m on more than one rank; the gathers of the slices k ((PR - 1) m + (PC - 1) n); the biases'
+    // all-reduces and the evaluation as for als.
+    const double n = static_cast<double>(fit.layout.n), m = static_cast<double>(fit.layout.m);
+    const double pr = shape.rows, pc = shape.cols, p = shape.size(), k = kRank;
+    const BlockPartition row_strata = BlockPartition::even(fit.layout.n, kStrata);
+    const BlockPartition col_strata = BlockPartition::even(fit.layout.m, kStrata);
+    const BlockPartition strata_of_rank = BlockPartition::even(kStrata, shape.size());
+    double kept = 0;
+    for (int r = 0; r < shape.size(); ++r) {
+      const int a_slice = fit.layout.a_slice_of(r / shape.cols, r % shape.cols);
+      const int s_slice = fit.layout.s_slice_of(r / shape.cols, r % shape.cols);
+      const auto overlap = [](index_t b0, index_t e0, index_t b1, index_t e1) {
+        return static_cast<double>(std::max<index_t>(0, std::min(e0, e1) - std::max(b0, b1)));
+      };
+      kept += overlap(fit.layout.a_slices.begin(a_slice), fit.layout.a_slices.end(a_slice),
+                      row_strata.begin(strata_of_rank.begin(r)), row_strata.begin(strata_of_rank.end(r)));
+      kept += overlap(fit.layout.s_slices.begin(s_slice), fit.layout.s_slices.end(s_slice),
+                      col_strata.begin(strata_of_rank.begin(r)), col_strata.begin(strata_of_rank.end(r)));
+    }
+    const double ring = p > 1 ? p * (k + 1) * m : 0.0;
+    const double expected = 8.0 * ((2 * k + 1) * (n + m - kept) + ring + k * ((pr - 1) * m + (pc - 1) * n) +
+                                   2 * (pc - 1) * n + 2 * (pr - 1) * m + 20 * (p - 1));
+    EXPECT_NEAR(fit.result.fit.comm_bytes_per_iteration, expected, 1e-9 * expected + 1e-9);
+  }
+  // Fewer strata than ranks, or --kaczmarz-steps: refused on every rank alike.
+  if (world_size() > 1) {
+    const GridShape shape = all_grid_shapes(world_size()).front();
+    EXPECT_THROW(fit_ratings(dir, "kaczmarz", shape, FitSettings{2, {{"kaczmarz-strata", "1"}}}), CollectiveError);
+  }
+  EXPECT_THROW(fit_ratings(dir, "kaczmarz", GridShape{1, 1}, FitSettings{2, {{"kaczmarz-steps", "3"}}}, MPI_COMM_SELF),
+               CollectiveError);
 }
 
 // --- checkpoints and resume ---------------------------------------------------------------------------------------

@@ -95,17 +95,15 @@ struct GroupedRatings {
 NnlsStats solve_observed_groups(const GroupedRatings& ratings, const std::vector<double>& others, index_t k, double mu,
                                 const double* own_bias, const double* counts, double lambda, DenseMatrix& out);
 
-// Projected Kaczmarz steps on the ratings at CSR positions order[first], order[first + 1], ... (cyclically,
-// `steps` of them; rows[t] is the row of order[t]). With update_rows, each step moves a_i for rating (i, j) with
-// s_j fixed; otherwise s_j with a_i fixed. For the moved vector f and the fixed one o, with
-// e = x_ij - mu - b_i - c_j - a_i . s_j,
+// Projected Kaczmarz steps on `count` ratings in the order given: rating t has value values[t] and touches the
+// factor row rows[t] of `a` and the row cols[t] of `s`, each row k + 1 contiguous values (its k features, then its
+// bias). For the error e = x_ij - mu - b_i - c_j - a_i . s_j, a step moving f with o fixed is
 //   f <- max(0, f + relaxation (e o - lambda f) / (|o|^2 + lambda)),
-// the Kaczmarz projection onto the rating's hyperplane (step 1 / |o|^2) with the rating's share lambda |f|^2 of
-// the weighted ridge (lambda n_i |a_i|^2 is lambda |a_i|^2 per rating of row i). Residuals are not updated.
-void observed_kaczmarz_steps(const ObservedBlock& block, const std::vector<index_t>& order,
-                             const std::vector<index_t>& rows, index_t first, index_t steps, bool update_rows,
-                             double mu, const double* row_bias, const double* col_bias, DenseMatrix& a_rowblock,
-                             DenseMatrix& s_colblock, double lambda, double relaxation);
+// the Kaczmarz projection onto the rating's hyperplane (step 1 / |o|^2) with the rating's share lambda |f|^2 of the
+// weighted ridge (lambda n_i |a_i|^2 is lambda |a_i|^2 per rating of row i). Each rating moves s_j (o = a_i), then
+// a_i (o = s_j) from the error after that move. The biases are read, never moved.
+void observed_kaczmarz_pass(const index_t* rows, const index_t* cols, const double* values, index_t count, index_t k,
+                            double mu, double* a, double* s, double lambda, double relaxation);
 
 // The prediction mu + b + c + a . s (a and s: k values each, with strides) clipped to [low, high].
 double predict_rating(double mu, double b, double c, const double* a, index_t a_stride, const double* s,

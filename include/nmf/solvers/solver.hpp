@@ -151,6 +151,12 @@ struct SharingGroup {
   std::vector<index_t> slice_offsets{0, 0};  // ranks + 1 offsets
 };
 
+// The factor slices a grid rank owns in the layout (nmf/distribution/layout.hpp): A's rows a_begin .. a_end - 1
+// and S's columns s_begin .. s_end - 1 (global indices).
+struct OwnedSlices {
+  index_t a_begin = 0, a_end = 0, s_begin = 0, s_end = 0;
+};
+
 struct ObservedUpdate {
   ObservedBlock& ratings;                 // this rank's training ratings; residual = x - mu - b - c - a s
   DenseMatrix& a_rowblock;                // n_I x k: A's row block, the same on every rank of the grid row
@@ -166,6 +172,9 @@ struct ObservedUpdate {
   // Global position of the block (for random streams keyed by global indices): its first row and column, and
   // the number of columns of X.
   index_t row0 = 0, col0 = 0, global_cols = 0;
+  index_t global_rows = 0;
+  int grid_rank = 0, grid_ranks = 1;             // this rank and the number of ranks of the grid
+  const std::vector<OwnedSlices>& owned_slices;  // every grid rank's slices, by grid rank
   // Sums `values` in place over the ranks that share the factor block: the grid column for side S (values
   // indexed by the block's columns), the grid row for side A. Collective: every rank of the grid calls it the
   // same number of times with the same lengths.
@@ -179,7 +188,19 @@ struct ObservedUpdate {
   // Within the group of `side`: every rank's piece of `values` (counts[s] values from group rank s, in group
   // order) is filled in on every rank; this rank's piece is already in place. Collective over the group.
   std::function<void(FactorSide side, std::vector<double>& values, const std::vector<index_t>& counts)> gather;
+  // Over the whole grid (grid rank order): as `exchange`, with send_counts and recv_counts per grid rank.
+  std::function<void(const std::vector<double>& send, const std::vector<index_t>& send_counts,
+                     std::vector<double>& received, const std::vector<index_t>& recv_counts)>
+      exchange_over_grid;
+  // A ring over the grid: sends `send` to grid rank - 1 and receives `incoming` values from grid rank + 1 (both
+  // modulo the number of ranks) into `received`. Collective over the grid.
+  std::function<void(const std::vector<double>& send, std::vector<double>& received, index_t incoming)> shift_ring;
 };
+
+// Collective over the group of `side`: this rank's slice of the side's block (k x count; column g is block row
+// slice_offsets[position] + g) and the other ranks' slices replace the whole block (a_rowblock or s_colblock) on
+// every rank of the group. `buffer` is scratch space.
+void share_slices(ObservedUpdate& update, FactorSide side, const DenseMatrix& slice, std::vector<double>& buffer);
 
 class ObservedSolver {
  public:
