@@ -1212,7 +1212,8 @@ def case_e2e_solver_table(ctx):
     prefix = out_prefix(ctx, "config")
     run = ctx.run_ok(2, ["-i", f, "-k", 3, "--iters", 2, "--config", config, "-o", prefix])
     summary = load_summary(prefix)
-    check(summary["kaczmarz"] == {"steps": 0, "block": 6, "sampling": "uniform", "relaxation": 0.1, "strata": 8},
+    check(summary["kaczmarz"] == {"steps": 0, "block": 6, "sampling": "uniform", "relaxation": 0.1, "strata": 8,
+                                   "rating_relaxation": 0.02},
           f"the summary's kaczmarz options {summary.get('kaczmarz')}", run)
     check("hals" not in summary, "the summary names the options of a solver that did not run", run)
     # With no --algo: the default, hals, with its declared default.
@@ -1630,7 +1631,7 @@ def case_e2e_recommender_kaczmarz_numpy(ctx):
     the result does not depend on the number of ranks."""
     k, iterations, strata = 4, 8, 4
     common = ["-i", ctx.indir / "train.txt", "--test", ctx.indir / "test.txt", "-k", k, "--tol", 0, "--seed", 4,
-              "--algo", "kaczmarz", "--kaczmarz-strata", strata]
+              "--algo", "kaczmarz", "--kaczmarz-strata", strata, "--kaczmarz-rating-relaxation", 0.1]
     train, test, a0, rows, cols, x, mask = recommender_case_data(ctx, planted_ratings(7, users=30, items=22), 50,
                                                                  common)
     reference = numpy_kaczmarz(x, mask, a0, k, iterations, 0.08, 5.0, strata, 0.1, 4)
@@ -2422,7 +2423,8 @@ def case_e2e_stop_rules(ctx):
     check_close(summary["relative_error"], numpy_error(x, a, s_factor), RTOL_ERROR, "final error", run)
 
 
-KACZMARZ_DEFAULTS = {"steps": 0, "block": 1, "sampling": "norm", "relaxation": 0.1, "strata": 8}  # include/nmf/options.hpp
+KACZMARZ_DEFAULTS = {"steps": 0, "block": 1, "sampling": "norm", "relaxation": 0.1, "strata": 8,
+                     "rating_relaxation": 0.02}  # include/nmf/options.hpp
 
 
 @case
@@ -2464,7 +2466,8 @@ def case_bad_kaczmarz_options(ctx):
                  ["--algo kaczmarz", "penalties"])
     for option, value in (("--kaczmarz-block", "0"), ("--kaczmarz-steps", "-5"), ("--kaczmarz-sampling", "row"),
                           ("--kaczmarz-relaxation", "0"), ("--kaczmarz-relaxation", "2"),
-                          ("--kaczmarz-relaxation", "-0.5"), ("--kaczmarz-relaxation", "nan")):
+                          ("--kaczmarz-relaxation", "-0.5"), ("--kaczmarz-relaxation", "nan"),
+                          ("--kaczmarz-rating-relaxation", "0"), ("--kaczmarz-rating-relaxation", "2")):
         expect_error(ctx, ["-i", f, "-k", "2", "--algo", "kaczmarz", option, value, "-o", out_prefix(ctx)], EXIT_USAGE,
                      [option])
 
