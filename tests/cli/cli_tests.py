@@ -784,6 +784,29 @@ def case_nothing_lost_concurrent_runs(ctx):
 
 
 @case
+def case_nothing_lost_stale_temporaries_removed(ctx):
+    """The temporaries a killed run left of a prefix's files are removed by the next run's commit; a backup kept by a
+    crash mid-commit, another prefix's temporaries and files named almost like ours are kept."""
+    x = random_sparse(30, 20, 0.5, seed=13)
+    f = write_coordinate(ctx.indir / "x.mtx", x)
+    prefix = out_prefix(ctx)
+    stale = [f"{prefix.name}_A.mtx.tmp-4000001", f"{prefix.name}_S.mtx.tmp-4000001",
+             f"{prefix.name}_summary.json.tmp-4000001"]
+    kept = [f"{prefix.name}_A.mtx.old-4000001", f"{prefix.name}2_A.mtx.tmp-4000002",
+            f"{prefix.name}_A.mtx.tmp-4000001.part", f"{prefix.name}_notes.txt.tmp-4000001"]
+    hour_ago = time.time() - 3600
+    for name in stale + kept:
+        (ctx.outdir / name).write_text("left by a killed run\n")
+        os.utime(ctx.outdir / name, (hour_ago, hour_ago))
+    run = ctx.run_ok(2, ["-i", f, "-k", 2, "-o", prefix])
+    check_summary_matches_files(x, prefix, run)
+    left = sorted(p.name for p in ctx.outdir.iterdir())
+    check(not any(name in left for name in stale), f"stale temporaries were kept: {left}", run)
+    check(all(name in left for name in kept), f"files that are not this prefix's temporaries were removed: {left}",
+          run)
+
+
+@case
 def case_nothing_lost_summary_is_directory(ctx):
     # Committing the summary cannot succeed: the new A and S must not replace the old ones.
     x = random_sparse(30, 20, 0.5, seed=12)
