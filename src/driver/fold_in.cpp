@@ -57,39 +57,30 @@ DenseMatrix fetch_columns(MPI_Comm comm, const FixedS& fixed, const std::vector<
     asked[static_cast<std::size_t>(holder)].push_back(wanted[p]);
     position[static_cast<std::size_t>(holder)].push_back(static_cast<index_t>(p));
   }
-  std::vector<int> send_counts(ranks), send_displs(ranks), recv_counts(ranks), recv_displs(ranks);
-  std::vector<index_t> questions;
+  std::vector<index_t> send_counts(static_cast<std::size_t>(ranks)), questions;
   for (int r = 0; r < ranks; ++r) {
-    send_counts[r] = mpi_count(static_cast<index_t>(asked[r].size()), "columns asked");
-    send_displs[r] = mpi_count(static_cast<index_t>(questions.size()), "columns asked");
+    send_counts[r] = static_cast<index_t>(asked[r].size());
     questions.insert(questions.end(), asked[r].begin(), asked[r].end());
   }
-  NMF_MPI_CHECK(MPI_Alltoall(send_counts.data(), 1, MPI_INT, recv_counts.data(), 1, MPI_INT, comm));
-  index_t incoming = 0;
-  for (int r = 0; r < ranks; ++r) {
-    recv_displs[r] = mpi_count(incoming, "columns asked");
-    incoming += recv_counts[r];
-  }
+  const std::vector<index_t> recv_counts = exchange_counts(comm, send_counts);
+  const std::vector<index_t> send_displs = packed_displacements(send_counts);
+  const std::vector<index_t> recv_displs = packed_displacements(recv_counts);
+  const index_t incoming = recv_displs.back() + recv_counts.back();
   std::vector<index_t> to_answer(static_cast<std::size_t>(incoming));
-  NMF_MPI_CHECK(MPI_Alltoallv(questions.data(), send_counts.data(), send_displs.data(), MPI_INT64_T, to_answer.data(),
-                              recv_counts.data(), recv_displs.data(), MPI_INT64_T, comm));
+  alltoallv(comm, questions.data(), send_counts, send_displs, to_answer.data(), recv_counts, recv_displs, MPI_INT64_T);
   const index_t first = fixed.runs.begin(rank_in(comm));
   std::vector<double> answers(static_cast<std::size_t>(incoming * k));
   for (index_t q = 0; q < incoming; ++q)
     std::copy(fixed.columns.col(to_answer[q] - first), fixed.columns.col(to_answer[q] - first) + k,
               answers.begin() + q * k);
   // Back the other way: k doubles per column.
-  for (int r = 0; r < ranks; ++r) {
-    std::swap(send_counts[r], recv_counts[r]);
-    std::swap(send_displs[r], recv_displs[r]);
-    send_counts[r] = mpi_count(send_counts[r] * k, "column values");
-    send_displs[r] = mpi_count(send_displs[r] * k, "column values");
-    recv_counts[r] = mpi_count(recv_counts[r] * k, "column values");
-    recv_displs[r] = mpi_count(recv_displs[r] * k, "column values");
-  }
+  const auto times_k = [k](std::vector<index_t> v) {
+    for (index_t& x : v) x *= k;
+    return v;
+  };
   std::vector<double> values(questions.size() * static_cast<std::size_t>(k));
-  NMF_MPI_CHECK(MPI_Alltoallv(answers.data(), send_counts.data(), send_displs.data(), MPI_DOUBLE, values.data(),
-                              recv_counts.data(), recv_displs.data(), MPI_DOUBLE, comm));
+  alltoallv(comm, answers.data(), times_k(recv_counts), times_k(recv_displs), values.data(), times_k(send_counts),
+            times_k(send_displs), MPI_DOUBLE);
   DenseMatrix out(k, static_cast<index_t>(wanted.size()));
   std::size_t q = 0;
   for (int r = 0; r < ranks; ++r)
@@ -157,16 +148,11 @@ ColumnMatch match_columns(const Options& o, MPI_Comm comm, const ProcessGrid& gr
 
 std::vector<index_t> column_block_match(const ProcessGrid& grid, const Layout& layout,
                                         const std::vector<index_t>& fitted_slice) {
-  std::vector<int> counts(static_cast<std::size_t>(grid.shape().rows)), displs(counts.size());
-  int total = 0;
-  for (int i = 0; i < grid.shape().rows; ++i) {
-    counts[i] = mpi_count(layout.s_slices.size(layout.s_slice_of(i, grid.col())), "columns");
-    displs[i] = total;
-    total += counts[i];
-  }
-  std::vector<index_t> fitted(static_cast<std::size_t>(total));
-  NMF_MPI_CHECK(MPI_Allgatherv(fitted_slice.data(), mpi_count(static_cast<index_t>(fitted_slice.size()), "columns"),
-                               MPI_INT64_T, fitted.data(), counts.data(), displs.data(), MPI_INT64_T, grid.col_comm()));
+  std::vector<index_t> counts(static_cast<std::size_t>(grid.shape().rows));
+  for (int i = 0; i < grid.shape().rows; ++i) counts[i] = layout.s_slices.size(layout.s_slice_of(i, grid.col()));
+  const std::vector<index_t> displs = packed_displacements(counts);
+  std::vector<index_t> fitted(static_cast<std::size_t>(displs.back() + counts.back()));
+  allgatherv(grid.col_comm(), fitted_slice.data(), fitted.data(), counts, displs, MPI_INT64_T);
   return fitted;
 }
 

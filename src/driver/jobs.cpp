@@ -6,6 +6,7 @@
 #include <optional>
 #include <sstream>
 
+#include "nmf/distribution/collectives.hpp"
 #include "nmf/kernels/random.hpp"
 
 namespace nmf {
@@ -50,14 +51,12 @@ constexpr int kNumbersPerOutcome = 8;
 // Every rank gets the concatenation of what every rank contributes (leaders contribute, others give nothing).
 template <class T>
 std::vector<T> gather_everywhere(MPI_Comm world, const std::vector<T>& mine, MPI_Datatype type) {
-  int ranks = 0;
-  NMF_MPI_CHECK(MPI_Comm_size(world, &ranks));
-  const int count = mpi_count(static_cast<index_t>(mine.size()), "outcome values");
-  std::vector<int> counts(static_cast<std::size_t>(ranks)), displs(counts.size(), 0);
-  NMF_MPI_CHECK(MPI_Allgather(&count, 1, MPI_INT, counts.data(), 1, MPI_INT, world));
-  for (std::size_t r = 1; r < counts.size(); ++r) displs[r] = displs[r - 1] + counts[r - 1];
+  std::vector<index_t> counts(static_cast<std::size_t>(size_of(world)));
+  const auto count = static_cast<index_t>(mine.size());
+  NMF_MPI_CHECK(MPI_Allgather(&count, 1, MPI_INT64_T, counts.data(), 1, MPI_INT64_T, world));
+  const std::vector<index_t> displs = packed_displacements(counts);
   std::vector<T> all(static_cast<std::size_t>(displs.back() + counts.back()));
-  NMF_MPI_CHECK(MPI_Allgatherv(mine.data(), count, type, all.data(), counts.data(), displs.data(), type, world));
+  allgatherv(world, mine.data(), all.data(), counts, displs, type);
   return all;
 }
 

@@ -199,7 +199,7 @@ class RatingsIteration {
     return u;
   }
 
-  // Collective over the grid row (side A) or column (side S): MPI_Alltoallv.
+  // Collective over the grid row (side A) or column (side S), see exchange_in.
   void exchange(FactorSide side, const std::vector<double>& send, const std::vector<index_t>& send_counts,
                 std::vector<double>& received, const std::vector<index_t>& recv_counts) {
     const bool rows = side == FactorSide::A;
@@ -207,18 +207,18 @@ class RatingsIteration {
                 received, recv_counts);
   }
 
-  // Collective over `comm`, where this rank is `position`: MPI_Alltoallv. Counted as the values received from the
-  // other ranks (summed over the ranks, the words moved).
+  // Collective over `comm`, where this rank is `position`: nmf::alltoallv (an MPI_Alltoallv, split into rounds on
+  // every rank when a count past MPI's int appears on any). Counted as the values received from the other ranks
+  // (summed over the ranks, the words moved); the agreement on the plan is not counted.
   void exchange_in(MPI_Comm comm, int position, const std::vector<double>& send,
                    const std::vector<index_t>& send_counts, std::vector<double>& received,
                    const std::vector<index_t>& recv_counts) {
     const double t0 = MPI_Wtime();
-    const std::vector<int> sc = mpi_counts(send_counts), rc = mpi_counts(recv_counts);
-    const std::vector<int> sd = offsets_of(sc), rd = offsets_of(rc);
-    received.resize(static_cast<std::size_t>(rd.back() + rc.back()));
-    NMF_MPI_CHECK(MPI_Alltoallv(send.data(), sc.data(), sd.data(), MPI_DOUBLE, received.data(), rc.data(), rd.data(),
-                                MPI_DOUBLE, comm));
-    bytes_ += 8.0 * static_cast<double>(received.size() - static_cast<std::size_t>(rc[position]));
+    const std::vector<index_t> send_displs = packed_displacements(send_counts);
+    const std::vector<index_t> recv_displs = packed_displacements(recv_counts);
+    received.resize(static_cast<std::size_t>(recv_displs.back() + recv_counts.back()));
+    alltoallv(comm, send.data(), send_counts, send_displs, received.data(), recv_counts, recv_displs, MPI_DOUBLE);
+    bytes_ += 8.0 * static_cast<double>(received.size() - static_cast<std::size_t>(recv_counts[position]));
     collective_seconds_ += MPI_Wtime() - t0;
   }
 
@@ -234,17 +234,18 @@ class RatingsIteration {
     collective_seconds_ += MPI_Wtime() - t0;
   }
 
-  // Collective over the grid row (side A) or column (side S): MPI_Allgatherv in place, counted as the values
-  // received from the other ranks.
+  // Collective over the grid row (side A) or column (side S): nmf::allgatherv in place (split likewise), counted
+  // as the values received from the other ranks.
   void gather(FactorSide side, std::vector<double>& values, const std::vector<index_t>& counts) {
     const double t0 = MPI_Wtime();
     const SharingGroup& group = side == FactorSide::A ? a_group_ : s_group_;
-    const std::vector<int> c = mpi_counts(counts), d = offsets_of(c);
-    NMF_REQUIRE(static_cast<std::size_t>(d.back() + c.back()) == values.size(), Error, "gather: counts and length");
+    const std::vector<index_t> displs = packed_displacements(counts);
+    NMF_REQUIRE(static_cast<std::size_t>(displs.back() + counts.back()) == values.size(), Error,
+                "gather: counts and length");
     if (group.ranks > 1) {
-      NMF_MPI_CHECK(MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, values.data(), c.data(), d.data(), MPI_DOUBLE,
-                                   side == FactorSide::A ? grid_.row_comm() : grid_.col_comm()));
-      bytes_ += 8.0 * static_cast<double>(values.size() - static_cast<std::size_t>(c[group.position]));
+      allgatherv(side == FactorSide::A ? grid_.row_comm() : grid_.col_comm(), MPI_IN_PLACE, values.data(), counts,
+                 displs, MPI_DOUBLE);
+      bytes_ += 8.0 * static_cast<double>(values.size() - static_cast<std::size_t>(counts[group.position]));
     }
     collective_seconds_ += MPI_Wtime() - t0;
   }
@@ -451,17 +452,6 @@ class RatingsIteration {
     group.slice_offsets.assign(static_cast<std::size_t>(ranks + 1), 0);
     for (int r = 0; r < ranks; ++r) group.slice_offsets[static_cast<std::size_t>(r)] = slice_begin(r);
     return group;
-  }
-  static std::vector<int> mpi_counts(const std::vector<index_t>& counts) {
-    std::vector<int> out(counts.size());
-    for (std::size_t r = 0; r < counts.size(); ++r) out[r] = mpi_count(counts[r], "exchanged values");
-    return out;
-  }
-  static std::vector<int> offsets_of(const std::vector<int>& counts) {
-    std::vector<int> out(counts.size(), 0);
-    for (std::size_t r = 1; r < counts.size(); ++r)
-      out[r] = mpi_count(static_cast<index_t>(out[r - 1]) + counts[r - 1], "exchanged values");
-    return out;
   }
 
   const ProcessGrid& grid_;

@@ -148,20 +148,20 @@ void merge_chunk(const ProcessGrid& grid, const std::vector<index_t>& slice_begi
   const auto nn = static_cast<index_t>(n);
   const index_t own_begin = slice_begin[static_cast<std::size_t>(grid.col())];
   const index_t own_end = slice_begin[static_cast<std::size_t>(grid.col()) + 1];
-  std::vector<int> send_counts(pc), send_displs(pc), recv_counts(pc), recv_displs(pc);
+  std::vector<index_t> send_counts(pc), send_displs(pc), recv_counts(pc), recv_displs(pc);
   const index_t mine_from = std::max(r0, own_begin), mine_to = std::max(mine_from, std::min(r1, own_end));
   const index_t mine = mine_to - mine_from;
-  constexpr int kBytes = static_cast<int>(sizeof(Recommendation));
+  constexpr auto kBytes = static_cast<index_t>(sizeof(Recommendation));
   for (int j = 0; j < pc; ++j) {
     const index_t from = std::max(r0, slice_begin[j]), to = std::max(from, std::min(r1, slice_begin[j + 1]));
-    send_counts[j] = mpi_count((to - from) * nn * kBytes, "top-N candidates sent");
-    send_displs[j] = mpi_count((from - r0) * nn * kBytes, "top-N candidates offset");
-    recv_counts[j] = mpi_count(mine * nn * kBytes, "top-N candidates received");
-    recv_displs[j] = mpi_count(j * mine * nn * kBytes, "top-N candidates offset");
+    send_counts[j] = (to - from) * nn * kBytes;
+    send_displs[j] = (from - r0) * nn * kBytes;
+    recv_counts[j] = mine * nn * kBytes;
+    recv_displs[j] = j * mine * nn * kBytes;
   }
   std::vector<Recommendation> received(static_cast<std::size_t>(pc * mine * nn)), merged;
-  NMF_MPI_CHECK(MPI_Alltoallv(local.data(), send_counts.data(), send_displs.data(), MPI_BYTE, received.data(),
-                              recv_counts.data(), recv_displs.data(), MPI_BYTE, grid.row_comm()));
+  alltoallv(grid.row_comm(), local.data(), send_counts, send_displs, received.data(), recv_counts, recv_displs,
+            MPI_BYTE);
   for (index_t r = 0; r < mine; ++r) {
     merged.clear();
     for (int j = 0; j < pc; ++j) {

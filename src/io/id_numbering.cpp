@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "nmf/distribution/collectives.hpp"
 #include "sources.hpp"
 
 namespace nmf::detail {
@@ -19,26 +20,21 @@ std::vector<index_t> integers_of(const std::string& bytes) {
 
 std::vector<std::string> exchange_bytes(MPI_Comm comm, std::vector<std::string>& outbox) {
   const int ranks = size_of(comm);
-  std::vector<int> send_counts(ranks), send_displs(ranks), recv_counts(ranks), recv_displs(ranks);
+  std::vector<index_t> send_counts(ranks);
   std::string send;
   std::size_t total = 0;
   for (const std::string& bytes : outbox) total += bytes.size();
   send.reserve(total);
   for (int r = 0; r < ranks; ++r) {
-    send_counts[r] = mpi_count(static_cast<index_t>(outbox[r].size()), "bytes sent to one rank");
-    send_displs[r] = mpi_count(static_cast<index_t>(send.size()), "send displacement");
+    send_counts[r] = static_cast<index_t>(outbox[r].size());
     send += outbox[r];
     std::string().swap(outbox[r]);
   }
-  NMF_MPI_CHECK(MPI_Alltoall(send_counts.data(), 1, MPI_INT, recv_counts.data(), 1, MPI_INT, comm));
-  index_t incoming = 0;
-  for (int r = 0; r < ranks; ++r) {
-    recv_displs[r] = mpi_count(incoming, "receive displacement");
-    incoming += recv_counts[r];
-  }
-  std::string received(static_cast<std::size_t>(incoming), '\0');
-  NMF_MPI_CHECK(MPI_Alltoallv(send.data(), send_counts.data(), send_displs.data(), MPI_CHAR, received.data(),
-                              recv_counts.data(), recv_displs.data(), MPI_CHAR, comm));
+  const std::vector<index_t> recv_counts = exchange_counts(comm, send_counts);
+  const std::vector<index_t> recv_displs = packed_displacements(recv_counts);
+  std::string received(static_cast<std::size_t>(recv_displs.back() + recv_counts.back()), '\0');
+  alltoallv(comm, send.data(), send_counts, packed_displacements(send_counts), received.data(), recv_counts,
+            recv_displs, MPI_CHAR);
   std::vector<std::string> by_source(ranks);
   for (int r = 0; r < ranks; ++r) by_source[r] = received.substr(recv_displs[r], recv_counts[r]);
   return by_source;

@@ -5,6 +5,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -89,6 +91,14 @@ class ReplacementJournal {
   std::vector<Step> steps_;
 };
 
+// Whether `name` is `file` + ".tmp-" + a process id, as detail::temporary_name names the temporaries.
+bool is_temporary_name_of(const std::string& name, const std::string& file) {
+  const std::string stem = file + ".tmp-";
+  return name.size() > stem.size() && name.compare(0, stem.size(), stem) == 0 &&
+         std::all_of(name.begin() + static_cast<std::ptrdiff_t>(stem.size()), name.end(),
+                     [](unsigned char c) { return std::isdigit(c) != 0; });
+}
+
 // A file can only be replaced by renaming over it if it is not a directory; checking all of them first
 // keeps the common mistake from ever reaching the undo path.
 void check_replaceable(const std::string& path) {
@@ -170,7 +180,10 @@ class OutputSet::PrefixLock {
 };
 
 OutputSet::OutputSet(MPI_Comm comm, const std::string& prefix, OutputFormat format)
-    : prefix_(prefix), paths_(output_paths(prefix, format)), format_(format) {
+    : prefix_(prefix),
+      paths_(output_paths(prefix, format)),
+      format_(format),
+      started_(std::filesystem::file_time_type::clock::now()) {
   check_output_prefix(comm, prefix);
   const bool root = rank_in(comm) == 0;
   collectively(comm, [&] {
@@ -263,6 +276,7 @@ void OutputSet::commit(MPI_Comm writers, const std::string& summary_text) {
     std::vector<Staged> order = staged_;
     order.push_back({summary_temporary, paths_.summary});
     replace_all(order);
+    remove_stale_temporaries(order);
   });
   committed_ = true;
 }
@@ -284,6 +298,23 @@ void OutputSet::replace_all(const std::vector<Staged>& order) const {
   }
   sync_directory_of(paths_.summary);
   journal.discard_backups();
+}
+
+void OutputSet::remove_stale_temporaries(const std::vector<Staged>& committed) const noexcept {
+  namespace fs = std::filesystem;
+  try {
+    std::error_code ec;
+    const fs::path directory = fs::path(paths_.summary).parent_path();
+    for (const fs::directory_entry& entry : fs::directory_iterator(directory.empty() ? "." : directory, ec)) {
+      const std::string name = entry.path().filename().string();
+      const bool ours = std::any_of(committed.begin(), committed.end(), [&](const Staged& file) {
+        const fs::path final_name(file.final_name);
+        return final_name.parent_path() == directory && is_temporary_name_of(name, final_name.filename().string());
+      });
+      if (ours && entry.is_regular_file(ec) && entry.last_write_time(ec) < started_ && !ec) fs::remove(entry, ec);
+    }
+  } catch (...) {  // a listing that fails leaves the leftovers where they are
+  }
 }
 
 }  // namespace nmf

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "nmf/distribution/collectives.hpp"
 #include "scalapack.hpp"
 
 namespace nmf {
@@ -33,24 +34,24 @@ Range intersect(Range a, Range b) {
   return end > begin ? Range{begin, end} : Range{begin, begin};
 }
 
-// One MPI_Alltoallv: every rank holds the rows have[rank] (l doubles each, consecutive in `send`) and wants the
-// rows want[rank] (into `recv`, in the same format); each row goes from the rank that has it to the rank that
-// wants it. Written by hand because neither side is a ScaLAPACK descriptor's layout (see the header).
+// One nmf::alltoallv (MPI_Alltoallv, split past MPI's int counts): every rank holds the rows have[rank] (l doubles
+// each, consecutive in `send`) and wants the rows want[rank] (into `recv`, in the same format); each row goes from the
+// rank that has it to the rank that wants it. Written by hand because neither side is a ScaLAPACK descriptor's layout
+// (see the header).
 void move_rows(MPI_Comm comm, index_t l, const std::vector<Range>& have, const std::vector<Range>& want,
                const double* send, double* recv) {
   const int ranks = size_of(comm), me = rank_in(comm);
   const Range mine_have = have[static_cast<std::size_t>(me)], mine_want = want[static_cast<std::size_t>(me)];
-  std::vector<int> send_counts(ranks), send_displs(ranks), recv_counts(ranks), recv_displs(ranks);
+  std::vector<index_t> send_counts(ranks), send_displs(ranks), recv_counts(ranks), recv_displs(ranks);
   for (int r = 0; r < ranks; ++r) {
     const auto u = static_cast<std::size_t>(r);
     const Range out = intersect(mine_have, want[u]), in = intersect(have[u], mine_want);
-    send_counts[u] = mpi_count((out.end - out.begin) * l, "rows sent");
-    send_displs[u] = mpi_count((out.begin - mine_have.begin) * l, "send displacement");
-    recv_counts[u] = mpi_count((in.end - in.begin) * l, "rows received");
-    recv_displs[u] = mpi_count((in.begin - mine_want.begin) * l, "receive displacement");
+    send_counts[u] = (out.end - out.begin) * l;
+    send_displs[u] = (out.begin - mine_have.begin) * l;
+    recv_counts[u] = (in.end - in.begin) * l;
+    recv_displs[u] = (in.begin - mine_want.begin) * l;
   }
-  NMF_MPI_CHECK(MPI_Alltoallv(send, send_counts.data(), send_displs.data(), MPI_DOUBLE, recv, recv_counts.data(),
-                              recv_displs.data(), MPI_DOUBLE, comm));
+  alltoallv(comm, send, send_counts, send_displs, recv, recv_counts, recv_displs, MPI_DOUBLE);
 }
 
 void require_success(MPI_Comm comm, int info, const char* routine) {

@@ -784,6 +784,29 @@ def case_nothing_lost_concurrent_runs(ctx):
 
 
 @case
+def case_nothing_lost_stale_temporaries_removed(ctx):
+    """The temporaries a killed run left of a prefix's files are removed by the next run's commit; a backup kept by a
+    crash mid-commit, another prefix's temporaries and files named almost like ours are kept."""
+    x = random_sparse(30, 20, 0.5, seed=13)
+    f = write_coordinate(ctx.indir / "x.mtx", x)
+    prefix = out_prefix(ctx)
+    stale = [f"{prefix.name}_A.mtx.tmp-4000001", f"{prefix.name}_S.mtx.tmp-4000001",
+             f"{prefix.name}_summary.json.tmp-4000001"]
+    kept = [f"{prefix.name}_A.mtx.old-4000001", f"{prefix.name}2_A.mtx.tmp-4000002",
+            f"{prefix.name}_A.mtx.tmp-4000001.part", f"{prefix.name}_notes.txt.tmp-4000001"]
+    hour_ago = time.time() - 3600
+    for name in stale + kept:
+        (ctx.outdir / name).write_text("left by a killed run\n")
+        os.utime(ctx.outdir / name, (hour_ago, hour_ago))
+    run = ctx.run_ok(2, ["-i", f, "-k", 2, "-o", prefix])
+    check_summary_matches_files(x, prefix, run)
+    left = sorted(p.name for p in ctx.outdir.iterdir())
+    check(not any(name in left for name in stale), f"stale temporaries were kept: {left}", run)
+    check(all(name in left for name in kept), f"files that are not this prefix's temporaries were removed: {left}",
+          run)
+
+
+@case
 def case_nothing_lost_summary_is_directory(ctx):
     # Committing the summary cannot succeed: the new A and S must not replace the old ones.
     x = random_sparse(30, 20, 0.5, seed=12)
@@ -2367,25 +2390,43 @@ def case_e2e_solvers_and_penalties(ctx):
 
 
 # --time-limit counts from the start of the run and keeps, for the final checkpoint and the outputs, the longest
-# iteration and at least this (src/driver/checkpoint.cpp, kMinimumWriteReserveSeconds).
+# iteration, at least this, and this per history record in each file that holds the history (the summary, and with
+# --checkpoint-dir the manifest) (src/driver/checkpoint.cpp, Checkpointer::write_reserve_seconds).
 TIME_LIMIT_RESERVE_SECONDS = 2.0
+TIME_LIMIT_RESERVE_PER_RECORD_SECONDS = 3 * 10e-6
 TIME_LIMIT_MARGIN_SECONDS = 1.0  # start-up before the run's clock starts, and scheduling on a loaded machine
 
 
-def check_ends_before_the_limit(summary, limit, run):
+def check_ends_before_the_limit(summary, limit, run, history_files, baseline=None):
     """The whole run (reading, iterations, writing) ended before `limit`, and not much earlier than the reserve
-    asks: the iterations went on until the next one and the writing would not fit. Needs --eval-every 1."""
+    asks: the iterations went on until the next one and the writing would not fit. Needs --eval-every 1. With
+    `baseline` (the seconds mpirun took for a short run of the same problem: MPI's start and end, reading, writing)
+    the process itself, outputs written, ended within limit + baseline."""
     history = summary["history"]
     check([h["iteration"] for h in history] == list(range(summary["iterations"] + 1)),
           "test premise: the history holds every iteration", run)
     check(len(history) >= 2, f"--time-limit {limit}: stopped after {summary['iterations']} iterations", run)
     check(summary["seconds"] < limit, f"--time-limit {limit}: the run took {summary['seconds']} s", run)
+    if baseline is not None:
+        check(run.elapsed < limit + baseline,
+              f"--time-limit {limit}: mpirun took {run.elapsed:.2f} s, more than the limit and a short run's "
+              f"{baseline:.2f} s", run)
     seconds = [h["seconds"] for h in history]
     longest = max(b - a for a, b in zip(seconds, seconds[1:]))
-    earliest = limit - TIME_LIMIT_RESERVE_SECONDS - 2 * longest - TIME_LIMIT_MARGIN_SECONDS
+    reserve = TIME_LIMIT_RESERVE_SECONDS + TIME_LIMIT_RESERVE_PER_RECORD_SECONDS * history_files * len(history)
+    # The reserve grew with the history: the iteration before the last did not stop, so when it was checked (with
+    # at most len(history) - 2 records) it plus the reserve fit; the last iteration ended at most `longest` later.
+    # The run's clock at the last iteration's end is at least the reading plus the iteration seconds.
+    reserve_before = TIME_LIMIT_RESERVE_SECONDS + TIME_LIMIT_RESERVE_PER_RECORD_SECONDS * history_files * (
+        len(history) - 2)
+    stopped_at = summary["read_seconds"] + seconds[-1]
+    check(stopped_at < limit - reserve_before + longest,
+          f"--time-limit {limit}: the iterations went on until {stopped_at:.3f} s, past what the reserve for "
+          f"{len(history)} records ({reserve_before:.3f} s) allows", run)
+    earliest = limit - reserve - 2 * longest - TIME_LIMIT_MARGIN_SECONDS
     check(summary["seconds"] > earliest,
           f"--time-limit {limit}: the run stopped at {summary['seconds']} s, earlier than the reserve "
-          f"({TIME_LIMIT_RESERVE_SECONDS} s) and the longest iteration ({longest:.3f} s) explain", run)
+          f"({reserve:.3f} s for {len(history)} records) and the longest iteration ({longest:.3f} s) explain", run)
 
 
 @case
@@ -2407,7 +2448,7 @@ def case_e2e_stop_rules(ctx):
                          "--checkpoint-dir", checkpoints, "-o", prefix])
     summary = load_summary(prefix)
     check(summary["stop_reason"] == "time_limit", f"--time-limit {limit}: stop_reason {summary['stop_reason']!r}", run)
-    check_ends_before_the_limit(summary, limit, run)
+    check_ends_before_the_limit(summary, limit, run, history_files=2)
     check(checkpoint_iterations(checkpoints) == [summary["iterations"]],
           f"--time-limit: checkpoints {checkpoint_iterations(checkpoints)}, expected the last iteration's", run)
     a, s_factor = load_factors(prefix)
@@ -3230,23 +3271,29 @@ def case_e2e_recommender_checkpoint_signal(ctx):
           np.array_equal(np.fromfile(newest / "bias_cols.bin", dtype="<f8"), c),
           "the checkpoint and the outputs differ", run)
     full = out_prefix(ctx, "full")
-    ctx.run_ok(2, common + ["--iters", iterations + 7, "-o", full])
+    baseline = ctx.run_ok(2, common + ["--iters", iterations + 7, "-o", full]).elapsed
     resumed = out_prefix(ctx, "resumed")
     run = ctx.run_ok(2, common + ["--iters", iterations + 7, "-o", resumed, "--resume", checkpoints])
     check_same_recommender(resumed, full, "resumed after SIGUSR1", run)
 
-    # --inner 50 makes an iteration cost about 0.5 ms instead of 10 us: the reserve for the final writes is at least
-    # 2 s, and 2 s of 10-us iterations would leave a history of 200,000 records, whose JSON alone (in the manifest
-    # and the summary) takes seconds to write (README, --time-limit).
+    # Iterations of about 10 us, each evaluated: the history (in the manifest and the summary) grows by about 100,000
+    # records a second, and the reserve for the final writes must grow with it (README, --time-limit).
     limit, timed = 4.0, ctx.workdir / "time_checkpoints"
     prefix = out_prefix(ctx, "time")
-    run = ctx.run_ok(2, common + ["--iters", 10 ** 7, "--inner", 50, "--time-limit", limit, "--checkpoint-dir", timed,
-                                  "-o", prefix])
+    run = ctx.run_ok(2, common + ["--iters", 10 ** 7, "--time-limit", limit, "--checkpoint-dir", timed, "-o", prefix])
     summary = load_summary(prefix)
     check(summary["stop_reason"] == "time_limit", f"--time-limit {limit}: stop_reason {summary['stop_reason']!r}", run)
-    check_ends_before_the_limit(summary, limit, run)
+    check_ends_before_the_limit(summary, limit, run, history_files=2, baseline=baseline)
     check(checkpoint_iterations(timed, family=RECOMMENDER) == [summary["iterations"]],
           f"--time-limit: checkpoints {checkpoint_iterations(timed, family=RECOMMENDER)}, expected the last", run)
+    newest = checkpoints_of(timed, family=RECOMMENDER)[summary["iterations"]]
+    manifest = json.loads((newest / "manifest.json").read_text())
+    check(len(manifest["history"]) == len(summary["history"]),
+          f"--time-limit: the checkpoint holds {len(manifest['history'])} records, the summary "
+          f"{len(summary['history'])}", run)
+    a = recommender_fit(prefix)[0]
+    check(np.array_equal(checkpoint_factor(newest, "A", *a.shape), a), "--time-limit: checkpoint and outputs differ",
+          run)
 
 
 @case

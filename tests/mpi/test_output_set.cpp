@@ -1,9 +1,10 @@
 // The outputs of a run are committed as a set (nmf/io/output_set.hpp): a short write, a failed rename or a
 // second run on the same prefix leaves every earlier output untouched, and the checksums recorded for the
-// summary are those of the files.
+// summary are those of the files. A commit removes the temporaries a killed run left of its files, and nothing else.
 #include <gtest/gtest.h>
 #include <zlib.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -73,6 +74,33 @@ TEST(OutputSet, RecordsTheSizeAndCrc32OfEveryFile) {
     }
     EXPECT_EQ(read_bytes(dir.file("run_summary.json")), "{\"seed\": 1}\n");
     EXPECT_FALSE(std::filesystem::exists(dir.file("run.lock"))) << "the lock file outlives the set";
+  }
+}
+
+TEST(OutputSet, ACommitRemovesOnlyTheTemporariesKilledRunsLeftOfItsFiles) {
+  namespace fs = std::filesystem;
+  SharedTempDir dir;
+  const Problem problem;
+  const auto now = fs::file_time_type::clock::now();
+  const std::map<std::string, bool> leftovers = {// name -> removed by the commit
+                                                 {"run_A.mtx.tmp-4242", true},   {"run_summary.json.tmp-17", true},
+                                                 {"run_notes.txt.tmp-99", true}, {"run_A.mtx.tmp-42x", false},
+                                                 {"run_A.mtx.tmp-", false},      {"run_A.mtx.old-55", false},
+                                                 {"run2_A.mtx.tmp-5", false},    {"run_B.mtx.tmp-6", false},
+                                                 {"run_S.mtx.tmp-77", false},    {"x_run_A.mtx.tmp-8", false}};
+  if (world_rank() == 0) {
+    for (const auto& [name, removed] : leftovers) {
+      std::ofstream(dir.file(name)) << "left behind\n";
+      // run_S.mtx.tmp-77 stands for a file being written now (after the run started), the others are old.
+      fs::last_write_time(dir.file(name),
+                          name == "run_S.mtx.tmp-77" ? now + std::chrono::hours(1) : now - std::chrono::hours(1));
+    }
+  }
+  MPI_Barrier(MPI_COMM_WORLD);
+  commit_set(problem, dir.file("run"), 3);
+  if (world_rank() == 0) {
+    for (const auto& [name, removed] : leftovers) EXPECT_EQ(fs::exists(dir.file(name)), !removed) << name;
+    EXPECT_EQ(read_bytes(dir.file("run_summary.json")), "{\"seed\": 3}\n");
   }
 }
 

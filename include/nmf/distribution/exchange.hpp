@@ -2,19 +2,20 @@
 #pragma once
 
 #include <functional>
-#include <numeric>
 #include <type_traits>
 #include <vector>
 
+#include "nmf/distribution/collectives.hpp"
 #include "nmf/huge_pages.hpp"
 #include "nmf/matrix.hpp"
 #include "nmf/mpi.hpp"
 
 namespace nmf {
 
-// Collective over `comm`: sends every record of `outgoing` to rank owner(record) with one MPI_Alltoallv
-// (each record one element of `type`) and returns the records this rank receives; `outgoing` is released.
-// On one rank the records stay where they are: no copy, no message.
+// Collective over `comm`: sends every record of `outgoing` to rank owner(record) with nmf::alltoallv
+// (each record one element of `type`; counts past MPI's int are split into rounds, nmf/distribution/collectives.hpp)
+// and returns the records this rank receives; `outgoing` is released. On one rank the records stay where they are: no
+// copy, no message.
 template <class Record, class Owner>
 std::vector<Record> route_records(MPI_Comm comm, std::vector<Record>& outgoing, Owner&& owner, MPI_Datatype type) {
   static_assert(std::is_trivially_copyable_v<Record>, "records travel as bytes");
@@ -33,44 +34,32 @@ std::vector<Record> route_records(MPI_Comm comm, std::vector<Record>& outgoing, 
     destination[e] = owner(outgoing[e]);
     ++send_counts[static_cast<std::size_t>(destination[e])];
   }
-  std::vector<int> send_counts_int(static_cast<std::size_t>(ranks)), send_displs(static_cast<std::size_t>(ranks));
-  index_t offset = 0;
-  for (int r = 0; r < ranks; ++r) {
-    send_counts_int[r] = mpi_count(send_counts[r], "records sent to one rank");
-    send_displs[r] = mpi_count(offset, "send displacement");
-    offset += send_counts[r];
-  }
+  const std::vector<index_t> send_displs = packed_displacements(send_counts);
   std::vector<Record> send_buffer;
   reserve_huge(send_buffer, outgoing.size());
   send_buffer.resize(outgoing.size());
   {
-    std::vector<index_t> next(send_displs.begin(), send_displs.end());
+    std::vector<index_t> next(send_displs);
     for (std::size_t e = 0; e < outgoing.size(); ++e) send_buffer[next[destination[e]]++] = outgoing[e];
   }
   std::vector<Record>().swap(outgoing);
   std::vector<int>().swap(destination);
 
-  std::vector<int> recv_counts(static_cast<std::size_t>(ranks)), recv_displs(static_cast<std::size_t>(ranks));
-  NMF_MPI_CHECK(MPI_Alltoall(send_counts_int.data(), 1, MPI_INT, recv_counts.data(), 1, MPI_INT, comm));
-  const index_t incoming = std::accumulate(recv_counts.begin(), recv_counts.end(), index_t{0});
-  index_t recv_offset = 0;
-  for (int r = 0; r < ranks; ++r) {
-    recv_displs[r] = mpi_count(recv_offset, "receive displacement");
-    recv_offset += recv_counts[r];
-  }
+  const std::vector<index_t> recv_counts = exchange_counts(comm, send_counts);
+  const std::vector<index_t> recv_displs = packed_displacements(recv_counts);
+  const auto incoming = static_cast<std::size_t>(recv_displs.back() + recv_counts.back());
   std::vector<Record> received;
-  reserve_huge(received, static_cast<std::size_t>(incoming));
-  received.resize(static_cast<std::size_t>(incoming));
-  NMF_MPI_CHECK(MPI_Alltoallv(send_buffer.data(), send_counts_int.data(), send_displs.data(), type, received.data(),
-                              recv_counts.data(), recv_displs.data(), type, comm));
+  reserve_huge(received, incoming);
+  received.resize(incoming);
+  alltoallv(comm, send_buffer.data(), send_counts, send_displs, received.data(), recv_counts, recv_displs, type);
   return received;
 }
 
 // MPI datatype of Triplet (two int64 and a double), committed once per call site's lifetime.
 const Datatype& triplet_datatype();
 
-// Collective over `comm`: sends every triplet of `outgoing` to rank owner(triplet) with one
-// MPI_Alltoallv and returns the triplets this rank receives. `outgoing` is released. Callers bound
+// Collective over `comm`: sends every triplet of `outgoing` to rank owner(triplet) with route_records
+// and returns the triplets this rank receives. `outgoing` is released. Callers bound
 // `outgoing` (the parallel readers send one chunk of the file per call), so the send buffer stays bounded,
 // and keep what they receive as a list of chunks, so it never needs one growing array.
 std::vector<Triplet> route_to_owners(MPI_Comm comm, std::vector<Triplet>& outgoing,

@@ -112,6 +112,9 @@ class Checkpointer final : public IterationEndHook {
 
  private:
   void write(const LoopState& state, const std::string& stop_reason);
+  // Seconds --time-limit keeps for the final checkpoint and outputs: grows with the longest checkpoint written and
+  // with the history's length (src/driver/checkpoint.cpp; README, Time limit).
+  double write_reserve_seconds() const;
   nlohmann::ordered_json manifest_of(const LoopState& state, const std::string& stop_reason) const;
   // Throws the same UsageError on every rank if `manifest` is not this job's.
   void check_identity(const std::string& path, const nlohmann::json& manifest) const;
@@ -124,6 +127,7 @@ class Checkpointer final : public IterationEndHook {
   double last_write_end_ = 0;      // rank 0's clock
   double last_iteration_end_ = 0;  // rank 0's clock
   double longest_iteration_ = 0, longest_write_ = 0;
+  std::size_t history_records_ = 0;  // the loop's history at the last iteration's end
   double write_seconds_total_ = 0;
   int written_ = 0;
   int last_written_iteration_ = -1;

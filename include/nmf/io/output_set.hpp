@@ -18,12 +18,18 @@
 //    If any step fails, the steps done are undone and the old files are back under their names. After a
 //    crash in the middle of a commit (power loss, SIGKILL) there is no summary, and the old versions are
 //    kept as NAME.old-PID.
+//  - Leftovers: a run killed before its commit leaves its NAME.tmp-PID files behind. After its own commit, a run
+//    removes, for each file it committed, the files named exactly NAME.tmp-DIGITS last modified before it
+//    started: no live run writes them (they are this prefix's names, and the lock keeps other runs of the
+//    prefix out), and the age keeps away anything another program may be writing now. NAME.old-PID files (old
+//    versions kept after a crash in the middle of a commit) are never removed.
 //  - Checksums: each rank computes the CRC-32 (zlib) of the bytes it wrote; rank 0 of the writers
 //    combines them in file order (crc32_combine), so no rank reads a factor back. files_json() gives them
 //    for the summary's "files" object.
 #pragma once
 
 #include <cstdint>
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
@@ -100,12 +106,15 @@ class OutputSet {
              const std::string& temporary);
   // Rank 0 of the writers: the renames of the commit, undone on failure.
   void replace_all(const std::vector<Staged>& order) const;
+  // Rank 0 of the writers, after the commit: the leftovers of killed runs (see above). Best effort, silent.
+  void remove_stale_temporaries(const std::vector<Staged>& committed) const noexcept;
 
   std::string prefix_;
   OutputPaths paths_;
   OutputFormat format_;
-  std::unique_ptr<PrefixLock> lock_;  // on rank 0 of the run
-  bool removes_temporaries_ = false;  // rank 0 of the writers
+  std::filesystem::file_time_type started_;  // before the lock was taken
+  std::unique_ptr<PrefixLock> lock_;         // on rank 0 of the run
+  bool removes_temporaries_ = false;         // rank 0 of the writers
   bool committed_ = false;
   std::vector<Staged> staged_;        // written and verified, in commit order
   std::vector<std::string> pending_;  // temporaries being written
