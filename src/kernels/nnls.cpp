@@ -7,6 +7,7 @@
 #include <numeric>
 #include <vector>
 
+#include "clones.hpp"
 #include "lapack.hpp"
 
 namespace nmf {
@@ -61,6 +62,8 @@ class IndexSets {
       bits_[static_cast<std::size_t>(j * words_ + w)] = set;
     }
   }
+  bool one_word() const { return words_ == 1; }
+  std::uint64_t first_word(index_t j) const { return bits_[static_cast<std::size_t>(j * words_)]; }
   index_t count(index_t j) const {
     index_t n = 0;
     for (index_t w = 0; w < words_; ++w) n += __builtin_popcountll(bits_[static_cast<std::size_t>(j * words_ + w)]);
@@ -181,26 +184,99 @@ void solve_with_factor(const double* l, const double* inverse_diagonal, int nf, 
   }
 }
 
-// One column of a group: x_P from L L^T x_P = c_P with the factor above, x = 0 off P; y = G(:, P) x_P - c,
-// computed on every row (contiguous columns of G), then set to 0 on P. y: k values of scratch.
-void solve_passive_column(const double* g, index_t k, const int* passive, int nf, const double* l,
-                          const double* inverse_diagonal, const double* c, double* x, double* y) {
-  double* z = y + k;  // nf more values of scratch
-  for (int p = 0; p < nf; ++p) z[p] = c[passive[p]];
-  if (nf > 0) solve_with_factor(l, inverse_diagonal, nf, z);
+// Column j's x and y from z (x_P, nf values `stride` apart): x = z on P and 0 elsewhere; y = G(:, P) x_P - c,
+// computed on every row (contiguous columns of G), then set to 0 on P. y: k values. Cloned like
+// solve_passive_lanes below.
+NMF_KERNEL_CLONES_ATTRIBUTE
+void write_passive_solution(const double* g, index_t k, const int* passive, int nf, const double* z,
+                            std::ptrdiff_t stride, const double* c, double* x, double* y) {
   for (index_t i = 0; i < k; ++i) {
     x[i] = 0.0;
     y[i] = -c[i];
   }
   for (int p = 0; p < nf; ++p) {
     const double* g_col = g + passive[p] * k;
-    const double zp = z[p];
+    const double zp = z[p * stride];
     for (index_t i = 0; i < k; ++i) y[i] += g_col[i] * zp;
   }
   for (int p = 0; p < nf; ++p) {
-    x[passive[p]] = z[p];
+    x[passive[p]] = z[p * stride];
     y[passive[p]] = 0.0;
   }
+}
+
+// One column of a group: x_P from L L^T x_P = c_P with the factor above, x and y as write_passive_solution. y: k
+// values of scratch, and nf more after them.
+void solve_passive_column(const double* g, index_t k, const int* passive, int nf, const double* l,
+                          const double* inverse_diagonal, const double* c, double* x, double* y) {
+  double* z = y + k;
+  for (int p = 0; p < nf; ++p) z[p] = c[passive[p]];
+  if (nf > 0) solve_with_factor(l, inverse_diagonal, nf, z);
+  write_passive_solution(g, k, passive, nf, z, 1, c, x, y);
+}
+
+// Columns that are alone with their passive set (most of them on sparse data) still each need their own
+// factorization: kLanes of them with passive sets of the same size nf are factorized and solved side by side, entry
+// (i, t) of all kLanes factors next to each other, so that each operation is one vector operation over the lanes.
+// Every lane performs exactly the operations of factor_passive_block and solve_with_factor in the same order, so
+// the results are the same to the bit. Cloned per instruction set (clones.hpp); the file is compiled with
+// -ffp-contract=off (CMakeLists.txt), so no clone rounds differently. passive: kLanes lists of nf indices; c: the
+// kLanes right-hand sides; l: nf * nf * kLanes values of scratch; z: nf * kLanes, x_P out (lane fastest).
+// Returns false if a block is not positive definite.
+constexpr int kLanes = 8;
+
+NMF_KERNEL_CLONES_ATTRIBUTE
+bool solve_passive_lanes(const double* g, index_t k, const int* passive, int nf, const double* const* c, double* l,
+                         double* inverse, double* z) {
+  for (int lane = 0; lane < kLanes; ++lane) {
+    const int* lane_passive = passive + lane * nf;
+    for (int i = 0; i < nf; ++i) {
+      const double* g_col = g + lane_passive[i] * k;
+      for (int t = 0; t <= i; ++t) l[(i * nf + t) * kLanes + lane] = g_col[lane_passive[t]];
+      z[i * kLanes + lane] = c[lane][lane_passive[i]];
+    }
+  }
+  for (int j = 0; j < nf; ++j) {
+    double* l_j = l + j * nf * kLanes;
+    double pivot[kLanes];
+    for (int lane = 0; lane < kLanes; ++lane) pivot[lane] = l_j[j * kLanes + lane];
+    for (int t = 0; t < j; ++t)
+      for (int lane = 0; lane < kLanes; ++lane) pivot[lane] -= l_j[t * kLanes + lane] * l_j[t * kLanes + lane];
+    bool positive = true;
+    for (int lane = 0; lane < kLanes; ++lane) positive &= pivot[lane] > 0.0;
+    if (!positive) return false;
+    for (int lane = 0; lane < kLanes; ++lane) {
+      l_j[j * kLanes + lane] = std::sqrt(pivot[lane]);
+      inverse[j * kLanes + lane] = 1.0 / l_j[j * kLanes + lane];
+    }
+    for (int i = j + 1; i < nf; ++i) {
+      double* l_i = l + i * nf * kLanes;
+      double sum[kLanes];
+      for (int lane = 0; lane < kLanes; ++lane) sum[lane] = l_i[j * kLanes + lane];
+      for (int t = 0; t < j; ++t)
+        for (int lane = 0; lane < kLanes; ++lane) sum[lane] -= l_i[t * kLanes + lane] * l_j[t * kLanes + lane];
+      for (int lane = 0; lane < kLanes; ++lane) l_i[j * kLanes + lane] = sum[lane] * inverse[j * kLanes + lane];
+    }
+  }
+  for (int i = 0; i < nf; ++i) {  // L w = c_P
+    const double* l_i = l + i * nf * kLanes;
+    double sum[kLanes];
+    for (int lane = 0; lane < kLanes; ++lane) sum[lane] = z[i * kLanes + lane];
+    for (int t = 0; t < i; ++t)
+      for (int lane = 0; lane < kLanes; ++lane) sum[lane] -= l_i[t * kLanes + lane] * z[t * kLanes + lane];
+    for (int lane = 0; lane < kLanes; ++lane) z[i * kLanes + lane] = sum[lane] * inverse[i * kLanes + lane];
+  }
+  for (int i = nf - 1; i >= 0; --i) {  // L^T z = w
+    const double* l_i = l + i * nf * kLanes;
+    double zi[kLanes];
+    for (int lane = 0; lane < kLanes; ++lane) {
+      zi[lane] = z[i * kLanes + lane] * inverse[i * kLanes + lane];
+      z[i * kLanes + lane] = zi[lane];
+    }
+    for (int t = 0; t < i; ++t)
+      for (int lane = 0; lane < kLanes; ++lane) z[t * kLanes + lane] -= l_i[t * kLanes + lane] * zi[lane];
+  }
+  return true;
 }
 
 // kFast = false is the reference: every round checks every column, and every passive-set block goes through
@@ -300,8 +376,7 @@ class BlockPrincipalPivoting {
   // Solves the columns in `columns` (in column order, and left so) for their passive sets, one Cholesky
   // factorization per group of columns that share a passive set.
   void solve(const std::vector<index_t>& columns) {
-    grouped_ = columns;
-    std::sort(grouped_.begin(), grouped_.end(), [this](index_t a, index_t b) { return passive_.less(a, b); });
+    sort_by_passive_set(columns);
     // Sorted by passive set, the columns come in no order in memory. Most groups are single columns (on sparse
     // data nearly all): the fast kernel solves those afterwards in column order, which the hardware prefetches,
     // and asks for the columns of larger groups a few ahead.
@@ -320,9 +395,67 @@ class BlockPrincipalPivoting {
       }
       first = last;
     }
-    if (kFast)
+    if (!kFast) return;
+    if (k_ > kInlineMaxK) {
       for (const index_t& j : columns)
         if (single_[static_cast<std::size_t>(j)]) solve_group(&j, 1);
+      return;
+    }
+    // The single columns by the size of their passive set, each list in column order; kLanes at a time.
+    by_size_.resize(static_cast<std::size_t>(k_ + 1));
+    for (auto& list : by_size_) list.clear();
+    for (const index_t j : columns)
+      if (single_[static_cast<std::size_t>(j)]) by_size_[static_cast<std::size_t>(passive_.count(j))].push_back(j);
+    for (const index_t& j : by_size_[0]) solve_group(&j, 1);
+    for (std::size_t nf = 1; nf < by_size_.size(); ++nf) {
+      const std::vector<index_t>& list = by_size_[nf];
+      for (std::size_t first = 0; first < list.size(); first += kLanes) {
+        // A list skips most columns, which the hardware does not prefetch: ask for the next batch's c and x.
+        for (std::size_t next = first + kLanes; next < std::min(list.size(), first + 2 * kLanes); ++next)
+          prefetch(list[next]);
+        solve_lanes(list.data() + first, std::min<std::size_t>(kLanes, list.size() - first), static_cast<int>(nf));
+      }
+    }
+  }
+
+  // Up to kLanes single columns whose passive sets have nf indices, side by side (solve_passive_lanes); a short
+  // batch repeats its last column in the remaining lanes, whose results are dropped.
+  void solve_lanes(const index_t* columns, std::size_t count, int nf) {
+    lane_passive_.resize(static_cast<std::size_t>(kLanes * nf));
+    const double* c[kLanes];
+    for (int lane = 0; lane < kLanes; ++lane) {
+      const index_t j = columns[std::min<std::size_t>(static_cast<std::size_t>(lane), count - 1)];
+      passive_.split(j, passive_indices_, active_indices_);
+      std::copy(passive_indices_.begin(), passive_indices_.end(), lane_passive_.begin() + lane * nf);
+      c[lane] = c_.col(j);
+    }
+    lane_factor_.resize(static_cast<std::size_t>((nf * nf + 2 * nf) * kLanes));
+    double* inverse = lane_factor_.data() + nf * nf * kLanes;
+    double* z = inverse + nf * kLanes;
+    NMF_REQUIRE(solve_passive_lanes(g_.data(), k_, lane_passive_.data(), nf, c, lane_factor_.data(), inverse, z), Error,
+                kNotPositiveDefinite);
+    stats_.factorizations += static_cast<index_t>(count);
+    y_column_.resize(static_cast<std::size_t>(k_));
+    for (std::size_t lane = 0; lane < count; ++lane) {
+      const index_t j = columns[lane];
+      write_passive_solution(g_.data(), k_, lane_passive_.data() + lane * nf, nf, z + lane, kLanes, c_.col(j),
+                             x_.col(j), y_column_.data());
+      keep_y(j, y_column_.data());
+    }
+  }
+
+  // grouped_ = columns sorted by passive set. For k <= 64 (one word per set) by sorting (set, column) pairs, which
+  // compares in place instead of looking both sets up for every comparison.
+  void sort_by_passive_set(const std::vector<index_t>& columns) {
+    grouped_ = columns;
+    if (!passive_.one_word()) {
+      std::sort(grouped_.begin(), grouped_.end(), [this](index_t a, index_t b) { return passive_.less(a, b); });
+      return;
+    }
+    keyed_.resize(columns.size());
+    for (std::size_t t = 0; t < columns.size(); ++t) keyed_[t] = {passive_.first_word(columns[t]), columns[t]};
+    std::sort(keyed_.begin(), keyed_.end());
+    for (std::size_t t = 0; t < columns.size(); ++t) grouped_[t] = keyed_[t].second;
   }
 
   static constexpr std::size_t kPrefetchAhead = 4;
@@ -418,7 +551,11 @@ class BlockPrincipalPivoting {
   DenseMatrix solution_, block_, coupling_, active_y_;
   std::vector<double> factor_;
   std::vector<index_t> grouped_;
+  std::vector<std::pair<std::uint64_t, index_t>> keyed_;
   std::vector<char> single_;
+  std::vector<std::vector<index_t>> by_size_;
+  std::vector<int> lane_passive_;
+  std::vector<double> lane_factor_;
   NnlsStats stats_;
 };
 

@@ -347,6 +347,30 @@ TEST(BppNnls, DuplicatedColumnsGiveIdenticalSolutions) {
   }
 }
 
+TEST(BppNnls, ColumnsAloneAndInGroupsGiveTheSameBits) {
+  // A column alone with its passive set is solved side by side with others of the same passive-set size (a batch),
+  // a column whose set others share in a group with one factorization: the same arithmetic in the same order, so
+  // the same bits. Solved once with every column distinct, once with every column doubled.
+  std::mt19937_64 rng(109);
+  for (index_t k : {1, 5, 20, 33, 64}) {
+    SCOPED_TRACE(::testing::Message() << "k = " << k);
+    const index_t distinct = 200;
+    const DenseMatrix g = make_gram(GramKind::nonnegative, k, rng);
+    const DenseMatrix c = make_rhs(RhsKind::image, g, distinct, rng);
+    const DenseMatrix start = random_dense(k, distinct, rng, -1.0, 1.0);
+    DenseMatrix doubled_c(k, 2 * distinct), doubled_start(k, 2 * distinct);
+    for (index_t j = 0; j < 2 * distinct; ++j)
+      for (index_t i = 0; i < k; ++i) {
+        doubled_c(i, j) = c(i, j / 2);
+        doubled_start(i, j) = start(i, j / 2);
+      }
+    const DenseMatrix alone = bpp(g, c, start);
+    const DenseMatrix grouped = bpp(g, doubled_c, doubled_start);
+    for (index_t j = 0; j < 2 * distinct; ++j)
+      for (index_t i = 0; i < k; ++i) ASSERT_EQ(grouped(i, j), alone(i, j / 2)) << i << ", " << j;
+  }
+}
+
 // The backup rule is hard to force; at least many random problems at k = 30 must all converge (no column
 // hits the round limit and gets projected) in far fewer rounds than the limit.
 TEST(BppNnls, ManyProblemsAtK30ConvergeInFewRounds) {
