@@ -347,6 +347,30 @@ TEST(BppNnls, DuplicatedColumnsGiveIdenticalSolutions) {
   }
 }
 
+TEST(BppNnls, ColumnsAloneAndInGroupsGiveTheSameBits) {
+  // A column alone with its passive set is solved side by side with others of the same passive-set size (a batch),
+  // a column whose set others share in a group with one factorization: the same arithmetic in the same order, so
+  // the same bits. Solved once with every column distinct, once with every column doubled.
+  std::mt19937_64 rng(109);
+  for (index_t k : {1, 5, 20, 33, 64}) {
+    SCOPED_TRACE(::testing::Message() << "k = " << k);
+    const index_t distinct = 200;
+    const DenseMatrix g = make_gram(GramKind::nonnegative, k, rng);
+    const DenseMatrix c = make_rhs(RhsKind::image, g, distinct, rng);
+    const DenseMatrix start = random_dense(k, distinct, rng, -1.0, 1.0);
+    DenseMatrix doubled_c(k, 2 * distinct), doubled_start(k, 2 * distinct);
+    for (index_t j = 0; j < 2 * distinct; ++j)
+      for (index_t i = 0; i < k; ++i) {
+        doubled_c(i, j) = c(i, j / 2);
+        doubled_start(i, j) = start(i, j / 2);
+      }
+    const DenseMatrix alone = bpp(g, c, start);
+    const DenseMatrix grouped = bpp(g, doubled_c, doubled_start);
+    for (index_t j = 0; j < 2 * distinct; ++j)
+      for (index_t i = 0; i < k; ++i) ASSERT_EQ(grouped(i, j), alone(i, j / 2)) << i << ", " << j;
+  }
+}
+
 // The backup rule is hard to force; at least many random problems at k = 30 must all converge (no column
 // hits the round limit and gets projected) in far fewer rounds than the limit.
 TEST(BppNnls, ManyProblemsAtK30ConvergeInFewRounds) {
@@ -627,31 +651,51 @@ TEST(BppNnlsFast, EqualsTheReferenceExactlyOnTinyExactProblems) {
   }
 }
 
-TEST(BppNnlsFast, MatchesTheReferenceOnRandomProblemsAndWarmStarts) {
-  // General problems, cold and warm starts: the fast kernel skips only columns whose x and y cannot change,
-  // so it must give the reference's result to the bit, in the same number of rounds.
+namespace {
+
+// C for the comparison below: random of one kind, with some columns copied (groups of columns sharing a passive
+// set), some all zero, and -- for `degenerate` -- indices where both x and y of the solution are zero (ties).
+DenseMatrix mixed_rhs(const DenseMatrix& g, index_t count, bool degenerate, std::mt19937_64& rng) {
+  const index_t k = g.rows();
+  DenseMatrix c = degenerate ? known_solution_problem(g, count, rng, 0.4, 0.3).rhs
+                             : make_rhs(rng() % 2 ? RhsKind::image : RhsKind::uniform, g, count, rng);
+  for (index_t j = 1; j < count; ++j) {
+    const auto what = rng() % 8;
+    if (what == 0) std::copy(c.col(j - 1), c.col(j - 1) + k, c.col(j));  // duplicate of its left neighbour
+    if (what == 1) std::fill(c.col(j), c.col(j) + k, 0.0);
+  }
+  return c;
+}
+
+}  // namespace
+
+TEST(BppNnlsFast, MatchesTheLapackReferenceTo1e12) {
+  // The fast kernel solves small passive-set systems with its own Cholesky code (k <= 64) instead of LAPACK's
+  // dpotrf/dpotrs/dgemm, so its round-off differs from the reference's; the NNLS solution of each column is unique
+  // (G positive definite), so both must agree to round-off: 1e-12 relative per column, zero columns exactly. Cold
+  // and warm starts, k = 1 to 100 (k > 64 takes the fast kernel's LAPACK path), mixed-sign and non-negative
+  // Gram matrices, duplicated and zero right-hand sides, degenerate indices.
   std::mt19937_64 rng(223);
-  for (const index_t k : {8, 20, 40}) {
+  const index_t count = 300;
+  for (const index_t k : {1, 2, 3, 5, 8, 13, 20, 32, 40, 64, 65, 100}) {
     for (int problem = 0; problem < 6; ++problem) {
       const GramKind gk = problem % 2 == 0 ? GramKind::mixed : GramKind::nonnegative;
-      const RhsKind rk = (problem / 2) % 2 == 0 ? RhsKind::image : RhsKind::uniform;
+      const bool degenerate = problem >= 4;
       SCOPED_TRACE(::testing::Message() << "k " << k << ", problem " << problem);
       const DenseMatrix g = make_gram(gk, k, rng);
-      const DenseMatrix c = make_rhs(rk, g, 300, rng);
-      DenseMatrix warm = reference_bpp(g, c, DenseMatrix(k, 300));
+      const DenseMatrix c = mixed_rhs(g, count, degenerate, rng);
+      DenseMatrix warm = reference_bpp(g, c, DenseMatrix(k, count));
       // A warm start as in alternating NNLS: the previous solution with a few entries switched on or off.
       for (double& v : warm.values()) {
         if (rng() % 10 == 0) v = v > 0.0 ? 0.0 : 1.0;
       }
-      for (const DenseMatrix* start :
-           {static_cast<const DenseMatrix*>(nullptr), static_cast<const DenseMatrix*>(&warm)}) {
-        const DenseMatrix from = start ? *start : DenseMatrix(k, 300);
+      for (const DenseMatrix& from : {DenseMatrix(k, count), warm, random_dense(k, count, rng, 0.0, 1.0)}) {
         NnlsStats fast_stats, reference_stats;
         const DenseMatrix fast = bpp(g, c, from, &fast_stats);
         const DenseMatrix reference = reference_bpp(g, c, from, &reference_stats);
-        EXPECT_EQ(fast_stats.pivot_rounds, reference_stats.pivot_rounds);
-        ASSERT_EQ(fast.values(), reference.values());
-        EXPECT_EQ(fast_stats.factorizations, reference_stats.factorizations);
+        EXPECT_EQ(fast_stats.unconverged, 0);
+        EXPECT_EQ(reference_stats.unconverged, 0);
+        ASSERT_TRUE(columns_match(fast, reference, 1e-12));
       }
     }
   }
