@@ -74,4 +74,14 @@ CompressedMatrix compress_rows(index_t rows, index_t cols, TripletChunks&& chunk
 // The same matrix compressed along the other dimension (CSR -> CSC, or back).
 CompressedMatrix transpose_compressed(const CompressedMatrix& a);
 
+namespace detail {
+// compress_rows and transpose_compressed sort entries into buckets of consecutive rows (columns) first, at
+// most 2^max_bucket_bits of them (fewer where the packed indices need the bits); exposed for the tests, which
+// check small buckets on tiny matrices.
+inline constexpr int kMaxBucketBits = 10;
+CompressedMatrix compress_rows_in_buckets(index_t rows, index_t cols, TripletChunks&& chunks, index_t& duplicates,
+                                          int max_bucket_bits);
+CompressedMatrix transpose_in_buckets(const CompressedMatrix& a, int max_bucket_bits);
+}  // namespace detail
+
 }  // namespace nmf

@@ -23,9 +23,4 @@ const Datatype& triplet_datatype() {
   return type;
 }
 
-std::vector<Triplet> route_to_owners(MPI_Comm comm, std::vector<Triplet>& outgoing,
-                                     const std::function<int(const Triplet&)>& owner) {
-  return route_records(comm, outgoing, owner, triplet_datatype().get());
-}
-
 }  // namespace nmf

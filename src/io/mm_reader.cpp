@@ -224,6 +224,15 @@ class MatrixMarketSource final : public InputSource {
     }
   }
 
+  // At least the number of entries `text_bytes` of the file can hold: the shortest data line is "1 1\n" (a
+  // coordinate file's, the last one perhaps without its '\n') or "1\n" (an array file's), and a symmetric
+  // file adds a mirrored entry per line. Reserving this much costs address space only: pages are not
+  // touched until entries fill them. It spares counting the lines first, a pass over the text.
+  std::size_t max_entries(std::size_t text_bytes) const {
+    const std::size_t lines = text_bytes / (coordinate() ? 4 : 2) + 1;
+    return lines * (header_.symmetry == mm::Symmetry::symmetric ? 2 : 1);
+  }
+
   // Pass 1, local only: never throws; failures are recorded for the agreement that follows. Fills the
   // histograms whose bucket maps are given, and keeps the parsed entries while they take at most
   // `keep_bytes`.
@@ -232,20 +241,14 @@ class MatrixMarketSource final : public InputSource {
     ScanResult scan;
     if (row_buckets) scan.row_histogram.assign(static_cast<std::size_t>(row_buckets->buckets), 0);
     if (col_buckets) scan.col_histogram.assign(static_cast<std::size_t>(col_buckets->buckets), 0);
-    const int copies = header_.symmetry == mm::Symmetry::symmetric ? 2 : 1;
     double kept_bytes = 0;
     try {
       LineBlock lines;
       std::vector<Triplet> entries;
       for (index_t b = 0; b < range.block_count(options_.chunk_bytes); ++b) {
         scan.bytes_read += lines.load(file, range.block(b, options_.chunk_bytes), header_.data_offset, file_size_);
-        const double line_bound = static_cast<double>(lines.count_lines()) * copies;
-        if (scan.keeping && kept_bytes + line_bound * sizeof(Triplet) > keep_bytes) {
-          scan.keeping = false;
-          TripletChunks().swap(scan.kept);
-        }
         entries.clear();
-        if (entries.capacity() == 0) reserve_huge(entries, static_cast<std::size_t>(line_bound));
+        if (entries.capacity() == 0) reserve_huge(entries, max_entries(lines.text().size()));
         // Array files: the entries' positions come from the global value index, known only after the scan;
         // route_entries places them.
         auto bad = parse_block(lines, scan.lines, scan.entries, [&](const Triplet& t) { entries.push_back(t); });
@@ -255,6 +258,10 @@ class MatrixMarketSource final : public InputSource {
         }
         if (row_buckets) add_to_histogram(entries, true, *row_buckets, scan.row_histogram);
         if (col_buckets) add_to_histogram(entries, false, *col_buckets, scan.col_histogram);
+        if (scan.keeping && kept_bytes + static_cast<double>(entries.size()) * sizeof(Triplet) > keep_bytes) {
+          scan.keeping = false;
+          TripletChunks().swap(scan.kept);
+        }
         if (scan.keeping) {
           kept_bytes += static_cast<double>(entries.size()) * sizeof(Triplet);
           scan.kept.push_back(std::move(entries));
@@ -321,6 +328,7 @@ class MatrixMarketSource final : public InputSource {
     const auto owner = [&layout](const Triplet& t) { return layout.owner_of_entry(t.row, t.col); };
 
     TripletChunks received;
+    RouteBuffers<Triplet> buffers;
     index_t value_index = values_before;
     index_t line_count = 0;
     LineBlock lines;
@@ -338,7 +346,7 @@ class MatrixMarketSource final : public InputSource {
         const auto bad = parse_block(lines, line_count, value_index, [&](const Triplet& t) { outgoing.push_back(t); });
         NMF_REQUIRE(!bad, Error, "a line that passed the first pass failed the second: " + bad->second);
       });
-      std::vector<Triplet> mine = route_to_owners(grid.comm(), outgoing, owner);
+      std::vector<Triplet> mine = route_records(grid.comm(), outgoing, owner, triplet_datatype().get(), buffers);
       if (row_offset != 0 || col_offset != 0) {
         for (Triplet& t : mine) {
           t.row -= row_offset;

@@ -223,7 +223,8 @@ TEST(CollectiveSplitting, RouteRecordsDeliversEveryRecord) {
     CountLimit small(limit);
     std::vector<Triplet> outgoing;
     for (index_t c = 0; c < 40 + 3 * me; ++c) outgoing.push_back(Triplet{me, c, 0.25 * static_cast<double>(me + c)});
-    const std::vector<Triplet> received = sorted(route_to_owners(MPI_COMM_WORLD, outgoing, owner));
+    const std::vector<Triplet> received =
+        sorted(route_records(MPI_COMM_WORLD, outgoing, owner, triplet_datatype().get()));
     ASSERT_EQ(received.size(), expected.size());
     for (std::size_t e = 0; e < expected.size(); ++e) EXPECT_TRUE(same_record(received[e], expected[e])) << e;
   }

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "dense_helpers.hpp"
@@ -144,6 +145,106 @@ TEST(TransposeCompressed, RoundTripIsIdentity) {
   EXPECT_EQ(back.ptr, csr.ptr);
   EXPECT_EQ(back.index, csr.index);
   EXPECT_EQ(back.values, csr.values);
+}
+
+// ----- bucketed placement against a plain reference -----------------------------------------------------------
+
+// The CSR of the triplets by the definition: all of them sorted by (row, column), stably, so that duplicates
+// keep the order they arrived in, and equal positions summed left to right.
+CompressedMatrix reference_csr(index_t rows, index_t cols, const TripletChunks& chunks) {
+  std::vector<Triplet> all;
+  for (const auto& chunk : chunks) all.insert(all.end(), chunk.begin(), chunk.end());
+  std::stable_sort(all.begin(), all.end(),
+                   [](const Triplet& a, const Triplet& b) { return a.row != b.row ? a.row < b.row : a.col < b.col; });
+  CompressedMatrix csr;
+  csr.rows = rows;
+  csr.cols = cols;
+  csr.ptr.assign(static_cast<std::size_t>(rows + 1), 0);
+  for (std::size_t e = 0; e < all.size(); ++e) {
+    if (e > 0 && all[e].row == all[e - 1].row && all[e].col == all[e - 1].col) {
+      csr.values.back() += all[e].value;
+      continue;
+    }
+    csr.index.push_back(all[e].col);
+    csr.values.push_back(all[e].value);
+    ++csr.ptr[static_cast<std::size_t>(all[e].row + 1)];
+  }
+  for (index_t r = 0; r < rows; ++r) csr.ptr[r + 1] += csr.ptr[r];
+  return csr;
+}
+
+// The CSC by the definition: each column's entries in row order.
+CompressedMatrix reference_transpose(const CompressedMatrix& a) {
+  std::vector<std::vector<std::pair<index_t, double>>> columns(static_cast<std::size_t>(a.cols));
+  for (index_t r = 0; r < a.rows; ++r)
+    for (index_t p = a.ptr[r]; p < a.ptr[r + 1]; ++p) columns[a.index[p]].push_back({r, a.values[p]});
+  CompressedMatrix t;
+  t.rows = a.cols;
+  t.cols = a.rows;
+  for (const auto& column : columns) {
+    for (const auto& [row, value] : column) {
+      t.index.push_back(row);
+      t.values.push_back(value);
+    }
+    t.ptr.push_back(static_cast<index_t>(t.index.size()));
+  }
+  return t;
+}
+
+void expect_same(const CompressedMatrix& actual, const CompressedMatrix& expected, const std::string& what) {
+  EXPECT_EQ(actual.rows, expected.rows) << what;
+  EXPECT_EQ(actual.cols, expected.cols) << what;
+  EXPECT_EQ(actual.ptr, expected.ptr) << what;
+  EXPECT_EQ(actual.index, expected.index) << what;
+  EXPECT_EQ(actual.values, expected.values) << what;  // the same sums in the same order: bit for bit
+}
+
+// Compresses and transposes `chunks` with buckets of every size from one row (column) each to all in one,
+// comparing each result with the reference (the transpose only if asked: it has a pointer per column).
+void expect_placement_matches_reference(index_t rows, index_t cols, const TripletChunks& chunks,
+                                        const std::string& what, bool transpose = true) {
+  const CompressedMatrix expected = reference_csr(rows, cols, chunks);
+  index_t entries = 0;
+  for (const auto& chunk : chunks) entries += static_cast<index_t>(chunk.size());
+  for (int bits : {0, 1, 2, 3, 5, nmf::detail::kMaxBucketBits}) {
+    const std::string label = what + ", at most 2^" + std::to_string(bits) + " buckets";
+    TripletChunks copy = chunks;
+    index_t duplicates = -1;
+    const CompressedMatrix csr = nmf::detail::compress_rows_in_buckets(rows, cols, std::move(copy), duplicates, bits);
+    expect_same(csr, expected, label);
+    EXPECT_EQ(duplicates, entries - expected.nnz()) << label;
+    if (transpose)
+      expect_same(nmf::detail::transpose_in_buckets(csr, bits), reference_transpose(expected), label + ", transposed");
+  }
+}
+
+TEST(BucketedPlacement, MatchesReferenceOnUnsortedInputWithDuplicatesAndEmptyLines) {
+  std::mt19937_64 rng(11);
+  expect_placement_matches_reference(37, 23, random_triplets(37, 23, 500, rng, {0, 5, 36}, {0, 22}),
+                                     "unsorted with duplicates");
+}
+
+TEST(BucketedPlacement, MatchesReferenceOnRowAndColumnSortedInput) {
+  std::mt19937_64 rng(12);
+  std::vector<Triplet> all = random_triplets(19, 29, 300, rng, {3}, {7})[0];
+  std::sort(all.begin(), all.end(),
+            [](const Triplet& a, const Triplet& b) { return a.row != b.row ? a.row < b.row : a.col < b.col; });
+  expect_placement_matches_reference(19, 29, {all}, "row-major sorted");
+  std::stable_sort(all.begin(), all.end(), [](const Triplet& a, const Triplet& b) { return a.col < b.col; });
+  expect_placement_matches_reference(19, 29, {all}, "column-major sorted");
+  std::reverse(all.begin(), all.end());
+  expect_placement_matches_reference(19, 29, {all}, "reverse sorted");
+}
+
+TEST(BucketedPlacement, MatchesReferenceOnEdgeShapes) {
+  expect_placement_matches_reference(1, 1, {{{0, 0, 1.5}, {0, 0, 2.0}}, {}}, "1 x 1 with a duplicate");
+  expect_placement_matches_reference(1, 6, {{{0, 5, 1.0}, {0, 2, 2.0}}, {{0, 0, 3.0}}}, "one row");
+  expect_placement_matches_reference(6, 1, {{{5, 0, 1.0}, {2, 0, 2.0}}, {{0, 0, 3.0}}}, "one column");
+  expect_placement_matches_reference(9, 4, {{}, {}}, "no entries");
+  // Column indices that leave no bits to pack a row offset beside them: one row per bucket.
+  const index_t huge = std::numeric_limits<index_t>::max() / 2;
+  expect_placement_matches_reference(5, huge, {{{4, huge - 1, 1.0}, {0, 3, 2.0}, {4, 0, 4.0}, {4, huge - 1, 8.0}}},
+                                     "2^62 columns", false);
 }
 
 // ----- local products ----------------------------------------------------------------------------------------
