@@ -34,7 +34,10 @@ class SliceProducts {
   const LocalProducts products_;
   std::vector<index_t> a_counts_in_row_, s_counts_in_col_;
   FactorCollectives collectives_;
-  DenseMatrix gathered_, partial_;  // kept between calls (see x_times)
+  // Kept between calls (see x_times): a column block of S's shape (x_times gathers into it, transposed_times_x
+  // sums into it) and a row block of A's shape (the other way round). On a grid of one column or one row only
+  // one of them is used, by both products.
+  DenseMatrix s_block_, a_block_;
 };
 
 }  // namespace nmf
