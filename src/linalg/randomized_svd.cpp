@@ -25,7 +25,8 @@ void require_success(MPI_Comm comm, int info, const char* routine) {
   if (any) NMF_THROW_REPLICATED(ExitCode::failure, std::string(routine) + " did not converge or failed");
 }
 
-// LAPACK's dgesvd on rank 0, broadcast: one copy of the work, the same bits on every rank.
+// LAPACK's dgesvd on rank 0, broadcast: one copy of the work, the same bits on every rank. One broadcast carries
+// dgesvd's status with the results, so every rank knows it without another collective.
 SmallSvd svd_on_one_rank(const ProcessGrid& grid, DenseMatrix a) {
   const index_t l = a.rows();
   const int n = blas_int(l, "SVD size"), ld = a.ld();
@@ -41,16 +42,17 @@ SmallSvd svd_on_one_rank(const ProcessGrid& grid, DenseMatrix a) {
     dgesvd_("A", "A", &n, &n, a.data(), &ld, out.sigma.data(), out.u.data(), &ld, out.vt.data(), &ld, work.data(),
             &lwork, &info);
   }
-  NMF_MPI_CHECK(MPI_Bcast(&info, 1, MPI_INT, 0, grid.comm()));
-  require_success(grid.comm(), info, "dgesvd");
-  std::vector<double> packed(out.sigma);
+  std::vector<double> packed{static_cast<double>(info)};
+  packed.insert(packed.end(), out.sigma.begin(), out.sigma.end());
   packed.insert(packed.end(), out.u.values().begin(), out.u.values().end());
   packed.insert(packed.end(), out.vt.values().begin(), out.vt.values().end());
   NMF_MPI_CHECK(
       MPI_Bcast(packed.data(), mpi_count(static_cast<index_t>(packed.size()), "SVD"), MPI_DOUBLE, 0, grid.comm()));
-  std::copy(packed.begin(), packed.begin() + l, out.sigma.begin());
-  std::copy(packed.begin() + l, packed.begin() + l + l * l, out.u.values().begin());
-  std::copy(packed.begin() + l + l * l, packed.end(), out.vt.values().begin());
+  if (packed[0] != 0.0) NMF_THROW_REPLICATED(ExitCode::failure, "dgesvd did not converge or failed");
+  auto next = packed.begin() + 1;
+  std::copy(next, next + l, out.sigma.begin());
+  std::copy(next + l, next + l + l * l, out.u.values().begin());
+  std::copy(next + l + l * l, packed.end(), out.vt.values().begin());
   return out;
 }
 
@@ -109,6 +111,24 @@ DenseMatrix transposed(const DenseMatrix& a) {
   return t;
 }
 
+// The k x count matrix op(M) T for op(M) k x l (M l x l, the first k columns of M^T or rows of M) and T l x count
+// (k <= l), formed in T's storage a block of columns at a time through a small buffer: column j of the result
+// lands at offset j k, never past the columns of T not yet read (from offset j l on), so no second matrix of
+// count columns is allocated and touched.
+DenseMatrix times_in_place(char trans, const double* m, int k, DenseMatrix t) {
+  constexpr index_t kBlock = 256;
+  const index_t l = t.rows(), count = t.cols();
+  const int ll = blas_int(l, "l");
+  std::vector<double> block(static_cast<std::size_t>(k * std::min(kBlock, count)));
+  for (index_t first = 0; first < count; first += kBlock) {
+    const index_t columns = std::min(kBlock, count - first);
+    gemm(trans, 'N', k, blas_int(columns, "columns"), ll, m, ll, t.col(first), ll, block.data(), k);
+    std::copy_n(block.data(), k * columns, t.data() + first * k);
+  }
+  t.reshape(k, count);  // the first k x count values are the result
+  return t;
+}
+
 }  // namespace
 
 TruncatedSvd randomized_svd(const ProcessGrid& grid, const DistMatrix& x, int k, const RandomizedSvdOptions& options) {
@@ -119,41 +139,45 @@ TruncatedSvd randomized_svd(const ProcessGrid& grid, const DistMatrix& x, int k,
   SliceProducts products(grid, x, l);
 
   // Omega^T in the S slice layout: entry (c, j) keyed by the global column j, whatever rank draws it.
-  DenseMatrix omega_t(l, layout.s_slices.size(s_slice));
-  for (index_t j = 0; j < omega_t.cols(); ++j) {
+  DenseMatrix z_t(l, layout.s_slices.size(s_slice));
+  for (index_t j = 0; j < z_t.cols(); ++j) {
     const auto column = static_cast<std::uint64_t>(layout.s_slices.begin(s_slice) + j);
     for (index_t c = 0; c < l; ++c)
-      omega_t(c, j) = standard_normal(options.seed, RandomStream::sketch,
-                                      column * static_cast<std::uint64_t>(l) + static_cast<std::uint64_t>(c));
+      z_t(c, j) = standard_normal(options.seed, RandomStream::sketch,
+                                  column * static_cast<std::uint64_t>(l) + static_cast<std::uint64_t>(c));
   }
-  DenseMatrix y_t = products.x_times(omega_t);  // (X Omega)^T, A layout
+  // Two matrices hold the whole iteration: y_t (l x the A slice) and z_t (l x the S slice, Omega^T first). Every
+  // product writes into one of them and every QR overwrites its input, so that no other sketch-sized matrix is
+  // allocated: the new memory of each would be touched (page faults) in this, the run's first computation.
+  DenseMatrix y_t;
+  products.x_times(z_t, y_t);  // (X Omega)^T, A layout
   // Between the products only the ranges matter: one CholeskyQR pass keeps them from collapsing onto the
   // leading singular vectors in floating point (Halko et al., Algorithm 4.4).
   for (int q = 0; q < options.power_iterations; ++q) {
-    const ThinQr range = cholesky_qr(grid, y_t, 1);
-    const ThinQr corange = cholesky_qr(grid, products.transposed_times_x(range.q_t_local), 1);
-    y_t = products.x_times(corange.q_t_local);
+    ThinQr range = cholesky_qr(grid, std::move(y_t), 1);
+    products.transposed_times_x(range.q_t_local, z_t);
+    y_t = std::move(range.q_t_local);
+    ThinQr corange = cholesky_qr(grid, std::move(z_t), 1);
+    products.x_times(corange.q_t_local, y_t);
+    z_t = std::move(corange.q_t_local);
   }
-  const ThinQr range =
-      options.scalapack_range_qr ? tall_skinny_qr(grid, a_row_slices(layout), y_t) : cholesky_qr(grid, y_t, 2);
+  ThinQr range = options.scalapack_range_qr ? tall_skinny_qr(grid, a_row_slices(layout), y_t)
+                                            : cholesky_qr(grid, std::move(y_t), 2);
   // B = Q^T X (l x m, S layout), and B^T = Q_B R, so B = R^T Q_B^T. This QR is needed: B has m columns (millions
   // for a wide X) in S's layout, and its R^T is the l x l matrix whose SVD gives the triplets; the Gram route
   // (the eigenvectors of B B^T) costs the same one all-reduce and squares the condition number.
-  const ThinQr b = cholesky_qr(grid, products.transposed_times_x(range.q_t_local), 2);
+  products.transposed_times_x(range.q_t_local, z_t);
+  ThinQr b = cholesky_qr(grid, std::move(z_t), 2);
   const DenseMatrix r_t = transposed(b.r_replicated);
   TruncatedSvd out;
   out.scalapack_svd = l > options.lapack_limit;
   const SmallSvd small = out.scalapack_svd ? svd_distributed(grid, r_t) : svd_on_one_rank(grid, r_t);
 
-  // R^T = U_R Sigma W^T: U = Q U_R, V = Q_B W; their slices' transposes are U_R(:, :k)^T Q^T and W^T(:k, :) Q_B^T.
+  // R^T = U_R Sigma W^T: U = Q U_R, V = Q_B W; their slices' transposes are U_R(:, :k)^T Q^T and W^T(:k, :) Q_B^T,
+  // formed in the storage of Q^T and Q_B^T.
   out.sigma.assign(small.sigma.begin(), small.sigma.begin() + k);
-  const int kk = k, ll = blas_int(l, "l");
-  out.u_t_local = DenseMatrix(k, range.q_t_local.cols());
-  gemm('T', 'N', kk, blas_int(out.u_t_local.cols(), "slice"), ll, small.u.data(), ll, range.q_t_local.data(), ll,
-       out.u_t_local.data(), kk);
-  out.v_t_local = DenseMatrix(k, b.q_t_local.cols());
-  gemm('N', 'N', kk, blas_int(out.v_t_local.cols(), "slice"), ll, small.vt.data(), ll, b.q_t_local.data(), ll,
-       out.v_t_local.data(), kk);
+  out.u_t_local = times_in_place('T', small.u.data(), k, std::move(range.q_t_local));
+  out.v_t_local = times_in_place('N', small.vt.data(), k, std::move(b.q_t_local));
   return out;
 }
 

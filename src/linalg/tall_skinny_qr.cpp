@@ -212,6 +212,9 @@ namespace {
 // shrinks it by sqrt(N l)). Above a condition estimate of 1e5 local_tsqr is used instead.
 constexpr double kCholeskyQrMinRcond = 1e-5;
 
+// The columns of T^T per dtrsm call (see cholesky_qr_pass).
+constexpr index_t kSolveColumns = 256;
+
 // One CholeskyQR pass in place: G = T^T T (one all-reduce), G = R^T R, Q^T = R^-T T^T. False when G is not
 // numerically positive definite or R too ill-conditioned; G is the all-reduced result, the same bits on every
 // rank (as the driver's replicated Gram matrices), so every rank decides the same.
@@ -230,26 +233,39 @@ bool cholesky_qr_pass(MPI_Comm comm, DenseMatrix& q_t, DenseMatrix& r) {
   std::vector<int> iwork(static_cast<std::size_t>(l));
   dtrcon_("1", "U", "N", &n, r.data(), &n, &rcond, work.data(), iwork.data(), &info);
   if (info != 0 || !(rcond >= kCholeskyQrMinRcond)) return false;
-  if (count > 0) dtrsm_("L", "U", "T", "N", &n, &rows, &one, r.data(), &n, q_t.data(), &n);
+  // Q^T = R^-T T^T a few columns at a time: OpenBLAS's dtrsm packs its whole right-hand side into its own work
+  // buffer, and the first call touches as much new memory as T itself (page faults, several ms for an SVD
+  // sketch); in blocks of kSolveColumns only a small part of that buffer. Each column is solved independently,
+  // so the result is the same (bit for bit with OpenBLAS).
+  for (index_t first = 0; first < count; first += kSolveColumns) {
+    const int columns = blas_int(std::min(kSolveColumns, count - first), "rows");
+    dtrsm_("L", "U", "T", "N", &n, &columns, &one, r.data(), &n, q_t.col(first), &n);
+  }
   return true;
 }
 
 }  // namespace
 
-ThinQr cholesky_qr(const ProcessGrid& grid, const DenseMatrix& t_local, int passes) {
-  ThinQr result{t_local, {}};
-  const int l = blas_int(t_local.rows(), "columns");
+ThinQr cholesky_qr(const ProcessGrid& grid, DenseMatrix t_local, int passes) {
+  ThinQr result{std::move(t_local), {}};  // Q overwrites T in its storage
+  const int l = blas_int(result.q_t_local.rows(), "columns");
   for (int pass = 0; pass < passes; ++pass) {
     DenseMatrix r;
-    if (!cholesky_qr_pass(grid.comm(), result.q_t_local, r)) return local_tsqr(grid, t_local);
+    // A pass that fails leaves q_t_local as it found it (T, or the Q of the passes before): TSQR takes over there.
+    const bool done = cholesky_qr_pass(grid.comm(), result.q_t_local, r);
+    if (!done) {
+      ThinQr tsqr = local_tsqr(grid, result.q_t_local);
+      result.q_t_local = std::move(tsqr.q_t_local);
+      r = std::move(tsqr.r_replicated);
+    }
     if (pass == 0) {
       result.r_replicated = std::move(r);
-      continue;
+    } else {  // T = Q_1 R_1 = Q_2 R_2 R_1 = ...: the passes' factors multiply.
+      DenseMatrix product(l, l);
+      linalg_detail::gemm('N', 'N', l, l, l, r.data(), l, result.r_replicated.data(), l, product.data(), l);
+      result.r_replicated = std::move(product);
     }
-    // T = Q_1 R_1 = Q_2 R_2 R_1 = ...: the passes' factors multiply.
-    DenseMatrix product(l, l);
-    linalg_detail::gemm('N', 'N', l, l, l, r.data(), l, result.r_replicated.data(), l, product.data(), l);
-    result.r_replicated = std::move(product);
+    if (!done) break;  // TSQR's Q is orthonormal: no further pass
   }
   return result;
 }

@@ -10,6 +10,7 @@
 #include "nmf/driver/initialization.hpp"
 #include "nmf/io/input.hpp"
 #include "nmf/linalg/randomized_svd.hpp"
+#include "nmf/linalg/slice_products.hpp"
 #include "nmf/linalg/tall_skinny_qr.hpp"
 #include "test_util.hpp"
 
@@ -212,6 +213,42 @@ TEST(RandomizedSvd, APartialSketchIsTheSameOnEveryGrid) {
     const GatheredSvd svd = gathered_svd(grid, x, 5, options);
     FullSvd as_full{ref.sigma, ref.u, ref.vt};
     expect_matches(svd, as_full, 5);
+  }
+}
+
+// The randomized SVD keeps two sketch matrices for all its steps (no new memory to touch): a product into a kept
+// matrix gives what a new one gets and writes into the same storage, and CholeskyQR of a moved matrix forms Q
+// there.
+TEST(SliceProducts, ProductsIntoKeptMatricesReuseTheirStorage) {
+  const DenseMatrix full = random_matrix(40, 23, 0.7, 5);
+  auto source = dense_in_memory(full, "test", false);
+  const index_t l = 6;
+  for (const GridShape shape : all_grid_shapes(world_size())) {
+    SCOPED_TRACE("grid " + shape.str());
+    const ProcessGrid grid(MPI_COMM_WORLD, shape);
+    const DistMatrix x = source->distribute(grid);
+    const Layout& layout = x.layout;
+    SliceProducts products(grid, x, l);
+    const DenseMatrix w_t = random_matrix(l, layout.s_slices.size(layout.s_slice_of(grid.row(), grid.col())), 1.0, 6);
+    DenseMatrix y_t = products.x_times(w_t);
+    const double* storage = y_t.data();
+    for (int round = 0; round < 2; ++round) {
+      products.x_times(w_t, y_t);
+      EXPECT_EQ(y_t.data(), storage);
+      const DenseMatrix fresh = products.x_times(w_t);
+      EXPECT_EQ(y_t.rows(), fresh.rows());
+      EXPECT_EQ(y_t.values(), fresh.values());
+      ThinQr range = cholesky_qr(grid, std::move(y_t), 1);
+      EXPECT_EQ(range.q_t_local.data(), storage);
+      y_t = std::move(range.q_t_local);
+    }
+    DenseMatrix z_t = products.transposed_times_x(y_t);
+    const double* z_storage = z_t.data();
+    products.transposed_times_x(y_t, z_t);
+    EXPECT_EQ(z_t.data(), z_storage);
+    const DenseMatrix fresh = products.transposed_times_x(y_t);
+    EXPECT_EQ(z_t.rows(), fresh.rows());
+    EXPECT_EQ(z_t.values(), fresh.values());
   }
 }
 

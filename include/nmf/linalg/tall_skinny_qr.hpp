@@ -65,7 +65,8 @@ ThinQr local_tsqr(const ProcessGrid& grid, const DenseMatrix& t_local);
 // (a sketch re-orthonormalized at every step) the fastest route. One pass gives a basis of T's range whose
 // Q^T Q is I to eps cond(T)^2 (enough between power iterations), two an orthonormal Q. Falls back to local_tsqr
 // when T is rank-deficient or too ill-conditioned for it (see the .cpp). Collective over grid.comm(); any split
-// of the rows, as local_tsqr.
-ThinQr cholesky_qr(const ProcessGrid& grid, const DenseMatrix& t_local, int passes);
+// of the rows, as local_tsqr. Q is formed in t_local's storage: pass it with std::move to reuse that memory
+// (the randomized SVD does; no new l x count matrix to allocate and touch).
+ThinQr cholesky_qr(const ProcessGrid& grid, DenseMatrix t_local, int passes);
 
 }  // namespace nmf
