@@ -35,9 +35,10 @@ void gram(const DenseMatrix& factor_t, DenseMatrix& out) {
 // or memory. With 256 columns per call the buffer is 512 KiB and is reused at the same addresses, in L2; the
 // price, packing the k x n left factor once per call, is small against X's n x 256 doubles. Each output column
 // is summed over the same blocks of rows in the same order either way, so the result is bit-identical.
-// Measured (bench/bench_dense_products.cpp, thread CPU time, medians): 4000 x 3000, k = 20: 19.4 -> 17.3 ms;
-// 2000 x 3000: 9.6 -> 8.8 ms; k = 50 and 100: 6 to 8% less. S X^T gains nothing from slices (its packed X^T
-// is read column by column of X, which the slices do not change) and stays one call.
+// Measured inside nmf_mpi (thread CPU time per product, bench/dgemm_cpu_timer.c, alternating with the one-call
+// binary, load 10): 4000 x 3000, k = 20: 18.9-19.1 -> 16.1-17.3 ms. Standalone (bench/bench_dense_products.cpp):
+// 19.0 -> 17.9 ms, 2000 x 3000 9.6 -> 8.6 ms (minima of 15), k = 50 and 100 8% less (medians). S X^T gains nothing
+// from slices (its packing reads X across 256 columns at once, which slices do not change) and stays one call.
 namespace {
 constexpr index_t kColumnsPerProduct = 256;
 }  // namespace
