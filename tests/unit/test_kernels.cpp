@@ -331,13 +331,14 @@ struct ProductCase {
 };
 
 // Fast kernels against the reference loops, for both storages, several k, and blocks with empty rows
-// and columns, a block with no entries and a block with no rows.
+// and columns, a block with no entries and a block with no rows. The 30 x 600 block is wider than the
+// slices a dense A^T X is formed in (dense.cpp): two whole slices and a partial one.
 TEST(LocalProducts, MatchReferenceKernels) {
   const std::vector<ProductCase> cases = {
       {17, 13, 120, {}, {}}, {17, 13, 60, {0, 5, 16}, {1, 12}},
       {9, 30, 0, {}, {}},    {40, 1, 25, {3}, {}},
       {1, 40, 25, {}, {39}}, {0, 6, 0, {}, {}},
-      {6, 0, 0, {}, {}},
+      {6, 0, 0, {}, {}},     {30, 600, 4000, {2}, {0, 255, 256, 599}},
   };
   std::mt19937_64 rng(5);
   for (const ProductCase& pc : cases) {
