@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "fold_in_parts.hpp"
+#include "input_setup.hpp"
 #include "nmf/distribution/collectives.hpp"
 #include "nmf/io/id_map.hpp"
 #include "nmf/io/input.hpp"
@@ -169,17 +170,7 @@ index_t sum_over(MPI_Comm comm, index_t value) {
 FoldInInput read_fold_in_input(const Options& o, MPI_Comm world, int k, bool rows_only, MissingEntries missing,
                                double start) {
   FoldInInput in;
-  ReadOptions read;
-  read.path = o.input;
-  read.format = parse_input_format(o.format);
-  read.transpose = o.transpose;
-  read.storage = parse_storage_choice(o.storage);
-  read.chunk_bytes = o.read_chunk_mb << 20;
-  read.factor_rank = k;
-  read.missing = missing;
-  if (missing == MissingEntries::unobserved && read.storage == StorageChoice::automatic)
-    read.storage = StorageChoice::sparse;  // observed ratings: the stored entries, an explicit 0 included
-  in.source = open_input(world, read);
+  in.source = open_input(world, input_read_options(o, k, missing));
   const InputShape shape = in.source->shape();
   const int ranks = size_of(world);
   const GridShape grid_shape = collectively(world, [&] {
@@ -191,10 +182,7 @@ FoldInInput read_fold_in_input(const Options& o, MPI_Comm world, int k, bool row
       validate_grid_shape(column, ranks, shape.rows, shape.cols);
       return column;
     }
-    if (o.grid == "auto") return choose_grid_shape(ranks, shape.rows, shape.cols);
-    const GridShape requested = parse_grid_shape(o.grid);
-    validate_grid_shape(requested, ranks, shape.rows, shape.cols);
-    return requested;
+    return requested_grid_shape(o.grid, ranks, shape);
   });
   in.grid = std::make_unique<ProcessGrid>(world, grid_shape);
   in.x = in.source->distribute(*in.grid);

@@ -5,6 +5,7 @@
 #include <optional>
 
 #include "cross_validation.hpp"
+#include "input_setup.hpp"
 #include "nmf/driver/checkpoint.hpp"
 #include "nmf/driver/fold_in.hpp"
 #include "nmf/driver/top_n.hpp"
@@ -29,28 +30,11 @@ struct Problem {
   double read_seconds = 0;
 };
 
-ReadOptions read_options(const Options& o) {
-  ReadOptions r;
-  r.path = o.input;
-  r.format = parse_input_format(o.format);
-  r.transpose = o.transpose;
-  r.storage = parse_storage_choice(o.storage);
-  r.chunk_bytes = o.read_chunk_mb << 20;
-  r.factor_rank = *std::max_element(o.k_values.begin(), o.k_values.end());  // the memory check counts the factors
-  r.missing = parse_missing_entries(o.missing);
-  if (r.missing == MissingEntries::unobserved && r.storage == StorageChoice::automatic)
-    r.storage = StorageChoice::sparse;
-  return r;
-}
-
 // The grid of `group_size` ranks the options ask for, checked against the matrix and every k.
 GridShape grid_shape_for(const Options& o, MPI_Comm world, int group_size, const InputShape& shape) {
   return collectively(world, [&] {
     for (int k : o.k_values) validate_rank_for_shape(k, shape.rows, shape.cols);
-    if (o.grid == "auto") return choose_grid_shape(group_size, shape.rows, shape.cols);
-    const GridShape requested = parse_grid_shape(o.grid);
-    validate_grid_shape(requested, group_size, shape.rows, shape.cols);
-    return requested;
+    return detail::requested_grid_shape(o.grid, group_size, shape);
   });
 }
 
@@ -59,9 +43,11 @@ Problem read_problem(const Options& o, MPI_Comm world, double start) {
   Problem p;
   p.groups = split_into_groups(world, o.groups);
   const MPI_Comm group = p.groups.group.get();
-  p.source = o.input.empty() ? dense_in_memory(builtin_example_matrix(),
-                                               "built-in example (the origin notebook's 12 x 10 matrix)", o.transpose)
-                             : open_input(group, read_options(o));
+  const int largest_k = *std::max_element(o.k_values.begin(), o.k_values.end());  // the memory check counts factors
+  p.source = o.input.empty()
+                 ? dense_in_memory(builtin_example_matrix(), "built-in example (the origin notebook's 12 x 10 matrix)",
+                                   o.transpose)
+                 : open_input(group, detail::input_read_options(o, largest_k, parse_missing_entries(o.missing)));
   const InputShape shape = p.source->shape();
   const GridShape grid_shape = grid_shape_for(o, world, p.groups.group.size(), shape);
   if (o.print && shape.rows * shape.cols > kMaxPrintedEntries)
